@@ -1,0 +1,145 @@
+"""audit(): orchestrates inputs -> predictions -> group statistics -> tables -> result."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from typing import Any
+
+import numpy as np
+
+from fairaudit.inputs import AuditInputError, AuditInputs, resolve_inputs
+from fairaudit.models import Predictions, infer_task, predict
+from fairaudit.result import AuditResult
+from fairaudit.stats import GroupStats
+from fairaudit.tables import build_tables
+
+
+def audit(
+    model: Any,
+    data: Any,
+    *,
+    sensitive: str | Sequence[str],
+    target: str | None = None,
+    features: Sequence[str] | None = None,
+    y_pred: str | None = None,
+    y_score: str | None = None,
+    task: str = "auto",
+    threshold: float = 0.5,
+    pos_label: Any = 1,
+    intersections: bool = True,
+    sample_weight: str | Any | None = None,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    random_state: int | np.random.Generator | None = 0,
+    explain: bool = False,
+    policy: Any = None,
+) -> AuditResult:
+    """Audit a model's decisions for group fairness across sensitive attributes and their crossings.
+
+    Parameters
+    ----------
+    model : fitted scikit-learn estimator or Pipeline, any object with ``predict_proba``,
+        ``decision_function`` or ``predict``, a callable of the feature DataFrame returning scores or
+        labels, or ``None`` when ``y_pred`` / ``y_score`` name precomputed columns.
+    data : pandas DataFrame holding the features, sensitive columns and (optionally) the target.
+    sensitive : one or more column names (or aligned Series) of sensitive attributes.
+    target : column of true labels; without it only outcome metrics (selection rate, mean score).
+    features : model input columns; default the model's ``feature_names_in_``, else every column that
+        is not sensitive, target, prediction or weight.
+    y_pred, y_score : precomputed decision / score columns (scores are probabilities in [0, 1]).
+    task : ``"auto"`` or ``"binary"``.
+    threshold : a score at or above it is a positive decision.
+    pos_label : the favourable label of the target and of label predictions.
+    intersections : also audit every crossing of two or more sensitive attributes.
+    sample_weight : column name or array of non-negative row weights.
+    confidence : level of every interval.
+    n_boot : bootstrap replicates of the group statistics (0 turns the bootstrap off).
+    random_state : seed or Generator of the bootstrap.
+    explain, policy : SHAP explanations and policy findings; not part of this version, which refuses
+        them with a clear error rather than ignoring them.
+    """
+    started = time.perf_counter()
+    if explain:
+        raise AuditInputError(
+            "The 'explain' argument: SHAP explanations are not part of this fairaudit version; "
+            "call audit() with explain=False."
+        )
+    if policy is not None:
+        raise AuditInputError(
+            "The 'policy' argument: policy findings are not part of this fairaudit version; "
+            "call audit() with policy=None and read result.measures against your thresholds."
+        )
+    infer_task(task)
+    inputs = resolve_inputs(
+        data, sensitive=sensitive, target=target, features=features, y_pred=y_pred, y_score=y_score,
+        sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, confidence=confidence,
+        n_boot=n_boot, model=model,
+    )
+    predictions = predict(model, inputs)
+    groups = inputs.sensitive
+    stats = GroupStats.from_codes(
+        groups.attributes, groups.groups, groups.codes, inputs.y_true, predictions.y_pred,
+        predictions.y_score, inputs.sample_weight,
+    )
+    rng = np.random.default_rng(random_state)
+    tables = build_tables(stats, intersections=intersections, confidence=inputs.confidence,
+                          n_boot=inputs.n_boot, rng=rng)
+    meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
+    return AuditResult(
+        by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
+        measures=tables.measures, metadata=meta,
+    )
+
+
+VERSIONED = ("fairaudit", "numpy", "pandas", "scipy", "scikit-learn")
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in VERSIONED:
+        try:
+            versions[package] = importlib_metadata.version(package)
+        except importlib_metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def fingerprint(inputs: AuditInputs, predictions: Predictions) -> str:
+    """SHA-256 of the audited columns (groups, labels, decisions, scores, weights): identifies the
+    data an audit saw without holding it."""
+    digest = hashlib.sha256()
+    digest.update(repr(inputs.sensitive.groups).encode())
+    for array in (inputs.sensitive.codes, inputs.y_true, predictions.y_pred, predictions.y_score,
+                  inputs.sample_weight):
+        digest.update(b"|" if array is None else np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
+def _metadata(model: Any, inputs: AuditInputs, predictions: Predictions, stats: GroupStats,
+              random_state: Any, seconds: float) -> dict[str, Any]:
+    return {
+        "rows": len(inputs.data),
+        "sensitive": list(inputs.sensitive.attributes),
+        "finest_groups": stats.n_groups,
+        "target": inputs.target_name,
+        "pos_label": str(inputs.pos_label),
+        "task": predictions.task,
+        "model": "none (precomputed columns)" if model is None else type(model).__name__,
+        "prediction_source": predictions.source,
+        "threshold": inputs.threshold,
+        "features": inputs.features,
+        "weighted": inputs.sample_weight is not None,
+        "confidence": inputs.confidence,
+        "n_boot": inputs.n_boot,
+        "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",
+        "auc_score_bins": None if stats.score_edges is None else len(stats.score_edges) - 1,
+        "fingerprint_sha256": fingerprint(inputs, predictions),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "duration_seconds": round(seconds, 4),
+        "versions": _versions(),
+    }

@@ -1,0 +1,123 @@
+"""AuditResult: the tables of an audit, its metadata, and their serialisation."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SCHEMA_VERSION = "1.0"
+TABLES = ("by_group", "overall", "disparities", "measures")
+HEADLINE_MEASURES = ("demographic_parity_difference", "equalized_odds_difference", "disparate_impact_ratio")
+
+
+@dataclass(eq=False)
+class AuditResult:
+    """The outcome of :func:`fairaudit.audit`.
+
+    Attributes
+    ----------
+    by_group : DataFrame indexed by (``attribute``, ``group``): ``count``, ``share``, every metric and
+        its ``_ci_low`` / ``_ci_high``.
+    overall : DataFrame indexed by ``metric``: ``value``, ``ci_low``, ``ci_high`` on all rows.
+    disparities : DataFrame indexed by (``attribute``, ``metric``): ``difference`` (max - min),
+        ``ratio`` (min / max), their intervals, ``p_value``, ``p_value_adjusted`` (Holm),
+        ``min_group``, ``max_group``.
+    measures : DataFrame indexed by (``attribute``, ``measure``): ``value``, ``ci_low``, ``ci_high``.
+    metadata : rows, time, versions, options and a SHA-256 fingerprint of the audited columns.
+    """
+
+    by_group: pd.DataFrame
+    overall: pd.DataFrame
+    disparities: pd.DataFrame
+    measures: pd.DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: tables as lists of records (NaN as null), plus metadata."""
+        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "metadata": _clean(self.metadata)}
+        for name in TABLES:
+            table: pd.DataFrame = getattr(self, name)
+            out[name] = {
+                "index": list(table.index.names),
+                "records": _clean(table.reset_index().to_dict(orient="records")),
+            }
+        return out
+
+    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
+        """The result as JSON text; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False)
+        if path is not None:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> AuditResult:
+        """Rebuild a result from :meth:`to_dict` output; refuses a newer schema than this version reads."""
+        version = str(payload.get("schema_version", ""))
+        if not version:
+            raise ValueError("Not a fairaudit result: it has no 'schema_version'.")
+        if int(version.split(".")[0]) > int(SCHEMA_VERSION.split(".")[0]):
+            raise ValueError(
+                f"This audit was saved with schema_version {version}, newer than the {SCHEMA_VERSION} "
+                "this fairaudit reads. Upgrade fairaudit to read it."
+            )
+        tables = {}
+        for name in TABLES:
+            spec = payload[name]
+            frame = pd.DataFrame.from_records(spec["records"])
+            if frame.empty:
+                frame = pd.DataFrame(columns=spec["index"])
+            tables[name] = frame.set_index(spec["index"]).astype(
+                {c: float for c in frame.columns if c not in spec["index"] + ["min_group", "max_group"]}
+            )
+        tables["by_group"]["count"] = tables["by_group"]["count"].astype("int64")
+        return cls(metadata=payload.get("metadata", {}), **tables)
+
+    # ------------------------------------------------------------------ display
+    def headline(self) -> pd.DataFrame:
+        """The named measures that decide most audits, one row per attribute."""
+        table = self.measures["value"].unstack("measure")
+        return table[[m for m in HEADLINE_MEASURES if m in table.columns]]
+
+    def __repr__(self) -> str:
+        meta = self.metadata
+        lines = [
+            f"AuditResult: {meta.get('rows', '?')} rows, sensitive {', '.join(meta.get('sensitive', []))}, "
+            f"{len(self.by_group)} groups in {self.by_group.index.get_level_values(0).nunique()} views",
+            self.headline().round(3).to_string(),
+        ]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        meta = self.metadata
+        title = html.escape(
+            f"fairaudit: {meta.get('rows', '?')} rows, sensitive: {', '.join(meta.get('sensitive', []))}"
+        )
+        return f"<div><strong>{title}</strong>{self.headline().round(3).to_html(escape=True)}</div>"
+
+
+def load(path: str | Path) -> AuditResult:
+    """Read an audit saved with :meth:`AuditResult.to_json`."""
+    return AuditResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: NaN and infinities become None, numpy scalars plain Python."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,241 @@
+"""GroupStats: the per-group sufficient statistics every metric is computed from.
+
+An audit reads its rows exactly once, into a small table of weighted counts per *finest* group (the
+crossing of all sensitive attributes). Every metric, interval and test in fairaudit is a function of
+this table, never of rows. The table is *mergeable*: the statistics of two row sets add up to the
+statistics of their union, which is what lets a bootstrap resample statistics instead of rows and
+lets other engines (DuckDB, Spark) produce the same table with a GROUP BY.
+
+Cells. Each finest group holds a grid of cells indexed by
+
+* ``y``  the true label (two levels, 0 and 1; one level "unknown" when no target is given),
+* ``p``  the decision (0 or 1),
+* ``c``  the calibration bin of the score (10 equal-width bins on [0, 1], scikit-learn's
+  ``calibration_curve`` convention; one bin when no score is given).
+
+and each cell carries five sums: the row count, the sum of weights, of squared weights, of
+weight × score and of weight × score². With a target and a score, ``score_hist`` also holds the weighted
+histogram of scores per label on ``score_edges`` (for ROC AUC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+N_CALIBRATION_BINS = 10
+CALIBRATION_EDGES = np.linspace(0.0, 1.0, N_CALIBRATION_BINS + 1)
+SUM_FIELDS = ("count", "weight", "weight_sq", "score_sum", "score_sq_sum")
+
+
+def calibration_bin(scores: np.ndarray) -> np.ndarray:
+    """Calibration bin of each score, as in ``sklearn.calibration.calibration_curve`` (uniform)."""
+    return np.searchsorted(CALIBRATION_EDGES[1:-1], scores).astype(np.intp)
+
+
+def score_bin(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Histogram bin of each score: bin ``b`` holds ``edges[b] <= s < edges[b + 1]`` (last bin closed)."""
+    return np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, len(edges) - 2).astype(np.intp)
+
+
+@dataclass(frozen=True, eq=False)
+class GroupStats:
+    """Sufficient statistics per group of one or more sensitive attributes.
+
+    ``attributes`` names the sensitive attributes; ``groups`` holds, per group, one string value per
+    attribute. The cell arrays have shape ``(n_groups, n_y, 2, n_c)``.
+    """
+
+    attributes: tuple[str, ...]
+    groups: tuple[tuple[str, ...], ...]
+    count: np.ndarray
+    weight: np.ndarray
+    weight_sq: np.ndarray
+    score_sum: np.ndarray
+    score_sq_sum: np.ndarray
+    has_target: bool
+    has_score: bool
+    score_edges: np.ndarray | None = None
+    score_hist: np.ndarray | None = field(default=None)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_codes(
+        cls,
+        attributes: tuple[str, ...],
+        groups: tuple[tuple[str, ...], ...],
+        group_code: np.ndarray,
+        y_true: np.ndarray | None,
+        y_pred: np.ndarray,
+        y_score: np.ndarray | None,
+        sample_weight: np.ndarray | None,
+        score_edges: np.ndarray | None = None,
+    ) -> GroupStats:
+        """One pass over rows: ``group_code`` indexes ``groups``; labels and decisions are 0/1."""
+        n_groups = len(groups)
+        n_y = 1 if y_true is None else 2
+        n_c = 1 if y_score is None else N_CALIBRATION_BINS
+        shape = (n_groups, n_y, 2, n_c)
+        cell = group_code.astype(np.int64) * n_y
+        if y_true is not None:
+            cell += y_true
+        cell = cell * 2 + y_pred
+        cell = cell * n_c
+        if y_score is not None:
+            cell += calibration_bin(y_score)
+        size = int(np.prod(shape))
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        count = np.bincount(cell, minlength=size).astype(float)
+        weight = count if w is None else np.bincount(cell, weights=w, minlength=size)
+        weight_sq = count if w is None else np.bincount(cell, weights=w * w, minlength=size)
+        if y_score is None:
+            score_sum = np.zeros(size)
+            score_sq_sum = np.zeros(size)
+        else:
+            ws = y_score if w is None else w * y_score
+            score_sum = np.bincount(cell, weights=ws, minlength=size)
+            score_sq_sum = np.bincount(cell, weights=ws * y_score, minlength=size)
+        hist = None
+        if y_true is not None and y_score is not None:
+            if score_edges is None:
+                score_edges = default_score_edges(y_score)
+            n_bins = len(score_edges) - 1
+            hcell = (group_code.astype(np.int64) * 2 + y_true) * n_bins + score_bin(y_score, score_edges)
+            hist = np.bincount(hcell, weights=w, minlength=n_groups * 2 * n_bins).reshape(n_groups, 2, n_bins)
+        else:
+            score_edges = None
+        return cls(
+            attributes=tuple(attributes),
+            groups=tuple(tuple(g) for g in groups),
+            count=count.reshape(shape),
+            weight=weight.reshape(shape),
+            weight_sq=weight_sq.reshape(shape),
+            score_sum=score_sum.reshape(shape),
+            score_sq_sum=score_sq_sum.reshape(shape),
+            has_target=y_true is not None,
+            has_score=y_score is not None,
+            score_edges=score_edges,
+            score_hist=hist,
+        )
+
+    # ------------------------------------------------------------------ algebra
+    @property
+    def n_groups(self) -> int:
+        return len(self.groups)
+
+    @property
+    def group_count(self) -> np.ndarray:
+        """Rows per group (unweighted)."""
+        return self.count.sum(axis=(1, 2, 3))
+
+    @property
+    def group_weight(self) -> np.ndarray:
+        """Sum of weights per group."""
+        return self.weight.sum(axis=(1, 2, 3))
+
+    def _check_compatible(self, other: GroupStats) -> None:
+        if self.attributes != other.attributes:
+            raise ValueError(f"Cannot merge GroupStats over {self.attributes} and {other.attributes}.")
+        if (self.has_target, self.has_score) != (other.has_target, other.has_score):
+            raise ValueError("Cannot merge GroupStats with and without target or score.")
+        if self.score_edges is not None and not np.array_equal(self.score_edges, other.score_edges):
+            raise ValueError(
+                "Cannot merge GroupStats with different score histogram bins: compute both with the "
+                "same `score_edges`."
+            )
+
+    def __add__(self, other: GroupStats) -> GroupStats:
+        """Statistics of the union of the two row sets."""
+        if not isinstance(other, GroupStats):
+            return NotImplemented
+        self._check_compatible(other)
+        keys = list(dict.fromkeys(self.groups + other.groups))
+        index = {k: i for i, k in enumerate(keys)}
+
+        def merged(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+            if a is None:
+                return None
+            out = np.zeros((len(keys),) + a.shape[1:])
+            out[[index[k] for k in self.groups]] += a
+            out[[index[k] for k in other.groups]] += b
+            return out
+
+        sums = {name: merged(getattr(self, name), getattr(other, name)) for name in SUM_FIELDS}
+        return replace(
+            self, groups=tuple(keys), score_hist=merged(self.score_hist, other.score_hist), **sums
+        )
+
+    def equals(self, other: GroupStats, rtol: float = 1e-12) -> bool:
+        """Same groups (in any order) and the same sums up to floating-point rounding."""
+        try:
+            self._check_compatible(other)
+        except ValueError:
+            return False
+        if set(self.groups) != set(other.groups):
+            return False
+        order = [other.groups.index(g) for g in self.groups]
+        names = SUM_FIELDS + (("score_hist",) if self.score_hist is not None else ())
+        return all(
+            np.allclose(getattr(self, n), getattr(other, n)[order], rtol=rtol, atol=1e-9) for n in names
+        )
+
+    def membership(self, attributes: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], ...], np.ndarray]:
+        """Groups of the given attribute subset and, per finest group, the index of its coarse group."""
+        positions = [self.attributes.index(a) for a in attributes]
+        coarse = [tuple(g[p] for p in positions) for g in self.groups]
+        keys = sorted(set(coarse), key=lambda k: [_group_sort_key(v) for v in k])
+        index = {k: i for i, k in enumerate(keys)}
+        return tuple(keys), np.array([index[k] for k in coarse], dtype=np.intp)
+
+    def collapse(self, attributes: tuple[str, ...]) -> GroupStats:
+        """Statistics of a subset of the attributes (``()`` gives one group: all rows), by summing."""
+        keys, member = self.membership(tuple(attributes))
+
+        def summed(a: np.ndarray | None) -> np.ndarray | None:
+            if a is None:
+                return None
+            out = np.zeros((len(keys),) + a.shape[1:])
+            np.add.at(out, member, a)
+            return out
+
+        sums = {name: summed(getattr(self, name)) for name in SUM_FIELDS}
+        return replace(
+            self, attributes=tuple(attributes), groups=keys, score_hist=summed(self.score_hist), **sums
+        )
+
+
+MISSING_GROUP = "(missing)"
+
+
+def _group_sort_key(value: str) -> tuple[int, float, str]:
+    """Sort groups naturally: numbers by value, then strings, the missing group last."""
+    if value == MISSING_GROUP:
+        return (2, 0.0, value)
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+MAX_SCORE_BINS = 4096
+
+
+def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> np.ndarray:
+    """Histogram edges for ROC AUC.
+
+    When the scores take at most ``max_bins`` distinct values, every value gets its own bin and the
+    AUC is exact. Otherwise the edges are quantiles of the scores (each bin holds about
+    ``1 / max_bins`` of the rows), and the AUC counts pairs inside one bin as ties.
+    """
+    scores = np.asarray(scores, dtype=float)
+    candidates = scores if scores.size <= 200_000 else scores[:: scores.size // 200_000 + 1]
+    distinct = np.unique(candidates)
+    if distinct.size <= max_bins:
+        found = distinct[np.minimum(np.searchsorted(distinct, scores), distinct.size - 1)]
+        if np.array_equal(found, scores):
+            return np.append(distinct, np.inf)
+    edges = np.unique(np.quantile(candidates, np.linspace(0.0, 1.0, max_bins + 1)))
+    edges[0] = -np.inf
+    edges[-1] = np.inf
+    return edges
