@@ -218,7 +218,7 @@ def _group_sort_key(value: str) -> tuple[int, float, str]:
         return (1, 0.0, value)
 
 
-MAX_SCORE_BINS = 4096
+MAX_SCORE_BINS = 16384
 
 
 def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> np.ndarray:
