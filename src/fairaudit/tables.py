@@ -201,27 +201,37 @@ def _by_group(evaluated: list[_View], metrics: list[Metric], total_weight: float
 
 
 def _impact_ratio(view: _View, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each group's selection rate over the highest selection rate of the view."""
+    """Each group's selection rate over that of the most favoured group (the observed highest)."""
     rate = view.values["selection_rate"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ratio = safe_divide(rate, np.nanmax(rate))
-        reps = view.replicates["selection_rate"]
-        rep_ratio = safe_divide(reps, np.nanmax(reps, axis=1, keepdims=True))
-    low, high = percentile_interval(rep_ratio, confidence)
-    return ratio, low, high
+    reps = view.replicates["selection_rate"]
+    favoured = int(np.nanargmax(rate))
+    low, high = percentile_interval(safe_divide(reps, reps[:, favoured:favoured + 1]), confidence)
+    return safe_divide(rate, rate[favoured]), low, np.minimum(high, 1.0)
 
 
-def _spread(values: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """max - min and min / max over groups where the value is defined."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        defined = np.isfinite(values).sum(axis=axis)
-        high, low = np.nanmax(values, axis=axis), np.nanmin(values, axis=axis)
-    too_few = defined < 2
-    difference = np.where(too_few, np.nan, high - low)
-    ratio = np.where(too_few, np.nan, safe_divide(low, high))
-    return difference, ratio
+def _spread(values: np.ndarray, replicates: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """max - min and min / max over the groups where the value is defined, and their replicates.
+
+    The replicates contrast the *same* two groups as the point estimate (the observed highest and
+    lowest), so that an interval of the difference covers 0 when the groups do not differ; taking
+    max - min anew in each replicate would bias the interval away from 0.
+    """
+    defined = np.isfinite(values)
+    if defined.sum() < 2:
+        nan = np.full(replicates.shape[0], np.nan)
+        return np.nan, np.nan, nan, nan.copy()
+    high, low = int(np.nanargmax(values)), int(np.nanargmin(values))
+    difference = values[high] - values[low]
+    ratio = float(safe_divide(values[low], values[high]))
+    return difference, ratio, replicates[:, high] - replicates[:, low], safe_divide(
+        replicates[:, low], replicates[:, high])
+
+
+def _intervals(rep_difference: np.ndarray, rep_ratio: np.ndarray, confidence: float) -> tuple[float, ...]:
+    """Percentile intervals of a difference (kept >= 0) and a ratio (kept <= 1)."""
+    d_low, d_high = percentile_interval(rep_difference, confidence)
+    r_low, r_high = percentile_interval(rep_ratio, confidence)
+    return max(d_low, 0.0), max(d_high, 0.0), min(r_low, 1.0), min(r_high, 1.0)
 
 
 def _disparities(evaluated: list[_View], metrics: list[Metric], confidence: float) -> pd.DataFrame:
@@ -229,10 +239,8 @@ def _disparities(evaluated: list[_View], metrics: list[Metric], confidence: floa
     for view in evaluated:
         for metric in metrics:
             value = view.values[metric.name]
-            difference, ratio = _spread(value)
-            rep_difference, rep_ratio = _spread(view.replicates[metric.name], axis=1)
-            d_low, d_high = percentile_interval(rep_difference, confidence)
-            r_low, r_high = percentile_interval(rep_ratio, confidence)
+            difference, ratio, rep_difference, rep_ratio = _spread(value, view.replicates[metric.name])
+            d_low, d_high, r_low, r_high = _intervals(rep_difference, rep_ratio, confidence)
             defined = np.isfinite(value)
             rows.append({
                 "difference": difference, "difference_ci_low": d_low, "difference_ci_high": d_high,
@@ -262,6 +270,10 @@ def _measures(evaluated: list[_View], has_target: bool, confidence: float) -> pd
     for view in evaluated:
         for name, (value, reps) in _named_measures(view, has_target).items():
             low, high = percentile_interval(reps, confidence)
+            if name.endswith("_difference"):
+                low, high = max(low, 0.0), max(high, 0.0)
+            else:
+                low, high = min(low, 1.0), min(high, 1.0)
             rows.append({"value": float(value), "ci_low": float(low), "ci_high": float(high)})
             index.append((view.name, name))
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["attribute", "measure"]),
@@ -272,9 +284,7 @@ def _named_measures(view: _View, has_target: bool) -> dict[str, tuple[float, np.
     """fairlearn's named measures (between groups, worst case), with their bootstrap replicates."""
 
     def spread(metric: str) -> tuple[float, float, np.ndarray, np.ndarray]:
-        difference, ratio = _spread(view.values[metric])
-        rep_difference, rep_ratio = _spread(view.replicates[metric], axis=1)
-        return difference, ratio, rep_difference, rep_ratio
+        return _spread(view.values[metric], view.replicates[metric])
 
     sr = spread("selection_rate")
     out = {
@@ -283,15 +293,16 @@ def _named_measures(view: _View, has_target: bool) -> dict[str, tuple[float, np.
     }
     if has_target:
         tpr, fpr = spread("true_positive_rate"), spread("false_positive_rate")
-        out["equalized_odds_difference"] = (np.fmax(tpr[0], fpr[0]) if _both(tpr[0], fpr[0]) else np.nan,
-                                            np.maximum(tpr[2], fpr[2]))
-        out["equalized_odds_ratio"] = (np.fmin(tpr[1], fpr[1]) if _both(tpr[1], fpr[1]) else np.nan,
-                                       np.minimum(tpr[3], fpr[3]))
+        out["equalized_odds_difference"] = _worst(tpr[0], fpr[0], tpr[2], fpr[2], np.fmax)
+        out["equalized_odds_ratio"] = _worst(tpr[1], fpr[1], tpr[3], fpr[3], np.fmin)
         out["equal_opportunity_difference"] = (tpr[0], tpr[2])
         out["equal_opportunity_ratio"] = (tpr[1], tpr[3])
     out["disparate_impact_ratio"] = (sr[1], sr[3])
     return out
 
 
-def _both(a: float, b: float) -> bool:
-    return bool(np.isfinite(a) and np.isfinite(b))
+def _worst(a: float, b: float, reps_a: np.ndarray, reps_b: np.ndarray, pick) -> tuple[float, np.ndarray]:
+    """fairlearn's worst case of two measures (NaN when either is undefined)."""
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return np.nan, np.full(reps_a.shape, np.nan)
+    return float(pick(a, b)), pick(reps_a, reps_b)

@@ -1,0 +1,163 @@
+"""Every bad input gets a clear error (or warning) that names the argument or column and the fix."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fairaudit as fa
+
+
+@pytest.fixture()
+def data() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 200
+    return pd.DataFrame({
+        "sex": rng.choice(["female", "male"], n),
+        "region": rng.choice(["north", "south", "east"], n),
+        "income": rng.normal(size=n),
+        "label": rng.integers(0, 2, n),
+        "score": rng.uniform(size=n),
+        "decision": rng.integers(0, 2, n),
+    })
+
+
+def audit(data, **kwargs):
+    options = dict(sensitive="sex", target="label", y_score="score", n_boot=0)
+    options.update(kwargs)
+    model = options.pop("model", None)
+    return fa.audit(model, data, **options)
+
+
+def test_unknown_column_is_named_with_a_suggestion(data):
+    with pytest.raises(fa.AuditInputError, match=r"'sensitive' argument names column 'sx'.*Did you mean 'sex'"):
+        audit(data, sensitive="sx")
+    with pytest.raises(fa.AuditInputError, match=r"'target' argument names column 'labels'"):
+        audit(data, target="labels")
+    with pytest.raises(ValueError, match=r"'features' argument names column 'incme'"):
+        audit(data, features=["incme"], model=lambda X: np.zeros(len(X)))
+
+
+def test_length_mismatch(data):
+    with pytest.raises(fa.AuditInputError, match=r"'sample_weight' argument has 10 values but data has 200 rows"):
+        audit(data, sample_weight=np.ones(10))
+    with pytest.raises(fa.AuditInputError, match=r"'sensitive' argument has 3 values"):
+        audit(data, sensitive=[pd.Series(["a", "b", "c"], name="x")])
+    with pytest.raises(fa.AuditInputError, match=r"predict_proba returned 5 predictions for 200 rows"):
+        audit(data, y_score=None, model=type("M", (), {"predict_proba": lambda self, X: np.ones((5, 2))})())
+
+
+def test_target_with_more_than_two_values_and_no_fitting_pos_label(data):
+    data["label"] = np.resize(["low", "mid", "high"], len(data))
+    with pytest.raises(fa.AuditInputError, match=r"'target' argument has values 'high', 'low', 'mid'.*pos_label=1"):
+        audit(data)
+    result = audit(data, pos_label="high")  # one-vs-rest with a fitting pos_label
+    assert result.overall.loc["base_rate", "value"] == pytest.approx((data["label"] == "high").mean())
+
+
+def test_string_labels_need_pos_label(data):
+    data["label"] = np.where(data["label"] == 1, "yes", "no")
+    with pytest.raises(fa.AuditInputError, match=r"pos_label=1 is not one of them.*pos_label="):
+        audit(data)
+    assert audit(data, pos_label="yes").overall.loc["base_rate", "value"] == pytest.approx(
+        (data["label"] == "yes").mean())
+
+
+def test_scores_outside_unit_interval_are_refused_not_clipped(data):
+    data["score"] = data["score"] * 4 - 2
+    with pytest.raises(fa.AuditInputError, match=r"'y_score' argument has \d+ score\(s\) outside \[0, 1\].*"
+                                                 r"threshold=0.5 is meant for probabilities.*does not clip"):
+        audit(data)
+
+
+def test_nan_in_target_and_predictions_name_the_count(data):
+    data.loc[[3, 5, 7], "label"] = np.nan
+    with pytest.raises(fa.AuditInputError, match=r"'target' argument has 3 missing value\(s\)"):
+        audit(data)
+    data["label"] = 0
+    data.loc[[1, 2], "score"] = np.nan
+    with pytest.raises(fa.AuditInputError, match=r"'y_score' argument has 2 missing value\(s\)"):
+        audit(data)
+    data["decision"] = data["decision"].astype(float)
+    data.loc[[4], "decision"] = np.nan
+    with pytest.raises(fa.AuditInputError, match=r"'y_pred' argument has 1 missing value"):
+        audit(data, y_score=None, y_pred="decision")
+
+
+def test_nan_in_sensitive_column_becomes_explicit_group(data):
+    data.loc[[0, 1, 2, 3], "sex"] = None
+    with pytest.warns(fa.MissingSensitiveValueWarning, match=r"'sex' has 4 missing value\(s\).*'\(missing\)'"):
+        result = audit(data)
+    assert result.by_group.loc[("sex", "(missing)"), "count"] == 4
+    assert result.by_group.loc["sex", "count"].sum() == len(data)  # no row dropped
+
+
+def test_single_group_attribute_warns_and_gives_nan_disparities(data):
+    data["sex"] = "female"
+    with pytest.warns(fa.SingleGroupWarning, match=r"'sex' has one group only"):
+        result = audit(data)
+    assert result.disparities.loc["sex", "difference"].isna().all()
+    assert result.measures.loc["sex", "value"].isna().all()
+
+
+def test_too_many_groups_suggests_binning(data):
+    data["age"] = np.arange(len(data))
+    with pytest.raises(fa.AuditInputError, match=r"'age' has 200 distinct values, more than the limit of 50.*pd.cut"):
+        audit(data, sensitive="age")
+
+
+def test_empty_data_and_wrong_type():
+    with pytest.raises(fa.AuditInputError, match=r"'data' argument has no rows"):
+        fa.audit(None, pd.DataFrame({"a": []}), sensitive="a", y_pred="a")
+    with pytest.raises(fa.AuditTypeError, match=r"'data' argument must be a pandas DataFrame; got dict"):
+        fa.audit(None, {"a": [1]}, sensitive="a", y_pred="a")
+
+
+def test_model_without_prediction_method(data):
+    with pytest.raises(fa.AuditTypeError, match=r"'model' argument of type object has no predict_proba"):
+        audit(data, y_score=None, model=object())
+    with pytest.raises(fa.AuditInputError, match=r"No predictions to audit"):
+        audit(data, y_score=None)
+
+
+@pytest.mark.parametrize("weights, message", [
+    (-1.0, r"'sample_weight' argument has 1 negative value"),
+    (np.nan, r"'sample_weight' argument has 1 missing value"),
+])
+def test_bad_weights(data, weights, message):
+    w = np.ones(len(data))
+    w[10] = weights
+    with pytest.raises(fa.AuditInputError, match=message):
+        audit(data, sample_weight=w)
+
+
+def test_bad_options(data):
+    with pytest.raises(fa.AuditInputError, match=r"'confidence' argument must be a float in \(0, 1\)"):
+        audit(data, confidence=95)
+    with pytest.raises(fa.AuditInputError, match=r"'n_boot' argument must be an integer >= 0"):
+        audit(data, n_boot=-5)
+    with pytest.raises(fa.AuditInputError, match=r"'task' argument must be one of 'auto', 'binary'"):
+        audit(data, task="ranking")
+    with pytest.raises(fa.AuditInputError, match=r"'explain' argument"):
+        audit(data, explain=True)
+    with pytest.raises(fa.AuditInputError, match=r"'policy' argument"):
+        audit(data, policy={"demographic_parity_difference": 0.1})
+
+
+def test_undefined_metric_is_nan_with_warning(data):
+    data.loc[data["region"] == "east", "label"] = 0  # no positives in 'east'
+    with pytest.warns(fa.UndefinedMetricWarning, match=r"true_positive_rate for region = east"):
+        result = audit(data, sensitive="region")
+    assert np.isnan(result.by_group.loc[("region", "east"), "true_positive_rate"])
+    assert np.isnan(result.by_group.loc[("region", "east"), "roc_auc"])
+
+
+def test_no_row_is_dropped(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = audit(data, sensitive=["sex", "region"])
+    for attribute in ("sex", "region", "sex & region"):
+        assert result.by_group.loc[attribute, "count"].sum() == len(data)
