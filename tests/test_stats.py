@@ -27,16 +27,16 @@ def row_sets(draw, min_rows=1):
 
 def stats_of(rows, weighted=True) -> GroupStats:
     a, b, y_true, y_pred, score, weight = rows
-    keys = sorted(set(zip(a.tolist(), b.tolist())))
+    keys = sorted(set(zip(a.tolist(), b.tolist(), strict=True)))
     index = {k: i for i, k in enumerate(keys)}
-    codes = np.array([index[k] for k in zip(a.tolist(), b.tolist())])
+    codes = np.array([index[k] for k in zip(a.tolist(), b.tolist(), strict=True)])
     groups = tuple((str(x), str(y)) for x, y in keys)
     return GroupStats.from_codes(ATTRS, groups, codes, y_true, y_pred, score,
                                  weight if weighted else None, score_edges=EDGES)
 
 
 def concat(r1, r2):
-    return tuple(np.concatenate([x, y]) for x, y in zip(r1, r2))
+    return tuple(np.concatenate([x, y]) for x, y in zip(r1, r2, strict=True))
 
 
 @settings(max_examples=150, deadline=None)

@@ -192,11 +192,29 @@ def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence) -> Sensitive
 
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes 0..k-1 of the observed values in sorted order (-1 for missing) and their names."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return _compact(series.cat.codes.to_numpy(), np.asarray(series.cat.categories))
+    values = series.to_numpy()
+    if values.dtype.kind in "iub" and values.size:
+        low = int(values.min())
+        if int(values.max()) - low < 1 << 20:
+            shifted = values.astype(np.int64) - low if low else values
+            return _compact(shifted, np.arange(low, int(values.max()) + 1))
     try:
         code, uniques = pd.factorize(series, sort=True, use_na_sentinel=True)
     except TypeError:
         code, uniques = pd.factorize(series.astype(str).where(series.notna()), sort=True)
     return code.astype(np.int64), [_group_name(v) for v in uniques]
+
+
+def _compact(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Renumber codes (into ``labels``; -1 missing) to the observed labels only, in one pass."""
+    present = np.flatnonzero(np.bincount(codes[codes >= 0] if (codes < 0).any() else codes,
+                                         minlength=len(labels)))
+    remap = np.full(len(labels) + 1, -1, dtype=np.int64)
+    remap[present] = np.arange(present.size)
+    return remap[codes], [_group_name(v) for v in labels[present]]
 
 
 def _group_name(value: Any) -> str:
@@ -209,7 +227,7 @@ def _group_name(value: Any) -> str:
 def _cross(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, list[tuple[int, ...]]]:
     """Combine per-attribute codes into codes of the observed crossings (mixed radix, then compacted)."""
     combined = np.zeros(len(codes[0]), dtype=np.int64)
-    for code, size in zip(codes, sizes):
+    for code, size in zip(codes, sizes, strict=True):
         combined = combined * size + code
     space = int(np.prod(sizes, dtype=np.float64))
     if space <= 1 << 22:

@@ -41,6 +41,12 @@ def predict(model: Any, inputs: AuditInputs) -> Predictions:
     if model is None:
         return _from_columns(inputs)
     X = inputs.data[inputs.features]
+    if is_clusterer(model):
+        raise AuditInputError(
+            f"The 'model' argument is a clustering model ({type(model).__name__}): its cluster ids are "
+            "segments, not yes/no decisions, and this version audits binary decisions only. Map the "
+            "clusters to a decision column and pass it as y_pred=."
+        )
     if hasattr(model, "predict_proba"):
         proba = _call(model.predict_proba, X, "predict_proba", inputs)
         scores = _positive_column(proba, model, inputs.pos_label)
@@ -63,6 +69,16 @@ def predict(model: Any, inputs: AuditInputs) -> Predictions:
         "predict method and is not callable. Pass a fitted estimator, a function of the feature "
         "DataFrame, or model=None with y_pred=/y_score= naming columns of data."
     )
+
+
+def is_clusterer(model: Any) -> bool:
+    """scikit-learn's own judgement of whether a model clusters (False for non-estimators)."""
+    try:
+        from sklearn.base import is_clusterer as sklearn_is_clusterer
+
+        return bool(sklearn_is_clusterer(model))
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def _call(method: Any, X: pd.DataFrame, name: str, inputs: AuditInputs) -> np.ndarray:
@@ -106,6 +122,12 @@ def _from_output(output: np.ndarray, inputs: AuditInputs, source: str) -> Predic
         finite = output[np.isfinite(output)]
         if not np.all(np.isin(finite, (0.0, 1.0))):
             return _thresholded(check_scores(source, output, inputs.threshold), inputs, source)
+    distinct = pd.unique(output)
+    if len(distinct) > 2:
+        raise AuditInputError(
+            f"{source} returned {len(distinct)} distinct labels; a binary audit needs two. Pass a binary "
+            "classifier, or map its output to a decision column and pass it as y_pred=."
+        )
     labels = binarize_labels(f"{source} output", pd.Series(output), inputs.pos_label)
     return Predictions(labels, inputs.y_score, source)
 

@@ -31,12 +31,24 @@ SUM_FIELDS = ("count", "weight", "weight_sq", "score_sum", "score_sq_sum")
 
 def calibration_bin(scores: np.ndarray) -> np.ndarray:
     """Calibration bin of each score, as in ``sklearn.calibration.calibration_curve`` (uniform)."""
-    return np.searchsorted(CALIBRATION_EDGES[1:-1], scores).astype(np.intp)
+    return np.searchsorted(CALIBRATION_EDGES[1:-1], scores)
+
+
+SCORE_GRID = 1 << 16
+"""Quantile bin edges of probabilities are snapped to multiples of ``1 / SCORE_GRID``, so that a score's
+bin is a table look-up of ``floor(score * SCORE_GRID)`` instead of a binary search."""
 
 
 def score_bin(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Histogram bin of each score: bin ``b`` holds ``edges[b] <= s < edges[b + 1]`` (last bin closed)."""
-    return np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, len(edges) - 2).astype(np.intp)
+    """Histogram bin of each score: bin ``b`` holds ``edges[b] <= s < edges[b + 1]``; scores below
+    the first edge fall in the first bin, at or above the last in the last."""
+    interior = edges[1:-1]
+    on_grid = interior * SCORE_GRID
+    if (interior.size and np.array_equal(on_grid, np.floor(on_grid)) and interior[0] >= 0
+            and interior[-1] <= 1 and scores.min() >= 0 and scores.max() <= 1):
+        table = np.searchsorted(interior, np.arange(SCORE_GRID + 1) / SCORE_GRID, side="right")
+        return table.astype(np.int32)[(scores * SCORE_GRID).astype(np.int64)]
+    return np.searchsorted(interior, scores, side="right")
 
 
 @dataclass(frozen=True, eq=False)
@@ -193,16 +205,19 @@ class GroupStats:
         keys, member = self.membership(tuple(attributes))
 
         def summed(a: np.ndarray | None) -> np.ndarray | None:
-            if a is None:
-                return None
-            out = np.zeros((len(keys),) + a.shape[1:])
-            np.add.at(out, member, a)
-            return out
+            return None if a is None else sum_groups(a, member, len(keys), axis=0)
 
         sums = {name: summed(getattr(self, name)) for name in SUM_FIELDS}
         return replace(
             self, attributes=tuple(attributes), groups=keys, score_hist=summed(self.score_hist), **sums
         )
+
+
+def sum_groups(array: np.ndarray, member: np.ndarray, n_groups: int, axis: int) -> np.ndarray:
+    """Sum the entries of ``array`` along ``axis`` into ``n_groups`` groups (``member`` per entry)."""
+    order = np.argsort(member, kind="stable")
+    starts = np.searchsorted(member[order], np.arange(n_groups))
+    return np.add.reduceat(np.take(array, order, axis=axis), starts, axis=axis)
 
 
 MISSING_GROUP = "(missing)"
@@ -226,7 +241,8 @@ def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> n
 
     When the scores take at most ``max_bins`` distinct values, every value gets its own bin and the
     AUC is exact. Otherwise the edges are quantiles of the scores (each bin holds about
-    ``1 / max_bins`` of the rows), and the AUC counts pairs inside one bin as ties.
+    ``1 / max_bins`` of the rows; probabilities' edges snapped to a grid of ``1 / SCORE_GRID``), and
+    the AUC counts pairs inside one bin as ties.
     """
     scores = np.asarray(scores, dtype=float)
     candidates = scores if scores.size <= 200_000 else scores[:: scores.size // 200_000 + 1]
@@ -235,7 +251,7 @@ def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> n
         found = distinct[np.minimum(np.searchsorted(distinct, scores), distinct.size - 1)]
         if np.array_equal(found, scores):
             return np.append(distinct, np.inf)
-    edges = np.unique(np.quantile(candidates, np.linspace(0.0, 1.0, max_bins + 1)))
-    edges[0] = -np.inf
-    edges[-1] = np.inf
-    return edges
+    quantiles = np.quantile(candidates, np.linspace(0.0, 1.0, max_bins + 1)[1:-1])
+    if candidates.min() >= 0 and candidates.max() <= 1:
+        quantiles = np.floor(quantiles * SCORE_GRID) / SCORE_GRID
+    return np.concatenate([[-np.inf], np.unique(quantiles), [np.inf]])

@@ -21,11 +21,11 @@ from fairaudit.inputs import UndefinedMetricWarning
 from fairaudit.metrics import Cells, Metric, applicable_metrics, safe_divide
 from fairaudit.stats import GroupStats
 from fairaudit.uncertainty import (
+    Replicates,
     auc_variance,
     balanced_accuracy_variance,
     bootstrap_cells,
     chi2_homogeneity,
-    collapse_replicates,
     holm,
     mean_score_variance,
     normal_interval,
@@ -107,13 +107,13 @@ def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n
 
 
 def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric],
-              replicates: tuple[np.ndarray, np.ndarray], confidence: float,
+              replicates: Replicates, confidence: float,
               rng: np.random.Generator) -> _View:
     keys, member = finest.membership(attrs)
     stats = finest if attrs == finest.attributes else finest.collapse(attrs)
     cells = Cells.of(stats)
-    rep_weight = collapse_replicates(replicates[0], member, len(keys))
-    rep_cells = Cells(rep_weight, collapse_replicates(replicates[1], member, len(keys)), None, stats.has_target)
+    confusion_cells, calibration_cells = replicates.collapse(member, len(keys)).cells(stats.has_target)
+    n_boot = replicates.confusion.shape[0]
     values, low, high, variance, reps = {}, {}, {}, {}, {}
     for metric in metrics:
         value = metric.value(cells)
@@ -127,11 +127,12 @@ def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric],
             bounds = (0.0, 1.0)
             low[metric.name], high[metric.name] = normal_interval(value, var, confidence, bounds)
         if metric.interval in ("delong",) or metric.name == "mean_score":
-            draws = rng.standard_normal((rep_weight.shape[0], len(keys)))
+            draws = rng.standard_normal((n_boot, len(keys)))
             reps[metric.name] = value + np.sqrt(var) * draws
         else:
             with np.errstate(all="ignore"):
-                reps[metric.name] = metric.value(rep_cells)
+                cells_of = calibration_cells if metric.name == "calibration_error" else confusion_cells
+                reps[metric.name] = metric.value(cells_of)
         if metric.interval == "bootstrap":
             low[metric.name], high[metric.name] = percentile_interval(reps[metric.name], confidence)
             variance[metric.name] = _replicate_variance(reps[metric.name])
@@ -164,7 +165,7 @@ def _warn_undefined(evaluated: list[_View], metrics: list[Metric]) -> None:
         (metric.name, view.name, label)
         for view in evaluated
         for metric in metrics
-        for label, value in zip(view.labels, view.values[metric.name])
+        for label, value in zip(view.labels, view.values[metric.name], strict=True)
         if np.isnan(value)
     ]
     if undefined:

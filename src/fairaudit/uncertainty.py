@@ -17,15 +17,18 @@ sampling distribution instead, independently per group.
 
 from __future__ import annotations
 
+import functools
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
 
-from fairaudit.metrics import Metric, confusion, roc_auc_from_hist, safe_divide
-from fairaudit.stats import GroupStats
+from fairaudit.metrics import Cells, Metric, confusion, roc_auc_from_hist, safe_divide
+from fairaudit.stats import GroupStats, sum_groups
 
 
+@functools.lru_cache(maxsize=8)
 def z_value(confidence: float) -> float:
     """Two-sided normal quantile for a confidence level."""
     return float(scipy_stats.norm.ppf(0.5 + confidence / 2))
@@ -65,6 +68,8 @@ def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.n
     if replicates.shape[0] == 0:
         nan = np.full(replicates.shape[1:], np.nan)
         return nan, nan.copy()
+    if not np.isnan(replicates).any():
+        return tuple(np.quantile(replicates, [alpha / 2, 1 - alpha / 2], axis=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         low, high = np.nanquantile(replicates, [alpha / 2, 1 - alpha / 2], axis=0)
@@ -122,30 +127,51 @@ def rate_effective_size(metric: Metric, stats: GroupStats) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- bootstrap
-def bootstrap_cells(stats: GroupStats, n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Replicates of the cell weights and score sums, shape ``(n_boot, groups, y, p, c)``.
+@dataclass(frozen=True)
+class Replicates:
+    """Bootstrap replicates of the finest groups' cells, reduced to what the metrics read:
+    ``confusion`` ``(n_boot, groups, y, p)``, and for calibration ``by_bin`` ``(n_boot, groups, y, c)``
+    and ``score_by_bin`` ``(n_boot, groups, c)``."""
+
+    confusion: np.ndarray
+    by_bin: np.ndarray
+    score_by_bin: np.ndarray
+
+    def collapse(self, member: np.ndarray, n_groups: int) -> Replicates:
+        """Replicates of coarser groups, by summing finest groups."""
+        if n_groups == len(member) and np.array_equal(member, np.arange(n_groups)):
+            return self
+        return Replicates(*(sum_groups(a, member, n_groups, axis=1)
+                            for a in (self.confusion, self.by_bin, self.score_by_bin)))
+
+    def cells(self, has_target: bool) -> tuple[Cells, Cells]:
+        """Cells for the confusion-based metrics and cells for calibration."""
+        confusion_cells = Cells(self.confusion[..., None], None, None, has_target)
+        calibration_cells = Cells(self.by_bin[..., :, None, :], self.score_by_bin[..., None, None, :], None,
+                                  has_target)
+        return confusion_cells, calibration_cells
+
+
+def bootstrap_cells(stats: GroupStats, n_boot: int, rng: np.random.Generator) -> Replicates:
+    """Replicates of the finest groups' cells.
 
     Each finest group's row count is redrawn over its cells from a multinomial with the group's own
-    size and observed cell shares.
+    size and observed cell shares; a drawn row carries its cell's mean weight and mean score.
     """
     shape = stats.count.shape
     counts = stats.count.reshape(shape[0], -1)
+    used = np.flatnonzero(counts.sum(axis=0))  # cells empty in every group are never drawn
     sizes = counts.sum(axis=1)
-    shares = counts / sizes[:, None]
-    draws = rng.multinomial(np.rint(sizes).astype(np.int64), shares, size=(n_boot, shape[0]))
-    mean_weight = safe_divide(stats.weight.reshape(counts.shape), counts)
-    mean_score = safe_divide(stats.score_sum.reshape(counts.shape), counts)
-    weight = draws * np.nan_to_num(mean_weight)
-    score = draws * np.nan_to_num(mean_score)
-    return weight.reshape((n_boot,) + shape), score.reshape((n_boot,) + shape)
-
-
-def collapse_replicates(replicates: np.ndarray, member: np.ndarray, n_coarse: int) -> np.ndarray:
-    """Sum replicate cells of finest groups into coarse groups (axis 1)."""
-    order = np.argsort(member, kind="stable")
-    sorted_member = member[order]
-    starts = np.searchsorted(sorted_member, np.arange(n_coarse))
-    return np.add.reduceat(replicates[:, order], starts, axis=1)
+    draws = rng.multinomial(np.rint(sizes).astype(np.int64), counts[:, used] / sizes[:, None],
+                            size=(n_boot, shape[0]))
+    mean_weight = np.nan_to_num(safe_divide(stats.weight.reshape(counts.shape), counts))[:, used]
+    mean_score = np.nan_to_num(safe_divide(stats.score_sum.reshape(counts.shape), counts))[:, used]
+    weight = np.zeros((n_boot,) + counts.shape)
+    score = np.zeros((n_boot,) + counts.shape)
+    weight[..., used] = draws * mean_weight
+    score[..., used] = draws * mean_score
+    weight, score = weight.reshape((n_boot,) + shape), score.reshape((n_boot,) + shape)
+    return Replicates(weight.sum(axis=-1), weight.sum(axis=-2), score.sum(axis=(-3, -2)))
 
 
 # ---------------------------------------------------------------------------- tests
@@ -155,9 +181,12 @@ def chi2_homogeneity(successes: np.ndarray, trials: np.ndarray) -> float:
     if keep.sum() < 2:
         return np.nan
     table = np.column_stack([successes[keep], trials[keep] - successes[keep]])
-    if np.any(table.sum(axis=0) <= 0):
+    columns = table.sum(axis=0)
+    if np.any(columns <= 0):
         return 1.0
-    return float(scipy_stats.chi2_contingency(table, correction=False).pvalue)
+    expected = np.outer(table.sum(axis=1), columns) / table.sum()
+    statistic = ((table - expected) ** 2 / expected).sum()
+    return float(scipy_stats.chi2.sf(statistic, keep.sum() - 1))
 
 
 def wald_homogeneity(estimates: np.ndarray, variances: np.ndarray) -> float:
