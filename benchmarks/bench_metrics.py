@@ -80,7 +80,7 @@ def time_fairlearn(frame: pd.DataFrame, n_boot: int | None = None) -> float:
     return time.perf_counter() - start
 
 
-def time_fairaudit(frame: pd.DataFrame, n_boot: int, repeat: int = 3) -> tuple[float, float]:
+def time_fairaudit(frame: pd.DataFrame, n_boot: int, repeat: int = 5) -> tuple[float, float]:
     """Best time of ``repeat`` runs and the peak traced memory of one run (MB)."""
     best = np.inf
     for _ in range(repeat):
