@@ -2,6 +2,7 @@
 
 from fairaudit._audit import audit
 from fairaudit.datasets import DATASETS, load_dataset
+from fairaudit.findings import Finding
 from fairaudit.inputs import (
     AuditInputError,
     AuditTypeError,
@@ -11,6 +12,7 @@ from fairaudit.inputs import (
     UndefinedMetricWarning,
 )
 from fairaudit.metrics import METRICS
+from fairaudit.policy import Policy, PolicyError, Threshold
 from fairaudit.result import SCHEMA_VERSION, AuditResult, load
 from fairaudit.stats import GroupStats
 
@@ -24,9 +26,13 @@ __all__ = [
     "AuditResult",
     "AuditTypeError",
     "FairAuditWarning",
+    "Finding",
     "GroupStats",
     "MissingSensitiveValueWarning",
+    "Policy",
+    "PolicyError",
     "SingleGroupWarning",
+    "Threshold",
     "UndefinedMetricWarning",
     "audit",
     "load",

@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from fairaudit.findings import evaluate
 from fairaudit.inputs import AuditInputError, AuditInputs, resolve_inputs
 from fairaudit.models import Predictions, infer_task, predict
+from fairaudit.policy import Policy, PolicyError
 from fairaudit.result import AuditResult
 from fairaudit.stats import GroupStats
-from fairaudit.tables import build_tables
+from fairaudit.tables import JOIN, build_tables
 
 
 def audit(
@@ -60,8 +62,10 @@ def audit(
     confidence : level of every interval.
     n_boot : bootstrap replicates of the group statistics (0 turns the bootstrap off).
     random_state : seed or Generator of the bootstrap.
-    explain, policy : SHAP explanations and policy findings; not part of this version, which refuses
-        them with a clear error rather than ignoring them.
+    explain : SHAP explanations; not part of this version, which refuses ``explain=True`` with a clear
+        error rather than ignoring it.
+    policy : :class:`~fairaudit.Policy`, dict or YAML path; ``None`` is the default policy
+        (four-fifths rule, demographic parity and equalized odds differences <= 0.1).
     """
     started = time.perf_counter()
     if explain:
@@ -69,11 +73,7 @@ def audit(
             "The 'explain' argument: SHAP explanations are not part of this fairaudit version; "
             "call audit() with explain=False."
         )
-    if policy is not None:
-        raise AuditInputError(
-            "The 'policy' argument: policy findings are not part of this fairaudit version; "
-            "call audit() with policy=None and read result.measures against your thresholds."
-        )
+    rules = Policy.coerce(policy)
     infer_task(task)
     inputs = resolve_inputs(
         data, sensitive=sensitive, target=target, features=features, y_pred=y_pred, y_score=y_score,
@@ -89,11 +89,22 @@ def audit(
     rng = np.random.default_rng(random_state)
     tables = build_tables(stats, intersections=intersections, confidence=inputs.confidence,
                           n_boot=inputs.n_boot, rng=rng)
+    _check_scope(rules, groups.attributes)
+    findings = evaluate(tables.by_group, tables.disparities, tables.measures, rules, inputs.confidence)
     meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
     return AuditResult(
         by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
-        measures=tables.measures, metadata=meta,
+        measures=tables.measures, metadata=meta, findings=findings, policy=rules,
     )
+
+
+def _check_scope(policy: Policy, attributes: tuple[str, ...]) -> None:
+    for name in policy.attributes or ():
+        if not all(part in attributes for part in name.split(JOIN)):
+            raise PolicyError(
+                f"Policy key 'attributes' names {name!r}, which is not a sensitive attribute of this audit "
+                f"({', '.join(attributes)})."
+            )
 
 
 VERSIONED = ("fairaudit", "numpy", "pandas", "scipy", "scikit-learn")

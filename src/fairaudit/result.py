@@ -11,6 +11,10 @@ from typing import Any
 
 import pandas as pd
 
+from fairaudit.findings import SEVERITIES, Finding
+from fairaudit.policy import Policy
+from fairaudit.recommendations import Recommendation
+
 SCHEMA_VERSION = "1.0"
 TABLES = ("by_group", "overall", "disparities", "measures")
 HEADLINE_MEASURES = ("demographic_parity_difference", "equalized_odds_difference", "disparate_impact_ratio")
@@ -30,6 +34,9 @@ class AuditResult:
         ``min_group``, ``max_group``.
     measures : DataFrame indexed by (``attribute``, ``measure``): ``value``, ``ci_low``, ``ci_high``.
     metadata : rows, time, versions, options and a SHA-256 fingerprint of the audited columns.
+    findings : every check of the policy, most severe first (passing checks included).
+    policy : the policy the findings were judged by.
+    recommendations : mitigations for the findings, best first, with their measured effect when simulated.
     """
 
     by_group: pd.DataFrame
@@ -37,11 +44,36 @@ class AuditResult:
     disparities: pd.DataFrame
     measures: pd.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    policy: Policy = field(default_factory=Policy)
+    recommendations: list[Recommendation] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """The verdict: no finding failed the policy."""
+        return not any(f.severity == "fail" for f in self.findings)
+
+    def summary(self) -> pd.DataFrame:
+        """The findings as a table, most severe first."""
+        columns = ["code", "severity", "attribute", "measure", "value", "ci_low", "ci_high", "threshold",
+                   "message"]
+        return pd.DataFrame([{c: getattr(f, c) for c in columns} for f in self.findings], columns=columns)
+
+    def counts(self) -> dict[str, int]:
+        """How many findings of each severity."""
+        return {s: sum(f.severity == s for f in self.findings) for s in SEVERITIES}
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: tables as lists of records (NaN as null), plus metadata."""
-        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "metadata": _clean(self.metadata)}
+        out: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "passed": self.passed,
+            "metadata": _clean(self.metadata),
+            "policy": self.policy.to_dict(),
+            "findings": _clean([f.to_dict() for f in self.findings]),
+            "recommendations": _clean([r.to_dict() for r in self.recommendations]),
+        }
         for name in TABLES:
             table: pd.DataFrame = getattr(self, name)
             out[name] = {
@@ -80,7 +112,13 @@ class AuditResult:
                 {c: float for c in frame.columns if c not in spec["index"] + ["min_group", "max_group"]}
             )
         tables["by_group"]["count"] = tables["by_group"]["count"].astype("int64")
-        return cls(metadata=payload.get("metadata", {}), **tables)
+        return cls(
+            metadata=payload.get("metadata", {}),
+            findings=[Finding.from_dict(f) for f in payload.get("findings", [])],
+            policy=Policy.from_dict(payload["policy"]) if "policy" in payload else Policy(),
+            recommendations=[Recommendation.from_dict(r) for r in payload.get("recommendations", [])],
+            **tables,
+        )
 
     # ------------------------------------------------------------------ display
     def headline(self) -> pd.DataFrame:
@@ -90,11 +128,14 @@ class AuditResult:
 
     def __repr__(self) -> str:
         meta = self.metadata
+        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
         lines = [
-            f"AuditResult: {meta.get('rows', '?')} rows, sensitive {', '.join(meta.get('sensitive', []))}, "
+            f"AuditResult: {'PASSED' if self.passed else 'FAILED'} ({counts or 'no findings'})",
+            f"{meta.get('rows', '?')} rows, sensitive {', '.join(meta.get('sensitive', []))}, "
             f"{len(self.by_group)} groups in {self.by_group.index.get_level_values(0).nunique()} views",
             self.headline().round(3).to_string(),
         ]
+        lines += [f"[{f.severity}] {f.code} {f.message}" for f in self.findings if f.severity in ("fail", "warn")][:5]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

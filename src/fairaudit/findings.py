@@ -1,0 +1,225 @@
+"""Findings: each check of the policy against the audit's tables, with a stable code and its evidence.
+
+Severity of a threshold check, from the measure's interval:
+
+* ``fail``: the whole interval lies beyond the threshold;
+* ``warn``: the point estimate is beyond it but the interval reaches back within;
+* ``inconclusive``: the groups that decide the measure are smaller than ``min_group_size``, or the
+  measure is undefined;
+* ``pass``: otherwise. Passing checks are kept.
+
+Codes are documented once, in ``docs/findings.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairaudit.policy import Policy, Threshold
+from fairaudit.stats import MISSING_GROUP
+from fairaudit.tables import JOIN
+
+SEVERITIES = ("fail", "warn", "inconclusive", "pass")
+
+MEASURE_CODES = {
+    "demographic_parity_difference": "FA101",
+    "demographic_parity_ratio": "FA102",
+    "disparate_impact_ratio": "FA103",
+    "equalized_odds_difference": "FA104",
+    "equalized_odds_ratio": "FA105",
+    "equal_opportunity_difference": "FA106",
+    "equal_opportunity_ratio": "FA107",
+}
+METRIC_DISPARITY_CODE = "FA110"
+SMALL_GROUPS, MISSING_VALUES, SINGLE_GROUP = "FA201", "FA202", "FA203"
+SUPPRESSED_GROUPS, UNDEFINED_METRICS = "FA401", "FA402"
+
+# the metric whose lowest and highest groups decide each named measure
+_DECIDING_METRICS = {
+    "demographic_parity": ("selection_rate",),
+    "disparate_impact": ("selection_rate",),
+    "equalized_odds": ("true_positive_rate", "false_positive_rate"),
+    "equal_opportunity": ("true_positive_rate",),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check: which measure of which attribute, its value and interval, and the verdict."""
+
+    code: str
+    severity: str
+    attribute: str | None
+    measure: str | None
+    groups: tuple[str, ...]
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    threshold: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["groups"] = list(self.groups)
+        return out
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> Finding:
+        return cls(**{**spec, "groups": tuple(spec["groups"])})
+
+
+def evaluate(by_group: pd.DataFrame, disparities: pd.DataFrame, measures: pd.DataFrame,
+             policy: Policy, confidence: float) -> list[Finding]:
+    """Every finding of the policy on the audit's tables, most severe first."""
+    attributes = [a for a in dict.fromkeys(by_group.index.get_level_values("attribute")) if _in_scope(a, policy)]
+    counts = by_group["count"]
+    findings: list[Finding] = []
+    for attribute in attributes:
+        for name, threshold in policy.thresholds.items():
+            findings.append(_threshold_check(attribute, name, threshold, counts, disparities, measures, policy,
+                                             confidence))
+        findings.extend(_data_checks(attribute, by_group.loc[attribute], policy))
+    findings.extend(_privacy_checks(by_group.loc[attributes], policy))
+    kept = [f for f in findings if f.code not in policy.ignore]
+    return sorted(kept, key=lambda f: SEVERITIES.index(f.severity))
+
+
+def _in_scope(attribute: str, policy: Policy) -> bool:
+    if policy.attributes is None:
+        return True
+    return attribute in policy.attributes or all(a in policy.attributes for a in attribute.split(JOIN))
+
+
+def _number(value: float) -> str:
+    return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3f}"
+
+
+def _evidence(value: float, low: float, high: float, confidence: float) -> str:
+    if np.isfinite(low) and np.isfinite(high):
+        return f"{_number(value)} ({confidence:.0%} interval {_number(low)} to {_number(high)})"
+    return _number(value)
+
+
+def _severity(threshold: Threshold, value: float, low: float, high: float) -> str:
+    if not threshold.breached_by(value):
+        return "pass"
+    beyond = low if threshold.bound == "max" else high
+    return "fail" if np.isfinite(beyond) and threshold.breached_by(beyond) else "warn"
+
+
+def _deciding(name: str, attribute: str, disparities: pd.DataFrame) -> tuple[str | None, tuple[str, ...]]:
+    """The metric and the (lowest, highest) groups behind a measure."""
+    stem = name.removesuffix("_difference").removesuffix("_ratio")
+    candidates = _DECIDING_METRICS.get(stem, (stem,))
+    rows = [(m, disparities.loc[(attribute, m)]) for m in candidates if (attribute, m) in disparities.index]
+    if not rows:
+        return None, ()
+    if name.endswith("_ratio"):
+        metric, row = min(rows, key=lambda r: np.nan_to_num(r[1]["ratio"], nan=np.inf))
+    else:
+        metric, row = max(rows, key=lambda r: np.nan_to_num(r[1]["difference"], nan=-np.inf))
+    groups = tuple(g for g in (row["min_group"], row["max_group"]) if isinstance(g, str))
+    return metric, groups
+
+
+def _measure_row(name: str, attribute: str, disparities: pd.DataFrame,
+                 measures: pd.DataFrame) -> tuple[float, float, float] | None:
+    if (attribute, name) in measures.index:
+        row = measures.loc[(attribute, name)]
+        return row["value"], row["ci_low"], row["ci_high"]
+    for suffix in ("_difference", "_ratio"):
+        metric = name.removesuffix(suffix)
+        if name.endswith(suffix) and (attribute, metric) in disparities.index:
+            row = disparities.loc[(attribute, metric)]
+            column = suffix[1:]
+            return row[column], row[f"{column}_ci_low"], row[f"{column}_ci_high"]
+    return None
+
+
+def _threshold_check(attribute: str, name: str, threshold: Threshold, counts: pd.Series,
+                     disparities: pd.DataFrame, measures: pd.DataFrame, policy: Policy,
+                     confidence: float) -> Finding:
+    code = MEASURE_CODES.get(name, METRIC_DISPARITY_CODE)
+    words = name.replace("_", " ")
+    row = _measure_row(name, attribute, disparities, measures)
+    metric, groups = _deciding(name, attribute, disparities)
+
+    def finding(severity: str, message: str, value=None, low=None, high=None) -> Finding:
+        return Finding(code, severity, attribute, name, groups, value, low, high, str(threshold), message)
+
+    if row is None:
+        return finding("inconclusive", f"The {words} of {attribute} cannot be checked: it needs true labels "
+                                       "or scores that this audit does not have.")
+    value, low, high = (float(v) for v in row)
+    if not np.isfinite(value):
+        return finding("inconclusive", f"The {words} of {attribute} is undefined: fewer than two groups have "
+                                       "the people it compares.")
+    small = [g for g in groups if counts.loc[(attribute, g)] < policy.min_group_size]
+    if small:
+        return finding("inconclusive", f"The {words} of {attribute} is decided by group "
+                                       f"{' and '.join(repr(g) for g in small)}, with fewer than "
+                                       f"{policy.min_group_size} people: too few to conclude.")
+    severity = _severity(threshold, value, low, high)
+    lowest, highest = (groups + (None, None))[:2]
+    if name.endswith("_ratio"):
+        what = f"{metric.replace('_', ' ')} of {lowest!r} is {_evidence(value, low, high, confidence)} times " \
+               f"that of {highest!r}"
+    else:
+        what = f"{metric.replace('_', ' ')} differs by {_evidence(value, low, high, confidence)} between " \
+               f"{highest!r} and {lowest!r}"
+    verdict = {
+        "pass": f"within the policy limit of {threshold}",
+        "warn": f"beyond the policy limit of {threshold}, though the interval reaches back within it",
+        "fail": f"beyond the policy limit of {threshold} even allowing for uncertainty",
+    }[severity]
+    return finding(severity, f"In {attribute}, the {what}: {verdict}.", value, low, high)
+
+
+def _data_checks(attribute: str, table: pd.DataFrame, policy: Policy) -> list[Finding]:
+    out = []
+    groups = list(table.index)
+    small = [g for g in groups if table.loc[g, "count"] < policy.min_group_size]
+    if small:
+        out.append(Finding(
+            SMALL_GROUPS, "inconclusive", attribute, None, tuple(small), None, None, None,
+            f"count >= {policy.min_group_size}",
+            f"In {attribute}, {len(small)} group(s) have fewer than {policy.min_group_size} people "
+            f"({', '.join(small[:5])}{', ...' if len(small) > 5 else ''}): no conclusion can be drawn about them.",
+        ))
+    if JOIN not in attribute and MISSING_GROUP in groups:
+        out.append(Finding(
+            MISSING_VALUES, "warn", attribute, None, (MISSING_GROUP,), None, None, None, None,
+            f"Some people have no recorded {attribute}; they are audited as their own group "
+            f"{MISSING_GROUP!r}, and the reason their value is missing deserves a look.",
+        ))
+    if len(groups) < 2:
+        out.append(Finding(
+            SINGLE_GROUP, "inconclusive", attribute, None, tuple(groups), None, None, None, None,
+            f"Everyone in the data has the same {attribute}, so no comparison between groups is possible.",
+        ))
+    undefined = table.drop(columns=[c for c in table.columns if c.endswith(("_ci_low", "_ci_high"))])
+    missing = int(undefined.isna().sum().sum())
+    if missing:
+        out.append(Finding(
+            UNDEFINED_METRICS, "inconclusive", attribute, None, (), float(missing), None, None, None,
+            f"In {attribute}, {missing} metric value(s) are undefined because a group has no people of the "
+            "kind the metric counts (for example no actual positives).",
+        ))
+    return out
+
+
+def _privacy_checks(by_group: pd.DataFrame, policy: Policy) -> list[Finding]:
+    hidden = by_group[by_group["count"] < policy.suppress_below]
+    if hidden.empty:
+        return []
+    return [Finding(
+        SUPPRESSED_GROUPS, "inconclusive", None, None,
+        tuple(f"{a}: {g}" for a, g in hidden.index), float(len(hidden)), None, None,
+        f"count >= {policy.suppress_below}",
+        f"{len(hidden)} group(s) have fewer than {policy.suppress_below} people; their numbers are withheld "
+        "from reports to protect privacy.",
+    )]

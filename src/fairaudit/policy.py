@@ -1,0 +1,174 @@
+"""Policy: the thresholds that turn an audit's numbers into findings, and the privacy rules.
+
+A policy comes from a :class:`Policy`, a dict, or a YAML file::
+
+    thresholds:
+      disparate_impact_ratio: 0.8          # a *_ratio is a minimum, a *_difference a maximum
+      equalized_odds_difference: {max: 0.1}
+      false_positive_rate_difference: 0.05 # any registry metric's difference or ratio between groups
+    min_group_size: 30                     # smaller groups give "inconclusive", never pass or fail
+    suppress_below: 10                     # smaller groups are never shown in a report
+    attributes: [sex, race]                # attributes (or crossings) in scope; default all
+    ignore: [FA202]                        # finding codes to mute
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fairaudit.metrics import METRICS
+from fairaudit.tables import MEASURES
+
+
+class PolicyError(ValueError):
+    """A policy has an unknown key, a wrong type or an impossible threshold."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """``bound`` is ``"max"`` (the value must not exceed it) or ``"min"`` (must not fall below it)."""
+
+    bound: str
+    value: float
+
+    def breached_by(self, value: float) -> bool:
+        return value > self.value if self.bound == "max" else value < self.value
+
+    def __str__(self) -> str:
+        return f"{'<=' if self.bound == 'max' else '>='} {self.value:g}"
+
+
+DEFAULT_THRESHOLDS: dict[str, Threshold] = {
+    "demographic_parity_difference": Threshold("max", 0.1),
+    "disparate_impact_ratio": Threshold("min", 0.8),
+    "equalized_odds_difference": Threshold("max", 0.1),
+}
+
+POLICY_KEYS = ("thresholds", "min_group_size", "suppress_below", "attributes", "ignore")
+
+
+def known_measure(name: str) -> bool:
+    """A named measure, or ``<metric>_difference`` / ``<metric>_ratio`` of a registry metric."""
+    if name in MEASURES:
+        return True
+    for suffix in ("_difference", "_ratio"):
+        if name.endswith(suffix) and name[: -len(suffix)] in METRICS:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Thresholds per measure, the group sizes for conclusions and for privacy, scope and muted codes."""
+
+    thresholds: Mapping[str, Threshold] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    min_group_size: int = 30
+    suppress_below: int = 10
+    attributes: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, threshold in self.thresholds.items():
+            _check_threshold(name, threshold)
+        for key in ("min_group_size", "suppress_below"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise PolicyError(f"Policy key '{key}' must be a whole number >= 0; got {value!r}.")
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> Policy:
+        """A policy from a dict; unknown keys and wrong types are errors that name the key."""
+        if not isinstance(spec, Mapping):
+            raise PolicyError(f"A policy must be a mapping of keys to values; got {type(spec).__name__}.")
+        unknown = [k for k in spec if k not in POLICY_KEYS]
+        if unknown:
+            raise PolicyError(
+                f"Unknown policy key {unknown[0]!r}; the keys are {', '.join(POLICY_KEYS)}."
+            )
+        options: dict[str, Any] = {}
+        if "thresholds" in spec:
+            options["thresholds"] = _parse_thresholds(spec["thresholds"])
+        for key in ("min_group_size", "suppress_below"):
+            if key in spec:
+                options[key] = spec[key]
+        for key in ("attributes", "ignore"):
+            if key in spec and spec[key] is not None:
+                value = spec[key]
+                if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                    raise PolicyError(f"Policy key '{key}' must be a list of names; got {value!r}.")
+                options[key] = tuple(value)
+        return cls(**options)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Policy:
+        import yaml
+
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            spec = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise PolicyError(f"Policy file {str(path)!r} is not valid YAML: {error}") from None
+        return cls.from_dict(spec or {})
+
+    @classmethod
+    def coerce(cls, policy: Policy | Mapping[str, Any] | str | Path | None) -> Policy:
+        """The default policy for ``None``; a dict, a YAML path or a Policy otherwise."""
+        if policy is None:
+            return cls()
+        if isinstance(policy, Policy):
+            return policy
+        if isinstance(policy, (str, Path)):
+            return cls.from_yaml(policy)
+        if isinstance(policy, Mapping):
+            return cls.from_dict(policy)
+        raise PolicyError(
+            f"The 'policy' argument must be a Policy, a dict or a YAML file path; got {type(policy).__name__}."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thresholds": {k: {t.bound: t.value} for k, t in self.thresholds.items()},
+            "min_group_size": self.min_group_size,
+            "suppress_below": self.suppress_below,
+            "attributes": None if self.attributes is None else list(self.attributes),
+            "ignore": list(self.ignore),
+        }
+
+
+def _parse_thresholds(spec: Any) -> dict[str, Threshold]:
+    if not isinstance(spec, Mapping):
+        raise PolicyError(f"Policy key 'thresholds' must map measure names to limits; got {spec!r}.")
+    out = {}
+    for name, value in spec.items():
+        if isinstance(value, Mapping):
+            if len(value) != 1 or next(iter(value)) not in ("min", "max"):
+                raise PolicyError(
+                    f"Policy key 'thresholds.{name}' must be a number or one of {{min: x}}, {{max: x}}; "
+                    f"got {dict(value)!r}."
+                )
+            bound, limit = next(iter(value.items()))
+        else:
+            bound, limit = ("min" if str(name).endswith("_ratio") else "max"), value
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+            raise PolicyError(f"Policy key 'thresholds.{name}' must be a number; got {limit!r}.")
+        out[str(name)] = Threshold(bound, float(limit))
+    return out
+
+
+def _check_threshold(name: str, threshold: Threshold) -> None:
+    if not known_measure(name):
+        raise PolicyError(
+            f"Policy key 'thresholds.{name}' is not a measure fairaudit computes; use one of "
+            f"{', '.join(MEASURES)}, or <metric>_difference / <metric>_ratio of a metric."
+        )
+    if threshold.bound not in ("min", "max"):
+        raise PolicyError(f"Policy key 'thresholds.{name}' has bound {threshold.bound!r}; use 'min' or 'max'.")
+    if not 0 <= threshold.value <= 1:
+        kind = "a ratio" if name.endswith("_ratio") else "a difference"
+        raise PolicyError(
+            f"Policy key 'thresholds.{name}' is {threshold.value:g}, impossible for {kind} of rates, which "
+            "lies in [0, 1]."
+        )
