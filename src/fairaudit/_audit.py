@@ -120,6 +120,15 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def _short_repr(model: Any, limit: int = 600) -> str:
+    """The model's own description (scikit-learn prints its parameters), cut to ``limit`` characters."""
+    try:
+        text = " ".join(repr(model).split())
+    except Exception:  # a model whose repr fails is still auditable
+        text = type(model).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def fingerprint(inputs: AuditInputs, predictions: Predictions) -> str:
     """SHA-256 of the audited columns (groups, labels, decisions, scores, weights): identifies the
     data an audit saw without holding it."""
@@ -141,6 +150,8 @@ def _metadata(model: Any, inputs: AuditInputs, predictions: Predictions, stats: 
         "pos_label": str(inputs.pos_label),
         "task": predictions.task,
         "model": "none (precomputed columns)" if model is None else type(model).__name__,
+        "model_repr": None if model is None else _short_repr(model),
+        "columns": len(inputs.data.columns),
         "prediction_source": predictions.source,
         "threshold": inputs.threshold,
         "features": inputs.features,
