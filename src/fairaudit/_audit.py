@@ -14,6 +14,7 @@ import numpy as np
 
 from fairaudit.findings import evaluate
 from fairaudit.inputs import AuditInputError, AuditInputs, resolve_inputs
+from fairaudit.mitigation import advice, recommend
 from fairaudit.models import Predictions, infer_task, predict
 from fairaudit.policy import Policy, PolicyError
 from fairaudit.result import AuditResult
@@ -40,6 +41,7 @@ def audit(
     random_state: int | np.random.Generator | None = 0,
     explain: bool = False,
     policy: Any = None,
+    mitigate: bool = False,
 ) -> AuditResult:
     """Audit a model's decisions for group fairness across sensitive attributes and their crossings.
 
@@ -66,6 +68,9 @@ def audit(
         error rather than ignoring it.
     policy : :class:`~fairaudit.Policy`, dict or YAML path; ``None`` is the default policy
         (four-fifths rule, demographic parity and equalized odds differences <= 0.1).
+    mitigate : fit the catalogue's mitigations for the failing findings on half of the rows and measure
+        their effect on the other half (needs a refittable model and a target); see
+        :mod:`fairaudit.mitigation`. Without it, recommendations are listed without measured effect.
     """
     started = time.perf_counter()
     if explain:
@@ -91,11 +96,28 @@ def audit(
                           n_boot=inputs.n_boot, rng=rng)
     _check_scope(rules, groups.attributes)
     findings = evaluate(tables.by_group, tables.disparities, tables.measures, rules, inputs.confidence)
+    recommendations = _recommendations(model, inputs, findings, rules, mitigate, random_state)
     meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
     return AuditResult(
         by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
         measures=tables.measures, metadata=meta, findings=findings, policy=rules,
+        recommendations=recommendations,
     )
+
+
+def _recommendations(model: Any, inputs: AuditInputs, findings: list, policy: Policy, mitigate: bool,
+                     random_state: Any) -> list:
+    if not mitigate:
+        return advice(findings)
+    if model is None or inputs.y_true is None:
+        raise AuditInputError(
+            "The 'mitigate' argument needs a model to retrain or post-process and a target to measure "
+            "against: pass model= and target=, or call audit() with mitigate=False."
+        )
+    seed = random_state if isinstance(random_state, int) else 0
+    return recommend(model, inputs.data, features=inputs.features, attributes=list(inputs.sensitive.attributes),
+                     y_true=inputs.y_true, threshold=inputs.threshold, findings=findings, policy=policy,
+                     confidence=inputs.confidence, random_state=seed)
 
 
 def _check_scope(policy: Policy, attributes: tuple[str, ...]) -> None:

@@ -33,6 +33,7 @@ MEASURE_CODES = {
     "equalized_odds_ratio": "FA105",
     "equal_opportunity_difference": "FA106",
     "equal_opportunity_ratio": "FA107",
+    "calibration_error_difference": "FA108",
 }
 METRIC_DISPARITY_CODE = "FA110"
 SMALL_GROUPS, MISSING_VALUES, SINGLE_GROUP = "FA201", "FA202", "FA203"
