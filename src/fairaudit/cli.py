@@ -1,32 +1,173 @@
-"""The command line: ``fairaudit demo`` and ``fairaudit --version``."""
+"""The command line: run audit configs, compare audits, validate configs, list datasets, the demo.
+
+Exit codes: 0 the policy passed, 1 it failed (or warned, with --fail-on warn), 2 bad input or config,
+3 an internal error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import traceback
+from pathlib import Path
 
 from fairaudit import __version__
 
+PASSED, FAILED, BAD_INPUT, INTERNAL = 0, 1, 2, 3
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="fairaudit",
-        description="Audit machine-learning models for group fairness.",
-        epilog="Example: fairaudit demo --out reports/demo",
-    )
+EXAMPLES = """examples:
+  fairaudit run examples/bank_marketing.yaml --out reports
+  fairaudit run audit.yaml --baseline reports/churn/latest/audit.json --fail-on warn --json
+  fairaudit compare reports/churn/20261101T020000Z/audit.json reports/churn/latest/audit.json
+  fairaudit validate audit.yaml
+  fairaudit datasets
+  fairaudit demo --out reports/demo
+
+exit codes: 0 policy passed, 1 policy failed (or warned with --fail-on warn), 2 bad input or config,
+3 internal error"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fairaudit", description="Audit machine-learning models for group "
+                                     "fairness.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"fairaudit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="audit a model as an audit config (YAML) says",
+                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("config", help="audit config YAML (see config.schema.json)")
+    run.add_argument("--out", default="reports", help="output folder (default: reports)")
+    run.add_argument("--format", default="html,pdf,json", help="comma-separated: html,pdf,json (json always)")
+    run.add_argument("--baseline", help="earlier audit JSON to compare with, or 'latest'")
+    run.add_argument("--fail-on", choices=("fail", "warn"), default="fail", help="severity that fails the run")
+    run.add_argument("--trust-model", action="store_true", help="allow loading a pickled model (runs its code)")
+    quiet = run.add_mutually_exclusive_group()
+    quiet.add_argument("--quiet", action="store_true", help="print nothing; the exit code is the verdict")
+    quiet.add_argument("--json", action="store_true", help="print one JSON object: verdict and report paths")
+
+    compare = commands.add_parser("compare", help="compare two saved audits, measure by measure")
+    compare.add_argument("old")
+    compare.add_argument("new")
+
+    validate = commands.add_parser("validate", help="check an audit config without running it")
+    validate.add_argument("config")
+
+    commands.add_parser("datasets", help="list the bundled datasets with their source and licence")
+
     demo = commands.add_parser("demo", help="audit a model on the bundled bank-marketing data")
     demo.add_argument("--out", default="reports/demo", help="output folder (default: reports/demo)")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        from fairaudit.demo import run_demo
+    return parser
 
-        print("Training a subscription model on bank_marketing and auditing it ...", file=sys.stderr)
-        result, path = run_demo(args.out)
-        print(result)
-        print(f"wrote {path}")
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from fairaudit.config import ConfigError
+    from fairaudit.inputs import AuditInputError, AuditTypeError
+    from fairaudit.model_files import UntrustedModelError
+    from fairaudit.policy import PolicyError
+
+    bad_input = (ConfigError, PolicyError, AuditInputError, AuditTypeError, UntrustedModelError, FileNotFoundError)
+    try:
+        return COMMANDS[args.command](args)
+    except bad_input as error:
+        print(f"fairaudit: {error}", file=sys.stderr)
+        return BAD_INPUT
+    except Exception:  # the contract: any other failure is an internal error, exit 3
+        traceback.print_exc()
+        return INTERNAL
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fairaudit.config import ConfigError, load_config
+    from fairaudit.runner import FORMATS, run_config
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ConfigError(f"--format {unknown[0]!r} is not one of {', '.join(FORMATS)}.")
+    config = load_config(args.config)
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(f"fairaudit: {message}", file=sys.stderr)
+
+    outcome = run_config(config, out=Path(args.out).resolve(), formats=formats, baseline=args.baseline,
+                         trust_model=args.trust_model, progress=progress)
+    result = outcome.result
+    failing = {"fail"} if args.fail_on == "fail" else {"fail", "warn"}
+    code = FAILED if any(f.severity in failing for f in result.findings) else PASSED
+    if args.json:
+        print(json.dumps({
+            "name": config.name, "passed": code == PASSED, "exit_code": code, "counts": result.counts(),
+            "reports": {k: str(v) for k, v in outcome.reports.items()}, "folder": str(outcome.folder),
+            "baseline": None if outcome.baseline is None else str(outcome.baseline),
+            "findings": [f.to_dict() for f in result.findings if f.severity in ("fail", "warn")],
+        }, default=str))
+    elif not args.quiet:
+        counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n)
+        print(f"{'PASSED' if code == PASSED else 'FAILED'}: {config.name} ({counts})")
+        for finding in result.findings:
+            if finding.severity in failing:
+                print(f"  [{finding.severity}] {finding.code} {finding.message}")
+        for kind, path in outcome.reports.items():
+            print(f"{kind}: {path}")
+    return code
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from fairaudit.drift import compare, drift_findings
+    from fairaudit.result import load
+
+    old, new = load(args.old), load(args.new)
+    table = compare(old, new, new.metadata.get("confidence", 0.95))
+    findings = drift_findings(table, new.policy.max_regression)
+    verdicts = {(f.attribute, f.measure): f.severity for f in findings}
+    table["verdict"] = [verdicts.get(key, "") for key in table.index]
+    print(table.round(4).to_string())
+    return FAILED if any(f.severity == "fail" for f in findings) else PASSED
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from fairaudit.config import BUNDLED, ConfigError, load_config
+    from fairaudit.model_files import ENTRY_POINT
+
+    config = load_config(args.config)
+    if not config.spec["data"].startswith(BUNDLED) and not config.path("data").exists():
+        raise ConfigError(f"Config key 'data': file {str(config.path('data'))!r} does not exist.")
+    model = config.spec.get("model")
+    if model is not None and not config.path("model").exists() and not ENTRY_POINT.match(model):
+        raise ConfigError(f"Config key 'model': {model!r} is neither a file nor an entry point "
+                          "package.module:attribute.")
+    print(f"{args.config}: valid audit config {config.name!r}")
+    return PASSED
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from fairaudit.datasets import DATASETS, data_dir
+
+    for name, info in DATASETS.items():
+        folder = data_dir() / name.removesuffix("_sample")
+        licence = next((line.split(":", 1)[1].strip() for line in
+                        (folder / "SOURCE.txt").read_text(encoding="utf-8").splitlines()
+                        if line.startswith("LICENSE")), "see SOURCE.txt")
+        print(f"{name}: {info.rows:,} rows, target {info.target}, sensitive {', '.join(info.sensitive)}")
+        print(f"    {info.description}")
+        print(f"    licence: {licence}")
+    return PASSED
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from fairaudit.demo import run_demo
+
+    print("Training a subscription model on bank_marketing and auditing it ...", file=sys.stderr)
+    result, path = run_demo(args.out)
+    print(result)
+    print(f"wrote {path}")
+    return PASSED
+
+
+COMMANDS = {"run": _run, "compare": _compare, "validate": _validate, "datasets": _datasets, "demo": _demo}
 
 
 if __name__ == "__main__":

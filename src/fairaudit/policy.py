@@ -10,6 +10,7 @@ A policy comes from a :class:`Policy`, a dict, or a YAML file::
     suppress_below: 10                     # smaller groups are never shown in a report
     attributes: [sex, race]                # attributes (or crossings) in scope; default all
     ignore: [FA202]                        # finding codes to mute
+    max_regression: 0.05                   # drift: how much a measure may worsen since the baseline
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "equalized_odds_difference": Threshold("max", 0.1),
 }
 
-POLICY_KEYS = ("thresholds", "min_group_size", "suppress_below", "attributes", "ignore")
+POLICY_KEYS = ("thresholds", "min_group_size", "suppress_below", "attributes", "ignore", "max_regression")
 
 
 def known_measure(name: str) -> bool:
@@ -69,8 +70,12 @@ class Policy:
     suppress_below: int = 10
     attributes: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = ()
+    max_regression: float = 0.05
 
     def __post_init__(self) -> None:
+        if isinstance(self.max_regression, bool) or not isinstance(self.max_regression, (int, float)) \
+                or not 0 <= self.max_regression <= 1:
+            raise PolicyError(f"Policy key 'max_regression' must be a number in [0, 1]; got {self.max_regression!r}.")
         for name, threshold in self.thresholds.items():
             _check_threshold(name, threshold)
         for key in ("min_group_size", "suppress_below"):
@@ -91,7 +96,7 @@ class Policy:
         options: dict[str, Any] = {}
         if "thresholds" in spec:
             options["thresholds"] = _parse_thresholds(spec["thresholds"])
-        for key in ("min_group_size", "suppress_below"):
+        for key in ("min_group_size", "suppress_below", "max_regression"):
             if key in spec:
                 options[key] = spec[key]
         for key in ("attributes", "ignore"):
@@ -135,6 +140,7 @@ class Policy:
             "suppress_below": self.suppress_below,
             "attributes": None if self.attributes is None else list(self.attributes),
             "ignore": list(self.ignore),
+            "max_regression": self.max_regression,
         }
 
 

@@ -1,0 +1,122 @@
+"""Audit configurations for ``fairaudit run``: a YAML file validated by a JSON Schema.
+
+The schema (``config.schema.json`` beside this module) documents every key. Paths in the file are
+relative to the file itself. Errors name the key and say how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from fairaudit.datasets import load_dataset
+from fairaudit.policy import Policy
+
+BUNDLED = "bundled:"
+
+
+class ConfigError(ValueError):
+    """An audit configuration is malformed: unknown key, wrong type, missing file."""
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of audit configurations."""
+    return json.loads((resources.files("fairaudit") / "config.schema.json").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """A validated configuration; ``base`` is the folder relative paths are read from."""
+
+    spec: dict[str, Any]
+    base: Path
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    def path(self, key: str) -> Path:
+        return (self.base / self.spec[key]).resolve()
+
+    def load_data(self) -> pd.DataFrame:
+        """The audited table: a bundled dataset, a CSV or a Parquet file."""
+        source = self.spec["data"]
+        if source.startswith(BUNDLED):
+            return load_dataset(source[len(BUNDLED):])
+        path = self.path("data")
+        if not path.exists():
+            raise ConfigError(f"Config key 'data': file {str(path)!r} does not exist.")
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if path.suffix.lower() in (".csv", ".gz", ".txt"):
+            return pd.read_csv(path)
+        raise ConfigError(f"Config key 'data': {path.name!r} is neither a CSV nor a Parquet file.")
+
+    def policy(self) -> Policy:
+        value = self.spec.get("policy")
+        if isinstance(value, str):
+            path = (self.base / value).resolve()
+            if not path.exists():
+                raise ConfigError(f"Config key 'policy': file {str(path)!r} does not exist.")
+            return Policy.from_yaml(path)
+        return Policy.coerce(value)
+
+    def audit_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`fairaudit.audit` taken from the file."""
+        keys = ("target", "features", "y_pred", "y_score", "task", "threshold", "pos_label", "intersections",
+                "sample_weight", "confidence", "n_boot", "random_state", "explain", "mitigate")
+        options = {k: self.spec[k] for k in keys if k in self.spec}
+        options["sensitive"] = self.spec["sensitive"]
+        options["policy"] = self.policy()
+        return options
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Read and validate an audit configuration file."""
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError(f"Config file {str(file)!r} does not exist.")
+    try:
+        spec = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"Config file {str(file)!r} is not valid YAML: {error}") from None
+    return validate(spec, base=file.resolve().parent)
+
+
+def validate(spec: Any, base: Path) -> AuditConfig:
+    """Check a configuration against the schema; the first problem is raised, naming its key."""
+    if not isinstance(spec, dict):
+        raise ConfigError("An audit config must be a mapping of keys to values (name, data, sensitive, ...).")
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(spec), key=lambda e: (len(e.path), list(e.path)))
+    if errors:
+        raise ConfigError(_describe(errors[0]))
+    if "model" in spec and ("y_pred" in spec or "y_score" in spec):
+        raise ConfigError("Config keys 'model' and 'y_pred'/'y_score' exclude each other: audit either a model "
+                          "or precomputed columns.")
+    if not any(k in spec for k in ("model", "y_pred", "y_score")):
+        raise ConfigError("Config needs 'model' (a model file or entry point) or 'y_pred'/'y_score' "
+                          "(columns of precomputed predictions).")
+    config = AuditConfig(spec, base)
+    config.policy()
+    return config
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    properties = schema()["properties"]
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(properties))
+        return (f"Unknown config key {unknown[0]!r}; the keys are: {', '.join(properties)}.")
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        return f"Config key {missing!r} is required: {properties[missing].get('description', '')}."
+    key = ".".join(str(p) for p in error.path) or "(top level)"
+    expected = error.schema.get("type") or error.schema.get("enum") or error.schema.get("pattern")
+    return f"Config key {key!r} is invalid: {error.message} (expected {expected})."

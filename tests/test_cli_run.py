@@ -1,0 +1,168 @@
+"""End to end: the installed ``fairaudit`` command on audit configs (exit codes, outputs, drift, models)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from sklearn.linear_model import LogisticRegression
+
+
+def fairaudit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    command = shutil.which("fairaudit", path=str(Path(sys.executable).parent))
+    return subprocess.run([command, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def table(n: int = 3000, bias: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    group = rng.choice(["a", "b"], n)
+    x = rng.normal(size=n) + bias * (group == "a")
+    y = (rng.random(n) < 1 / (1 + np.exp(-x))).astype(int)
+    return pd.DataFrame({"group": group, "x": x, "y": y, "score": 1 / (1 + np.exp(-x))})
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+CONFIG = """name: churn
+data: {data}
+target: y
+sensitive: [group]
+y_score: score
+n_boot: 200
+"""
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Path:
+    table(bias=0.0).to_csv(tmp_path / "fair.csv", index=False)
+    table(bias=1.5, seed=1).to_parquet(tmp_path / "biased.parquet")
+    return tmp_path
+
+
+def test_passing_audit_exit_0_and_timestamped_outputs(workdir):
+    write(workdir, "fair.yaml", CONFIG.format(data="fair.csv"))
+    out = fairaudit("run", "fair.yaml", "--out", "reports", "--format", "json", cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("PASSED: churn")
+    folders = [p for p in (workdir / "reports" / "churn").iterdir() if p.name != "latest"]
+    assert len(folders) == 1 and folders[0].name.endswith("Z")
+    assert (folders[0] / "audit.json").exists() and (workdir / "reports/churn/latest/audit.json").exists()
+    assert f"json: {folders[0] / 'audit.json'}" in out.stdout
+    assert "auditing 3,000 rows" in out.stderr  # progress goes to stderr
+
+
+def test_failing_audit_exit_1_json_output(workdir):
+    write(workdir, "biased.yaml", CONFIG.format(data="biased.parquet"))
+    out = fairaudit("run", "biased.yaml", "--out", "reports", "--format", "json", "--json", cwd=workdir)
+    assert out.returncode == 1, out.stderr
+    payload = json.loads(out.stdout)
+    assert payload["passed"] is False and payload["exit_code"] == 1
+    assert any(f["code"] == "FA101" for f in payload["findings"])
+    assert Path(payload["reports"]["json"]).exists()
+
+
+def test_fail_on_warn(workdir):
+    data = table(n=300, bias=0.0, seed=3)
+    data.loc[:5, "group"] = None  # FA202 (warn): missing sensitive values
+    data.to_csv(workdir / "warn.csv", index=False)
+    write(workdir, "warn.yaml", CONFIG.format(data="warn.csv"))
+    assert fairaudit("run", "warn.yaml", "--format", "json", "--quiet", cwd=workdir).returncode == 0
+    out = fairaudit("run", "warn.yaml", "--format", "json", "--fail-on", "warn", "--quiet", cwd=workdir)
+    assert out.returncode == 1 and out.stdout == ""
+
+
+@pytest.mark.parametrize("text, message", [
+    (CONFIG.format(data="fair.csv") + "thresold: 0.5\n", "Unknown config key 'thresold'"),
+    (CONFIG.format(data="fair.csv") + "n_boot: many\n", "Config key 'n_boot' is invalid"),
+    (CONFIG.format(data="fair.csv").replace("sensitive: [group]\n", ""), "Config key 'sensitive' is required"),
+    (CONFIG.format(data="missing.csv"), "Config key 'data': file"),
+    (CONFIG.format(data="fair.csv") + "policy: {thresholds: {disparate_impact_ratio: 1.5}}\n",
+     "'thresholds.disparate_impact_ratio' is 1.5, impossible"),
+    (CONFIG.format(data="fair.csv").replace("sensitive: [group]", "sensitive: [grp]"), "'grp'"),
+])
+def test_bad_config_exit_2_names_the_key(workdir, text, message):
+    write(workdir, "bad.yaml", text)
+    out = fairaudit("run", "bad.yaml", "--format", "json", cwd=workdir)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr
+
+
+def _model(workdir: Path) -> LogisticRegression:
+    data = pd.read_csv(workdir / "fair.csv")
+    return LogisticRegression().fit(data[["x"]], data["y"])
+
+
+MODEL_CONFIG = """name: scored
+data: fair.csv
+target: y
+sensitive: group
+features: [x]
+model: {model}
+n_boot: 100
+"""
+
+
+def test_pickle_needs_trust(workdir):
+    with open(workdir / "model.pkl", "wb") as handle:
+        pickle.dump(_model(workdir), handle)
+    write(workdir, "pickled.yaml", MODEL_CONFIG.format(model="model.pkl"))
+    refused = fairaudit("run", "pickled.yaml", "--format", "json", cwd=workdir)
+    assert refused.returncode == 2
+    assert "loading it runs any code" in refused.stderr and "--trust-model" in refused.stderr
+    assert not (workdir / "reports" / "scored").exists() or not any((workdir / "reports" / "scored").iterdir())
+    trusted = fairaudit("run", "pickled.yaml", "--format", "json", "--trust-model", cwd=workdir)
+    assert trusted.returncode == 0, trusted.stderr
+
+
+def test_skops_and_entry_point_models(workdir):
+    skops.io.dump(_model(workdir), workdir / "model.skops")
+    write(workdir, "skops.yaml", MODEL_CONFIG.format(model="model.skops"))
+    assert fairaudit("run", "skops.yaml", "--format", "json", cwd=workdir).returncode == 0
+    write(workdir, "scoring.py", "import numpy as np\n\ndef score(X):\n    return 1 / (1 + np.exp(-X['x']))\n")
+    write(workdir, "entry.yaml", MODEL_CONFIG.format(model="scoring:score"))
+    assert fairaudit("run", "entry.yaml", "--format", "json", cwd=workdir).returncode == 0
+    write(workdir, "broken.py", "def score(X):\n    raise RuntimeError('boom')\n")
+    write(workdir, "broken.yaml", MODEL_CONFIG.format(model="broken:score"))
+    broken = fairaudit("run", "broken.yaml", "--format", "json", cwd=workdir)
+    assert broken.returncode == 3 and "RuntimeError: boom" in broken.stderr
+
+
+def test_baseline_regression_is_fa501_and_nothing_is_overwritten(workdir):
+    write(workdir, "drift.yaml", CONFIG.format(data="fair.csv"))
+    first = fairaudit("run", "drift.yaml", "--format", "json", cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    table(bias=1.5, seed=1).to_csv(workdir / "fair.csv", index=False)  # the production data drifts
+    second = fairaudit("run", "drift.yaml", "--format", "json", "--baseline", "latest", "--json", cwd=workdir)
+    assert second.returncode == 1
+    payload = json.loads(second.stdout)
+    assert any(f["code"] == "FA501" and f["severity"] == "fail" for f in payload["findings"])
+    folders = sorted(p for p in (workdir / "reports" / "churn").iterdir() if p.name != "latest")
+    assert len(folders) == 2
+    old, new = (json.loads((f / "audit.json").read_text()) for f in folders)
+    assert old["passed"] is True and new["passed"] is False
+    assert Path(payload["reports"]["comparison"]).exists()
+    compared = fairaudit("compare", str(folders[0] / "audit.json"), str(folders[1] / "audit.json"), cwd=workdir)
+    assert compared.returncode == 1
+    assert "demographic_parity_difference" in compared.stdout and "fail" in compared.stdout
+
+
+def test_validate_and_datasets(workdir):
+    write(workdir, "fair.yaml", CONFIG.format(data="fair.csv"))
+    ok = fairaudit("validate", "fair.yaml", cwd=workdir)
+    assert ok.returncode == 0 and "valid audit config 'churn'" in ok.stdout
+    write(workdir, "bad.yaml", CONFIG.format(data="fair.csv") + "explain: yes please\n")
+    assert fairaudit("validate", "bad.yaml", cwd=workdir).returncode == 2
+    listing = fairaudit("datasets", cwd=workdir)
+    assert listing.returncode == 0 and "telco_churn" in listing.stdout and "CC BY 4.0" in listing.stdout
