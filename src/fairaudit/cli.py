@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("config", help="audit config YAML (see config.schema.json)")
     run.add_argument("--out", default="reports", help="output folder (default: reports)")
-    run.add_argument("--format", default="html,pdf,json", help="comma-separated: html,pdf,json (json always)")
+    run.add_argument("--format", help="comma-separated: html,pdf,json (json always; default: the config's "
+                     "'format', else all three)")
     run.add_argument("--baseline", help="earlier audit JSON to compare with, or 'latest'")
     run.add_argument("--fail-on", choices=("fail", "warn"), default="fail", help="severity that fails the run")
     run.add_argument("--trust-model", action="store_true", help="allow loading a pickled model (runs its code)")
@@ -82,11 +83,14 @@ def _run(args: argparse.Namespace) -> int:
     from fairaudit.config import ConfigError, load_config
     from fairaudit.runner import FORMATS, run_config
 
-    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    config = load_config(args.config)
+    if args.format is None:
+        formats = tuple(config.spec.get("format", FORMATS))
+    else:
+        formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ConfigError(f"--format {unknown[0]!r} is not one of {', '.join(FORMATS)}.")
-    config = load_config(args.config)
 
     def progress(message: str) -> None:
         if not args.quiet:
