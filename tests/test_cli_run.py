@@ -166,3 +166,11 @@ def test_validate_and_datasets(workdir):
     assert fairaudit("validate", "bad.yaml", cwd=workdir).returncode == 2
     listing = fairaudit("datasets", cwd=workdir)
     assert listing.returncode == 0 and "telco_churn" in listing.stdout and "CC BY 4.0" in listing.stdout
+
+
+def test_example_config_for_the_bank_demo(tmp_path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "bank_marketing.yaml"
+    assert fairaudit("validate", str(example), cwd=tmp_path).returncode == 0
+    out = fairaudit("run", str(example), "--out", str(tmp_path), "--format", "json", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr  # the demo model fails the four-fifths rule by age group
+    assert "FA103" in out.stdout and "age_group" in out.stdout
