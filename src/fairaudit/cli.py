@@ -167,7 +167,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("Training a subscription model on bank_marketing and auditing it ...", file=sys.stderr)
     result, path = run_demo(args.out)
     print(result)
-    print(f"wrote {path}")
+    print(f"wrote {path} and, beside it, audit.html and audit.pdf")
     return PASSED
 
 

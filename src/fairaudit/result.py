@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from fairaudit.findings import SEVERITIES, Finding
 from fairaudit.policy import Policy
+from fairaudit.privacy import FLAG
 from fairaudit.recommendations import Recommendation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SCHEMA_VERSION = "1.0"
 TABLES = ("by_group", "overall", "disparities", "measures")
@@ -37,6 +40,8 @@ class AuditResult:
     findings : every check of the policy, most severe first (passing checks included).
     policy : the policy the findings were judged by.
     recommendations : mitigations for the findings, best first, with their measured effect when simulated.
+    segments : segmentation audits: each group's share in each segment (index (``attribute``, ``group``),
+        one column per segment, rows sum to 1), with Wilson intervals in ``segments_ci_low/_high``.
     """
 
     by_group: pd.DataFrame
@@ -47,6 +52,9 @@ class AuditResult:
     findings: list[Finding] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
     recommendations: list[Recommendation] = field(default_factory=list)
+    segments: pd.DataFrame | None = None
+    segments_ci_low: pd.DataFrame | None = None
+    segments_ci_high: pd.DataFrame | None = None
 
     @property
     def passed(self) -> bool:
@@ -65,17 +73,23 @@ class AuditResult:
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: tables as lists of records (NaN as null), plus metadata."""
+        """A JSON-ready dict: tables as lists of records (NaN as null), plus metadata.
+
+        Built from :func:`fairaudit.privacy.suppress`'s copy: every record of ``by_group``, ``disparities``
+        and ``measures`` carries ``suppressed`` (true: its numbers are null to protect a small group)."""
+        from fairaudit.privacy import suppress
+
+        shown = suppress(self)
         out: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "passed": self.passed,
-            "metadata": _clean(self.metadata),
-            "policy": self.policy.to_dict(),
-            "findings": _clean([f.to_dict() for f in self.findings]),
-            "recommendations": _clean([r.to_dict() for r in self.recommendations]),
+            "passed": shown.passed,
+            "metadata": _clean(shown.metadata),
+            "policy": shown.policy.to_dict(),
+            "findings": _clean([f.to_dict() for f in shown.findings]),
+            "recommendations": _clean([r.to_dict() for r in shown.recommendations]),
         }
         for name in TABLES:
-            table: pd.DataFrame = getattr(self, name)
+            table: pd.DataFrame = getattr(shown, name)
             out[name] = {
                 "index": list(table.index.names),
                 "records": _clean(table.reset_index().to_dict(orient="records")),
@@ -102,16 +116,9 @@ class AuditResult:
                 f"This audit was saved with schema_version {version}, newer than the {SCHEMA_VERSION} "
                 "this fairaudit reads. Upgrade fairaudit to read it."
             )
-        tables = {}
-        for name in TABLES:
-            spec = payload[name]
-            frame = pd.DataFrame.from_records(spec["records"])
-            if frame.empty:
-                frame = pd.DataFrame(columns=spec["index"])
-            tables[name] = frame.set_index(spec["index"]).astype(
-                {c: float for c in frame.columns if c not in spec["index"] + ["min_group", "max_group"]}
-            )
-        tables["by_group"]["count"] = tables["by_group"]["count"].astype("int64")
+        tables = {name: _table(payload[name]) for name in TABLES}
+        count = tables["by_group"]["count"]
+        tables["by_group"]["count"] = count.astype("Int64" if count.isna().any() else "int64")
         return cls(
             metadata=payload.get("metadata", {}),
             findings=[Finding.from_dict(f) for f in payload.get("findings", [])],
@@ -127,28 +134,86 @@ class AuditResult:
         return table[[m for m in HEADLINE_MEASURES if m in table.columns]]
 
     def __repr__(self) -> str:
-        meta = self.metadata
-        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
+        from fairaudit.privacy import suppress
+
+        shown = suppress(self)
+        meta = shown.metadata
+        counts = ", ".join(f"{n} {s}" for s, n in shown.counts().items() if n)
         lines = [
-            f"AuditResult: {'PASSED' if self.passed else 'FAILED'} ({counts or 'no findings'})",
+            f"AuditResult: {'PASSED' if shown.passed else 'FAILED'} ({counts or 'no findings'})",
             f"{meta.get('rows', '?')} rows, sensitive {', '.join(meta.get('sensitive', []))}, "
-            f"{len(self.by_group)} groups in {self.by_group.index.get_level_values(0).nunique()} views",
-            self.headline().round(3).to_string(),
+            f"{len(shown.by_group)} groups in {shown.by_group.index.get_level_values(0).nunique()} views",
+            shown.headline().round(3).to_string(),
         ]
-        lines += [f"[{f.severity}] {f.code} {f.message}" for f in self.findings if f.severity in ("fail", "warn")][:5]
+        lines += [f"[{f.severity}] {f.code} {f.message}" for f in shown.findings if f.severity in ("fail", "warn")][:5]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        meta = self.metadata
-        title = html.escape(
-            f"fairaudit: {meta.get('rows', '?')} rows, sensitive: {', '.join(meta.get('sensitive', []))}"
-        )
-        return f"<div><strong>{title}</strong>{self.headline().round(3).to_html(escape=True)}</div>"
+        """The notebook view: verdict, the key findings and the headline measures, small groups suppressed."""
+        from fairaudit.report import render_notebook
+
+        return render_notebook(self)
+
+    # ------------------------------------------------------------------ reports
+    def to_html(self, path: str | Path | None = None) -> str:
+        """The report as one self-contained HTML document (inline CSS and SVG charts, no script, nothing
+        loaded from the network); also written to ``path`` when given. Small groups are suppressed."""
+        from fairaudit.report import render_html
+
+        text = render_html(self)
+        if path is not None:
+            _write(path, text.encode("utf-8"))
+        return text
+
+    def to_pdf(self, path: str | Path | None = None) -> bytes:
+        """The report as PDF (WeasyPrint: title page, contents, page numbers, fonts embedded); also written
+        to ``path`` when given."""
+        from fairaudit.report import render_pdf
+
+        data = render_pdf(self)
+        if path is not None:
+            _write(path, data)
+        return data
+
+    def plot(self, kind: str = "forest") -> Figure:
+        """One chart of the report as a matplotlib Figure, drawn from the suppressed result.
+
+        ``kind`` is ``"forest"`` (each disparity measure with its interval and the policy's limit),
+        ``"heatmap"`` (selection rate in each two-way crossing) or ``"tradeoff"`` (each simulated
+        recommendation's disparity after against its accuracy after). A chart the result holds nothing
+        for raises :class:`fairaudit.report.ChartUnavailable` (a ``ValueError``).
+        """
+        from fairaudit.privacy import suppress
+        from fairaudit.report import CHARTS
+
+        if kind not in CHARTS:
+            raise ValueError(f"The 'kind' parameter of plot must be one of {', '.join(map(repr, CHARTS))}; "
+                             f"got {kind!r}.")
+        return CHARTS[kind](suppress(self))
 
 
 def load(path: str | Path) -> AuditResult:
     """Read an audit saved with :meth:`AuditResult.to_json`."""
     return AuditResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _table(spec: dict[str, Any]) -> pd.DataFrame:
+    """A table from its JSON records; the ``suppressed`` flag is kept only when some row has it set."""
+    index = spec["index"]
+    frame = pd.DataFrame.from_records(spec["records"])
+    if frame.empty:
+        frame = pd.DataFrame(columns=index)
+    if FLAG in frame.columns:
+        flags = frame[FLAG].fillna(False).astype(bool)
+        frame = frame.assign(**{FLAG: flags}) if flags.any() else frame.drop(columns=FLAG)
+    text = set(index) | {"min_group", "max_group", FLAG}
+    return frame.set_index(index).astype({c: float for c in frame.columns if c not in text})
+
+
+def _write(path: str | Path, data: bytes) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
 
 
 def _clean(value: Any) -> Any:

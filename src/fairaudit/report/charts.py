@@ -1,0 +1,273 @@
+"""The report's charts as matplotlib figures, drawn from a result that is already suppressed.
+
+Charts only draw what the result holds: no statistic is computed here.
+
+* ``forest``: each disparity measure per view, with its interval and the policy threshold;
+* ``heatmap``: selection rate by the two attributes of each two-way crossing;
+* ``tradeoff``: each simulated recommendation's disparity after against its accuracy after, with the
+  model before marked.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from fairaudit.privacy import FLAG, split_group
+from fairaudit.report.fmt import SUPPRESSED, WITHHELD, is_number, words
+from fairaudit.tables import JOIN
+
+if TYPE_CHECKING:
+    from fairaudit.result import AuditResult
+
+STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 9.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.fonttype": "none",
+    "svg.hashsalt": "fairaudit",
+}
+SEVERITY_COLOURS = {"fail": "#b3261e", "warn": "#b86e00", "inconclusive": "#6b6b6b", "pass": "#2e7d32"}
+NEUTRAL = "#1f4e79"
+QUALITY = ("accuracy", "roc_auc")
+
+
+class ChartUnavailable(ValueError):
+    """The result holds nothing this chart draws (no crossing, no simulated recommendation)."""
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _styled(draw: Callable[[AuditResult], Figure]) -> Callable[[AuditResult], Figure]:
+    """Draw with the report's style, leaving the caller's matplotlib settings alone."""
+
+    @functools.wraps(draw)
+    def wrapper(result: AuditResult) -> Figure:
+        with matplotlib.rc_context(STYLE):
+            return draw(result)
+
+    return wrapper
+
+
+def _text(label: object) -> str:
+    """A user string as literal chart text (a ``$`` would otherwise start mathematics)."""
+    return str(label).replace("$", r"\$")
+
+
+# ---------------------------------------------------------------------------- forest plot
+def _forest_rows(result: AuditResult) -> list[tuple[str, list[tuple[str, float, float, float, bool]]]]:
+    """(measure, [(view, value, low, high, withheld)]) for each named measure and each policy threshold on
+    a metric's disparity."""
+    panels: dict[str, list[tuple[str, float, float, float, bool]]] = {}
+    for (view, measure), row in result.measures.iterrows():
+        panels.setdefault(measure, []).append(
+            (view, row["value"], row["ci_low"], row["ci_high"], bool(row.get(FLAG, False))))
+    for name in result.policy.thresholds:
+        if name in panels:
+            continue
+        for suffix in ("difference", "ratio"):
+            metric = name.removesuffix(f"_{suffix}")
+            if name.endswith(f"_{suffix}") and metric in result.disparities.index.get_level_values("metric"):
+                table = result.disparities.xs(metric, level="metric")
+                panels[name] = [(view, row[suffix], row[f"{suffix}_ci_low"], row[f"{suffix}_ci_high"],
+                                 bool(row.get(FLAG, False))) for view, row in table.iterrows()]
+    return list(panels.items())
+
+
+@_styled
+def forest(result: AuditResult) -> Figure:
+    """Each disparity measure per view with its interval; the policy threshold is the dashed line."""
+    panels = _forest_rows(result)
+    if not panels:
+        raise ChartUnavailable("This result has no disparity measure to draw.")
+    columns = [[p for p in panels if not p[0].endswith("_ratio")], [p for p in panels if p[0].endswith("_ratio")]]
+    columns = [c for c in columns if c]
+    n_rows = max(len(c) for c in columns)
+    n_views = max(len(rows) for _, rows in panels)
+    figure = _figure(3.6 * len(columns), n_rows * (0.6 + 0.22 * n_views) + 0.4)
+    severity = {(f.attribute, f.measure): f.severity for f in result.findings}
+    grid = figure.subplots(n_rows, len(columns), squeeze=False)
+    for c, column in enumerate(columns):
+        for r in range(n_rows):
+            axes = grid[r][c]
+            if r >= len(column):
+                axes.set_visible(False)
+                continue
+            _forest_panel(axes, *column[r], severity, result.policy.thresholds.get(column[r][0]))
+    figure.suptitle("Disparity measures with their intervals (dashed: the policy's limit)", fontsize=10)
+    return figure
+
+
+def _forest_panel(axes, measure, rows, severity, threshold) -> None:
+    labels = []
+    for i, (view, value, low, high, withheld) in enumerate(rows):
+        y = len(rows) - 1 - i
+        labels.append(_text(view))
+        if withheld or not is_number(value):
+            axes.text(0.5, y, WITHHELD if withheld else "undefined", ha="center", va="center",
+                      color="#6b6b6b", fontsize=8, style="italic")
+            continue
+        colour = SEVERITY_COLOURS.get(severity.get((view, measure)), NEUTRAL)
+        if is_number(low) and is_number(high):
+            axes.errorbar([value], [y], xerr=[[value - low], [high - value]], fmt="o", color=colour,
+                          markersize=5, capsize=3, linewidth=1.4)
+        else:
+            axes.plot([value], [y], "o", color=colour, markersize=5)
+    if threshold is not None:
+        axes.axvline(threshold.value, color="#b3261e", linestyle="--", linewidth=1)
+    axes.set_yticks(range(len(rows) - 1, -1, -1), labels)
+    axes.set_ylim(-0.7, len(rows) - 0.3)
+    axes.set_xlim(-0.02, 1.02)
+    axes.set_title(words(measure) + (f"  (limit {threshold})" if threshold is not None else ""), loc="left")
+    axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+
+
+# ---------------------------------------------------------------------------- heat map
+def _crossings(result: AuditResult) -> list[tuple[str, list[str], list[str], dict[tuple[str, str], tuple]]]:
+    """Each two-way crossing as (view, row labels, column labels, {(row, column): (rate, suppressed)})."""
+    table = result.by_group
+    groups: dict[str, list[str]] = {}
+    for view, label in table.index:
+        groups.setdefault(view, []).append(label)
+    out = []
+    for view, labels in groups.items():
+        names = view.split(JOIN)
+        if len(names) != 2 or not all(n in groups for n in names):
+            continue
+        cells = {}
+        for label in labels:
+            parts = split_group(label, [groups[n] for n in names])
+            if parts is None:
+                break
+            row = table.loc[(view, label)]
+            cells[parts] = (row["selection_rate"], bool(row.get(FLAG, False)))
+        else:
+            out.append((view, groups[names[0]], groups[names[1]], cells))
+    return out
+
+
+@_styled
+def heatmap(result: AuditResult) -> Figure:
+    """Selection rate by the two attributes of each two-way crossing (one panel per crossing)."""
+    crossings = _crossings(result)
+    if not crossings:
+        raise ChartUnavailable("This result has no two-way crossing of sensitive attributes to draw.")
+    heights = [0.9 + 0.42 * len(rows) for _, rows, _, _ in crossings]
+    width = max(4.5, 1.6 + 1.15 * max(len(cols) for _, _, cols, _ in crossings))
+    figure = _figure(width, sum(heights) + 0.3)
+    axes_list = figure.subplots(len(crossings), 1, squeeze=False, height_ratios=heights)[:, 0]
+    top = max((c[0] for _, _, _, cells in crossings for c in cells.values() if is_number(c[0])), default=1.0)
+    cmap = matplotlib.colormaps["Blues"]
+    for axes, (view, rows, cols, cells) in zip(axes_list, crossings, strict=True):
+        grid = np.full((len(rows), len(cols)), np.nan)
+        for (r, c), (rate, hidden) in cells.items():
+            if not hidden and is_number(rate):
+                grid[rows.index(r), cols.index(c)] = rate
+        mesh = axes.pcolormesh(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=max(top, 1e-9),
+                               edgecolors="white", linewidth=1.5)
+        for i, r in enumerate(rows):
+            for j, c in enumerate(cols):
+                rate, hidden = cells.get((r, c), (np.nan, False))
+                if (r, c) not in cells:
+                    text, colour = "no one", "#6b6b6b"
+                elif hidden:
+                    text, colour = SUPPRESSED, "#6b6b6b"
+                    axes.add_patch(matplotlib.patches.Rectangle((j, i), 1, 1, facecolor="#f0f0f0",
+                                                                hatch="///", edgecolor="#cccccc"))
+                else:
+                    text = f"{rate:.3f}" if is_number(rate) else "undefined"
+                    colour = "white" if is_number(rate) and rate > 0.6 * top else "black"
+                axes.text(j + 0.5, i + 0.5, text, ha="center", va="center", color=colour, fontsize=8.5)
+        a, b = view.split(JOIN)
+        axes.set_xticks(np.arange(len(cols)) + 0.5, [_text(c) for c in cols])
+        axes.set_yticks(np.arange(len(rows)) + 0.5, [_text(r) for r in rows])
+        axes.set_xlabel(_text(b))
+        axes.set_ylabel(_text(a))
+        axes.invert_yaxis()
+        axes.set_title(f"selection rate by {_text(view)}", loc="left")
+        axes.tick_params(length=0)
+        for side in axes.spines.values():
+            side.set_visible(False)
+        figure.colorbar(mesh, ax=axes, shrink=0.9, label="selection rate")
+    return figure
+
+
+# ---------------------------------------------------------------------------- trade-off
+@_styled
+def tradeoff(result: AuditResult) -> Figure:
+    """Each recommendation's disparity after against its accuracy after; the model before is the cross."""
+    simulated = [(i, r) for i, r in enumerate(result.recommendations, start=1)
+                 if r.effect is not None and "accuracy" in r.effect.index]
+    measures = list(dict.fromkeys(m for _, r in simulated for m in r.effect.index if m not in QUALITY))
+    if not simulated or not measures:
+        raise ChartUnavailable("This result has no recommendation with a measured effect to draw.")
+    figure = _figure(min(4.2 * len(measures), 12.6), 3.4)
+    axes_row = figure.subplots(1, len(measures), squeeze=False)[0]
+    for axes, measure in zip(axes_row, measures, strict=True):
+        before = next((r.effect for _, r in simulated if measure in r.effect.index), None)
+        if before is not None:
+            axes.plot(before.loc["accuracy", "before"], before.loc[measure, "before"], "X", color="black",
+                      markersize=9, label="before")
+        for number, rec in simulated:
+            if measure not in rec.effect.index:
+                continue
+            x, y = rec.effect.loc["accuracy"], rec.effect.loc[measure]
+            axes.errorbar([x["after"]], [y["after"]], xerr=_spread(x), yerr=_spread(y), fmt="o",
+                          color=NEUTRAL if rec.clears_policy is not False else "#b86e00", capsize=3,
+                          markersize=5)
+            axes.annotate(f"{number}. {_text(rec.mitigation)}", (x["after"], y["after"]), fontsize=7.5,
+                          xytext=(5, 4), textcoords="offset points")
+        threshold = result.policy.thresholds.get(measure)
+        if threshold is not None:
+            axes.axhline(threshold.value, color="#b3261e", linestyle="--", linewidth=1)
+        axes.set_xlabel("accuracy after")
+        axes.set_ylabel(f"{words(measure)} after")
+        axes.grid(color="#e5e5e5", linewidth=0.6)
+        axes.legend(loc="best", fontsize=7.5, frameon=False)
+    figure.suptitle("Recommendations: fairness against accuracy (X: the model before)", fontsize=10)
+    return figure
+
+
+def _spread(row) -> list[list[float]] | None:
+    low, high, value = row.get("after_ci_low"), row.get("after_ci_high"), row["after"]
+    if not (is_number(low) and is_number(high) and is_number(value)):
+        return None
+    return [[max(value - low, 0.0)], [max(high - value, 0.0)]]
+
+
+# ---------------------------------------------------------------------------- registry and SVG
+CHARTS: dict[str, Callable[[AuditResult], Figure]] = {"forest": forest, "heatmap": heatmap, "tradeoff": tradeoff}
+
+_SVG_START = re.compile(r"^.*?(?=<svg\b)", re.S)
+_NAMESPACES = re.compile(r'\s+xmlns(?::xlink)?="[^"]*"')
+_IDS = re.compile(r'\bid="([^"]+)"')
+_REFERENCES = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
+
+
+def to_svg(figure: Figure, prefix: str = "chart") -> str:
+    """The figure as inline SVG markup: text stays text, no metadata, no XML prologue; element ids start
+    with ``prefix`` so that several charts can share one page."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context(STYLE):
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None,
+                                                       "Type": None})
+    svg = _SVG_START.sub("", buffer.getvalue(), count=1)
+    # inline SVG in HTML needs no namespace declarations (the HTML parser supplies them)
+    head, _, body = svg.partition(">")
+    svg = _NAMESPACES.sub("", head) + ">" + body
+    ids = set(_IDS.findall(svg))
+    return _REFERENCES.sub(lambda m: f"{m[1]}{prefix}-{m[2]}" if m[2] in ids else m[0], svg)

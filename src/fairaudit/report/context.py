@@ -1,0 +1,280 @@
+"""What each section of a report shows: the result's tables and findings laid out and formatted.
+
+Everything here reads a result that :func:`fairaudit.privacy.suppress` has already masked; nothing is
+computed beyond choosing, ordering and formatting what the result holds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from fairaudit.findings import Finding
+from fairaudit.metrics import METRICS
+from fairaudit.privacy import FLAG
+from fairaudit.report import charts, fmt
+from fairaudit.report.method import method
+
+if TYPE_CHECKING:
+    from fairaudit.result import AuditResult
+
+SEVERITY_WORDS = {"fail": "fail", "warn": "warning", "inconclusive": "inconclusive", "pass": "pass"}
+TALLY = {"fail": ("fails", "fail"), "warn": ("is a warning", "are warnings"),
+         "inconclusive": ("is inconclusive", "are inconclusive"), "pass": ("passes", "pass")}
+FIRST_TABLE = ("selection_rate", "disparate_impact_ratio", "true_positive_rate", "false_positive_rate",
+               "false_negative_rate", "true_negative_rate")
+KEY_FINDINGS = (3, 5)  # at least, at most
+MODEL_REPR_CHARS = 1200
+
+
+def build(result: AuditResult) -> dict[str, Any]:
+    """The template context of the full report."""
+    meta = result.metadata
+    views = list(dict.fromkeys(result.by_group.index.get_level_values("attribute")))
+    metric_names = [m for m in METRICS if m in result.by_group.columns]
+    if "disparate_impact_ratio" in result.by_group.columns:
+        metric_names.append("disparate_impact_ratio")
+    measure_names = list(dict.fromkeys(result.measures.index.get_level_values("measure")))
+    chart_svgs: dict[str, str | None] = {}
+    for name, draw in charts.CHARTS.items():
+        try:
+            chart_svgs[name] = charts.to_svg(draw(result), prefix=name)
+        except charts.ChartUnavailable:
+            chart_svgs[name] = None
+    return {
+        "title": f"Fairness audit of the {meta.get('model') or 'audited'} model",
+        "subtitle": _subtitle(meta),
+        "verdict": verdict(result),
+        "fingerprint": meta.get("fingerprint_sha256") or "not recorded",
+        "version": (meta.get("versions") or {}).get("fairaudit", ""),
+        "confidence": f"{meta['confidence']:.0%}" if "confidence" in meta else "confidence",
+        "key_findings": [_finding(f) for f in key_findings(result.findings)],
+        "findings": [_finding(f) for f in result.findings],
+        "scope": scope(result, views),
+        "overall": _overall(result.overall),
+        "views": [_view(result, view, i, metric_names) for i, view in enumerate(views, start=1)],
+        "charts": chart_svgs,
+        "recommendations": [_recommendation(r, i) for i, r in enumerate(result.recommendations, start=1)],
+        "privacy": _privacy(result),
+        "method": method(metric_names, measure_names),
+    }
+
+
+def _subtitle(meta: dict[str, Any]) -> str:
+    parts = [f"{fmt.count(meta['rows'])} rows" if "rows" in meta else None,
+             f"sensitive attributes: {', '.join(meta['sensitive'])}" if meta.get("sensitive") else None,
+             f"audited {meta['created_utc']}" if meta.get("created_utc") else None]
+    return " · ".join(p for p in parts if p)
+
+
+# ---------------------------------------------------------------------------- verdict and findings
+def verdict(result: AuditResult) -> dict[str, Any]:
+    """PASSED / FAILED and one plain sentence with the count of checks by severity."""
+    counts = result.counts()
+    total = sum(counts.values())
+    tally = ", ".join(f"{n} {TALLY[s][n != 1]}" for s, n in counts.items() if n)
+    if result.passed:
+        sentence = (f"The model passes the fairness policy: none of its {total} checks fails"
+                    + (f" ({tally})." if tally else "."))
+    else:
+        sentence = f"The model fails the fairness policy. Of {total} checks, {tally}."
+    return {"passed": result.passed, "label": "PASSED" if result.passed else "FAILED", "sentence": sentence,
+            "counts": counts}
+
+
+def key_findings(findings: list[Finding]) -> list[Finding]:
+    """The findings that matter: every fail and warning up to five, topped up to three with the rest
+    (findings come most severe first)."""
+    low, high = KEY_FINDINGS
+    serious = [f for f in findings if f.severity in ("fail", "warn")][:high]
+    rest = [f for f in findings if f.severity not in ("fail", "warn")]
+    return serious + rest[: max(low - len(serious), 0)]
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    return {
+        "code": finding.code,
+        "severity": finding.severity,
+        "severity_word": SEVERITY_WORDS.get(finding.severity, finding.severity),
+        "attribute": finding.attribute or "all views",
+        "measure": fmt.words(finding.measure) if finding.measure else "",
+        "evidence": fmt.evidence(finding.value, finding.ci_low, finding.ci_high)
+        if finding.measure else "",
+        "threshold": finding.threshold or "",
+        "message": finding.message,
+    }
+
+
+# ---------------------------------------------------------------------------- scope
+def scope(result: AuditResult, views: list[str]) -> dict[str, Any]:
+    """Model, data, sensitive groups with their counts, policy and versions."""
+    meta = result.metadata
+    model_repr = str(meta.get("model_repr", ""))
+    if len(model_repr) > MODEL_REPR_CHARS:
+        model_repr = model_repr[:MODEL_REPR_CHARS] + " …"
+    data = [
+        ("rows", fmt.count(meta["rows"]) if "rows" in meta else ""),
+        ("columns", fmt.count(meta["columns"]) if "columns" in meta else ""),
+        ("target", meta.get("target")),
+        ("task", meta.get("task")),
+        ("favourable label", meta.get("pos_label")),
+        ("decision threshold", meta.get("threshold")),
+        ("predictions from", meta.get("prediction_source")),
+        ("weighted", {True: "yes", False: "no"}.get(meta.get("weighted"))),
+        ("confidence level", f"{meta['confidence']:.0%}" if "confidence" in meta else None),
+        ("bootstrap replicates", meta.get("n_boot")),
+        ("random state", meta.get("random_state")),
+        ("audited (UTC)", meta.get("created_utc")),
+        ("data fingerprint (SHA-256)", meta.get("fingerprint_sha256")),
+    ]
+    sensitive = meta.get("sensitive") or [v for v in views if v in meta.get("sensitive", views)]
+    groups = []
+    for attribute in sensitive:
+        if attribute not in views:
+            continue
+        table = result.by_group.loc[attribute]
+        groups.append({"attribute": attribute, "groups": [
+            (label, fmt.SUPPRESSED if row.get(FLAG, False) else fmt.count(row["count"]))
+            for label, row in table.iterrows()]})
+    policy = result.policy
+    return {
+        "model": meta.get("model", ""),
+        "model_repr": model_repr,
+        "features": ", ".join(meta.get("features", [])),
+        "data": [(k, v) for k, v in data if v not in (None, "")],
+        "groups": groups,
+        "crossings": [v for v in views if v not in sensitive],
+        "thresholds": [(fmt.words(name), str(t)) for name, t in policy.thresholds.items()],
+        "policy": [("smallest group for a conclusion", policy.min_group_size),
+                   ("groups smaller than this are suppressed", policy.suppress_below),
+                   ("attributes in scope", ", ".join(policy.attributes) if policy.attributes else "all"),
+                   ("muted finding codes", ", ".join(policy.ignore) or "none")],
+        "versions": sorted((meta.get("versions") or {}).items()),
+    }
+
+
+# ---------------------------------------------------------------------------- group metrics
+def _cell(value: Any, low: Any = None, high: Any = None) -> dict[str, str]:
+    return {"value": fmt.number(value), "interval": fmt.interval(low, high)}
+
+
+def _overall(overall: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{"metric": fmt.words(m), **_cell(r["value"], r["ci_low"], r["ci_high"])} for m, r in overall.iterrows()]
+
+
+def _view(result: AuditResult, view: str, number: int, metric_names: list[str]) -> dict[str, Any]:
+    table = result.by_group.loc[view]
+    first = [m for m in FIRST_TABLE if m in metric_names]
+    rest = [m for m in metric_names if m not in first]
+    tables = []
+    for names in (first, rest):
+        if not names:
+            continue
+        rows = []
+        for label, row in table.iterrows():
+            rows.append({
+                "group": label,
+                "suppressed": bool(row.get(FLAG, False)),
+                "count": fmt.count(row["count"]),
+                "share": fmt.percent(row["share"]),
+                "cells": [_cell(row[m], row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high")) for m in names],
+            })
+        tables.append({"columns": [fmt.words(m) for m in names], "rows": rows})
+    return {
+        "name": view,
+        "anchor": f"view-{number}",
+        "tables": tables,
+        "disparities": _disparities(result.disparities, view),
+        "measures": _measures(result, view),
+    }
+
+
+def _disparities(disparities: pd.DataFrame, view: str) -> list[dict[str, Any]]:
+    if view not in disparities.index.get_level_values("attribute"):
+        return []
+    rows = []
+    for metric, row in disparities.loc[view].iterrows():
+        rows.append({
+            "metric": fmt.words(metric),
+            "withheld": bool(row.get(FLAG, False)),
+            "difference": _cell(row["difference"], row["difference_ci_low"], row["difference_ci_high"]),
+            "ratio": _cell(row["ratio"], row["ratio_ci_low"], row["ratio_ci_high"]),
+            "p_value": fmt.p_value(row["p_value_adjusted"]),
+            "lowest": row["min_group"] if isinstance(row["min_group"], str) else "",
+            "highest": row["max_group"] if isinstance(row["max_group"], str) else "",
+        })
+    return rows
+
+
+def _measures(result: AuditResult, view: str) -> list[dict[str, Any]]:
+    if view not in result.measures.index.get_level_values("attribute"):
+        return []
+    severity = {f.measure: f.severity for f in result.findings if f.attribute == view and f.measure}
+    rows = []
+    for measure, row in result.measures.loc[view].iterrows():
+        threshold = result.policy.thresholds.get(measure)
+        rows.append({
+            "measure": fmt.words(measure),
+            "withheld": bool(row.get(FLAG, False)),
+            **_cell(row["value"], row["ci_low"], row["ci_high"]),
+            "threshold": str(threshold) if threshold is not None else "",
+            "severity": severity.get(measure, ""),
+            "severity_word": SEVERITY_WORDS.get(severity.get(measure, ""), ""),
+        })
+    return rows
+
+
+# ---------------------------------------------------------------------------- recommendations, privacy
+def _recommendation(rec: Any, number: int) -> dict[str, Any]:
+    effect = []
+    if rec.effect is not None:
+        for measure, row in rec.effect.iterrows():
+            effect.append({"measure": fmt.words(measure),
+                           "before": fmt.evidence(row.get("before"), row.get("before_ci_low"),
+                                                  row.get("before_ci_high")) or fmt.UNDEFINED,
+                           "after": fmt.evidence(row.get("after"), row.get("after_ci_low"),
+                                                 row.get("after_ci_high")) or fmt.UNDEFINED})
+    clears = {True: "yes", False: "no", None: "not simulated"}[rec.clears_policy]
+    return {
+        "number": number, "title": rec.title, "mitigation": rec.mitigation,
+        "addresses": ", ".join(rec.addresses), "rationale": rec.rationale,
+        "prerequisites": rec.prerequisites, "caveats": rec.caveats, "clears_policy": clears,
+        "score": fmt.number(rec.score) if rec.score is not None else "", "effect": effect,
+    }
+
+
+def _privacy(result: AuditResult) -> dict[str, Any]:
+    flags = result.by_group[FLAG] if FLAG in result.by_group.columns else pd.Series(dtype=bool)
+    return {"suppress_below": result.policy.suppress_below, "suppressed": int(flags.sum()),
+            "groups": int(len(flags))}
+
+
+# ---------------------------------------------------------------------------- notebook view
+HEADLINE = ("demographic_parity_difference", "equalized_odds_difference", "disparate_impact_ratio")
+
+
+def notebook(result: AuditResult) -> dict[str, Any]:
+    """The compact view for notebooks: verdict, key findings, headline measures per view."""
+    measures = result.measures
+    views = list(dict.fromkeys(measures.index.get_level_values("attribute")))
+    columns = [m for m in HEADLINE if m in measures.index.get_level_values("measure")]
+    rows = []
+    for view in views:
+        cells = []
+        for name in columns:
+            if (view, name) not in measures.index:
+                cells.append({"value": "", "interval": "", "withheld": False})
+                continue
+            row = measures.loc[(view, name)]
+            cells.append({**_cell(row["value"], row["ci_low"], row["ci_high"]),
+                          "withheld": bool(row.get(FLAG, False))})
+        rows.append({"view": view, "cells": cells})
+    return {
+        "subtitle": _subtitle(result.metadata),
+        "verdict": verdict(result),
+        "key_findings": [_finding(f) for f in key_findings(result.findings)],
+        "columns": [fmt.words(c) for c in columns],
+        "rows": rows,
+        "privacy": _privacy(result),
+    }
