@@ -101,8 +101,8 @@ def test_precomputed_labels_and_scores_together(bank):
 
 def test_clustering_model_is_refused_for_binary_task(bank):
     model = KMeans(n_clusters=4, n_init=2, random_state=0).fit(bank[["balance", "campaign"]])
-    with pytest.raises(fa.AuditInputError, match=r"clustering model \(KMeans\)"):
-        run(model, bank, features=["balance", "campaign"])
+    with pytest.raises(fa.AuditInputError, match=r"clustering model \(KMeans\).*task='segmentation'"):
+        run(model, bank, features=["balance", "campaign"], task="binary")
     with pytest.raises(fa.AuditInputError, match="returned 4 distinct labels; a binary audit needs two"):
         run(lambda X: model.predict(X), bank, features=["balance", "campaign"])
 

@@ -11,15 +11,17 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fairaudit.findings import evaluate
-from fairaudit.inputs import AuditInputError, AuditInputs, resolve_inputs
+from fairaudit.inputs import AuditInputError, AuditInputs, group_name, resolve_inputs
 from fairaudit.mitigation import advice, recommend
 from fairaudit.models import Predictions, infer_task, predict
-from fairaudit.policy import Policy, PolicyError
+from fairaudit.policy import DEFAULT_THRESHOLDS, SEGMENTATION_THRESHOLDS, Policy, PolicyError
 from fairaudit.result import AuditResult
+from fairaudit.segmentation import SegmentStats, segment_tables
 from fairaudit.stats import GroupStats
-from fairaudit.tables import JOIN, build_tables
+from fairaudit.tables import JOIN, build_tables, views
 
 
 def audit(
@@ -42,6 +44,8 @@ def audit(
     explain: bool = False,
     policy: Any = None,
     mitigate: bool = False,
+    top_k: float | int | None = None,
+    favorable: Sequence[Any] | None = None,
 ) -> AuditResult:
     """Audit a model's decisions for group fairness across sensitive attributes and their crossings.
 
@@ -56,8 +60,13 @@ def audit(
     features : model input columns; default the model's ``feature_names_in_``, else every column that
         is not sensitive, target, prediction or weight.
     y_pred, y_score : precomputed decision / score columns (scores are probabilities in [0, 1]).
-    task : ``"auto"`` or ``"binary"``.
+    task : ``"auto"`` (segmentation for clustering models, else binary), ``"binary"`` or ``"segmentation"``
+        (segments from the model's ``predict`` or from the ``y_pred`` column).
     threshold : a score at or above it is a positive decision.
+    top_k : instead of a threshold, target the ``top_k`` highest scores: a fraction in (0, 1] of the rows
+        or a count; rows tied with the k-th score are targeted too.
+    favorable : segmentation: the segments that count as a favourable decision; the segment assignment
+        is then also audited as a binary decision with every parity measure.
     pos_label : the favourable label of the target and of label predictions.
     intersections : also audit every crossing of two or more sensitive attributes.
     sample_weight : column name or array of non-negative row weights.
@@ -78,31 +87,80 @@ def audit(
             "The 'explain' argument: SHAP explanations are not part of this fairaudit version; "
             "call audit() with explain=False."
         )
-    rules = Policy.coerce(policy)
-    infer_task(task)
+    task_name = infer_task(task, model)
+    rules = _policy(policy, task_name, favorable)
     inputs = resolve_inputs(
         data, sensitive=sensitive, target=target, features=features, y_pred=y_pred, y_score=y_score,
         sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, confidence=confidence,
-        n_boot=n_boot, model=model,
+        n_boot=n_boot, model=model, task=task_name, top_k=top_k,
     )
-    predictions = predict(model, inputs)
+    predictions = predict(model, inputs, task_name, top_k)
     groups = inputs.sensitive
+    decisions = _decisions(predictions, favorable)
     stats = GroupStats.from_codes(
-        groups.attributes, groups.groups, groups.codes, inputs.y_true, predictions.y_pred,
+        groups.attributes, groups.groups, groups.codes, inputs.y_true, decisions,
         predictions.y_score, inputs.sample_weight,
     )
     rng = np.random.default_rng(random_state)
     tables = build_tables(stats, intersections=intersections, confidence=inputs.confidence,
-                          n_boot=inputs.n_boot, rng=rng)
+                          n_boot=inputs.n_boot, rng=rng,
+                          decisions=task_name != "segmentation" or favorable is not None)
+    measures, segmented = tables.measures, None
+    if task_name == "segmentation":
+        segment_stats = SegmentStats.from_codes(groups.attributes, groups.groups, groups.codes,
+                                                predictions.segment_labels, predictions.segments,
+                                                inputs.sample_weight)
+        segmented = segment_tables(segment_stats, stats, views(groups.attributes, intersections),
+                                   confidence=inputs.confidence, n_boot=inputs.n_boot, rng=rng)
+        measures = pd.concat([measures, segmented.measures]).sort_index(level="attribute", sort_remaining=False)
     _check_scope(rules, groups.attributes)
-    findings = evaluate(tables.by_group, tables.disparities, tables.measures, rules, inputs.confidence)
+    findings = evaluate(tables.by_group, tables.disparities, measures, rules, inputs.confidence)
     recommendations = _recommendations(model, inputs, findings, rules, mitigate, random_state)
     meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
+    if segmented is not None:
+        meta["segments"] = list(predictions.segment_labels)
+        meta["favorable"] = None if favorable is None else [group_name(f) for f in favorable]
+        meta["chi2_method"] = segmented.methods
     return AuditResult(
         by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
-        measures=tables.measures, metadata=meta, findings=findings, policy=rules,
+        measures=measures, metadata=meta, findings=findings, policy=rules,
         recommendations=recommendations,
+        segments=None if segmented is None else segmented.segments,
+        segments_ci_low=None if segmented is None else segmented.segments_ci_low,
+        segments_ci_high=None if segmented is None else segmented.segments_ci_high,
     )
+
+
+def _policy(policy: Any, task: str, favorable: Sequence[Any] | None) -> Policy:
+    """The given policy; by default, for a segmentation, the segmentation thresholds (plus the decision
+    thresholds when favourable segments make it a decision)."""
+    if policy is not None or task != "segmentation":
+        return Policy.coerce(policy)
+    thresholds = dict(SEGMENTATION_THRESHOLDS)
+    if favorable is not None:
+        thresholds.update(DEFAULT_THRESHOLDS)
+    return Policy(thresholds=thresholds)
+
+
+def _decisions(predictions: Predictions, favorable: Sequence[Any] | None) -> np.ndarray:
+    """Binary decisions; for a segmentation, membership of the favourable segments."""
+    if predictions.task != "segmentation":
+        if favorable is not None:
+            raise AuditInputError("The 'favorable' argument applies to task='segmentation' only.")
+        return predictions.y_pred
+    if favorable is None:
+        return predictions.y_pred
+    if isinstance(favorable, (str, int)):
+        favorable = [favorable]
+    wanted = [group_name(f) for f in favorable]
+    unknown = [w for w in wanted if w not in predictions.segment_labels]
+    if unknown:
+        raise AuditInputError(
+            f"The 'favorable' argument names segment {unknown[0]!r}, which never occurs; the segments are "
+            f"{', '.join(repr(s) for s in predictions.segment_labels)}."
+        )
+    codes = [predictions.segment_labels.index(w) for w in wanted]
+    return np.isin(predictions.segments, codes).astype(np.int8)
 
 
 def _recommendations(model: Any, inputs: AuditInputs, findings: list, policy: Policy, mitigate: bool,
@@ -171,6 +229,7 @@ def _metadata(model: Any, inputs: AuditInputs, predictions: Predictions, stats: 
         "target": inputs.target_name,
         "pos_label": str(inputs.pos_label),
         "task": predictions.task,
+        "targeted": predictions.targeted,
         "model": "none (precomputed columns)" if model is None else type(model).__name__,
         "model_repr": None if model is None else _short_repr(model),
         "columns": len(inputs.data.columns),

@@ -34,6 +34,10 @@ MEASURE_CODES = {
     "equal_opportunity_difference": "FA106",
     "equal_opportunity_ratio": "FA107",
     "calibration_error_difference": "FA108",
+    "cramers_v": "FA120",
+    "min_representation_ratio": "FA121",
+    "normalized_mutual_info": "FA122",
+    "balance": "FA123",
 }
 METRIC_DISPARITY_CODE = "FA110"
 SMALL_GROUPS, MISSING_VALUES, SINGLE_GROUP = "FA201", "FA202", "FA203"
@@ -45,6 +49,14 @@ _DECIDING_METRICS = {
     "disparate_impact": ("selection_rate",),
     "equalized_odds": ("true_positive_rate", "false_positive_rate"),
     "equal_opportunity": ("true_positive_rate",),
+}
+
+
+_PHRASES = {
+    "cramers_v": "association between segment and group (Cramér's V)",
+    "normalized_mutual_info": "information the segment carries about the group (normalised mutual information)",
+    "min_representation_ratio": "lowest share any group holds in a segment relative to its population share",
+    "balance": "balance of the segments (smallest over largest group count in a segment)",
 }
 
 
@@ -166,7 +178,9 @@ def _threshold_check(attribute: str, name: str, threshold: Threshold, counts: pd
                                        f"{policy.min_group_size} people: too few to conclude.")
     severity = _severity(threshold, value, low, high)
     lowest, highest = (groups + (None, None))[:2]
-    if name.endswith("_ratio"):
+    if metric is None:
+        what = f"{_PHRASES.get(name, words)} is {_evidence(value, low, high, confidence)}"
+    elif name.endswith("_ratio"):
         what = f"{metric.replace('_', ' ')} of {lowest!r} is {_evidence(value, low, high, confidence)} times " \
                f"that of {highest!r}"
     else:

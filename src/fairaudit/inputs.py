@@ -65,6 +65,7 @@ class AuditInputs:
     y_true: np.ndarray | None
     target_name: str | None
     y_pred: np.ndarray | None
+    segment_column: pd.Series | None
     y_score: np.ndarray | None
     sample_weight: np.ndarray | None
     features: list[str]
@@ -159,7 +160,7 @@ def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence) -> Sensitive
         name = name or f"sensitive_{position}"
         if name in names:
             raise AuditInputError(f"The 'sensitive' argument names column {name!r} twice.")
-        code, uniques = _factorize(series)
+        code, uniques = factorize(series)
         if len(uniques) > MAX_GROUPS_PER_ATTRIBUTE:
             raise AuditInputError(
                 f"Sensitive column {name!r} has {len(uniques)} distinct values, more than the limit of "
@@ -191,7 +192,7 @@ def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence) -> Sensitive
     return SensitiveGroups(tuple(names), groups, finest)
 
 
-def _factorize(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+def factorize(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes 0..k-1 of the observed values in sorted order (-1 for missing) and their names."""
     if isinstance(series.dtype, pd.CategoricalDtype):
         return _compact(series.cat.codes.to_numpy(), np.asarray(series.cat.categories))
@@ -205,7 +206,7 @@ def _factorize(series: pd.Series) -> tuple[np.ndarray, list[str]]:
         code, uniques = pd.factorize(series, sort=True, use_na_sentinel=True)
     except TypeError:
         code, uniques = pd.factorize(series.astype(str).where(series.notna()), sort=True)
-    return code.astype(np.int64), [_group_name(v) for v in uniques]
+    return code.astype(np.int64), [group_name(v) for v in uniques]
 
 
 def _compact(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -214,10 +215,10 @@ def _compact(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, list[st
                                          minlength=len(labels)))
     remap = np.full(len(labels) + 1, -1, dtype=np.int64)
     remap[present] = np.arange(present.size)
-    return remap[codes], [_group_name(v) for v in labels[present]]
+    return remap[codes], [group_name(v) for v in labels[present]]
 
 
-def _group_name(value: Any) -> str:
+def group_name(value: Any) -> str:
     value = _plain(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -262,6 +263,8 @@ def resolve_inputs(
     confidence: float,
     n_boot: int,
     model: Any,
+    task: str = "binary",
+    top_k: float | int | None = None,
 ) -> AuditInputs:
     """Validate every argument of :func:`fairaudit.audit` and align the columns."""
     if not isinstance(data, pd.DataFrame):
@@ -285,16 +288,20 @@ def resolve_inputs(
         series, name = column(data, "sample_weight", sample_weight)
         weight = _check_weights(series)
         used.add(name)
-    pred = score = None
+    pred = score = segments = None
     if y_pred is not None:
         series, name = column(data, "y_pred", y_pred)
-        pred = binarize_labels("y_pred", series, pos_label)
+        if task == "segmentation":
+            _check_no_missing("y_pred", series)
+            segments = series
+        else:
+            pred = binarize_labels("y_pred", series, pos_label)
         used.add(name)
     if y_score is not None:
         series, name = column(data, "y_score", y_score)
-        score = check_scores("y_score", series, threshold)
+        score = check_scores("y_score", series, threshold, probabilities=top_k is None)
         used.add(name)
-    if model is None and pred is None and score is None:
+    if model is None and pred is None and score is None and segments is None:
         raise AuditInputError(
             "No predictions to audit: pass a model, or model=None with y_pred= and/or y_score= naming "
             "columns of data."
@@ -305,6 +312,7 @@ def resolve_inputs(
         y_true=y_true,
         target_name=target_name,
         y_pred=pred,
+        segment_column=segments,
         y_score=score,
         sample_weight=weight,
         features=_resolve_features(data, features, model, used - {None}),
@@ -313,6 +321,24 @@ def resolve_inputs(
         confidence=float(confidence),
         n_boot=int(n_boot),
     )
+
+
+def check_top_k(top_k: Any, rows: int) -> int:
+    """The number of rows ``top_k`` targets: a fraction in (0, 1] of the rows, or a count."""
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, float, np.integer, np.floating)):
+        raise AuditTypeError(f"The 'top_k' argument must be a fraction in (0, 1] or a row count; got {top_k!r}.")
+    if isinstance(top_k, (float, np.floating)):
+        if not 0 < top_k <= 1:
+            raise AuditInputError(
+                f"The 'top_k' argument {top_k!r} is a fraction outside (0, 1]; pass e.g. top_k=0.1 for the top "
+                "10%, or an integer count of rows."
+            )
+        return max(1, int(np.ceil(top_k * rows)))
+    if not 1 <= top_k <= rows:
+        raise AuditInputError(
+            f"The 'top_k' argument {top_k} is not between 1 and the {rows} rows of data."
+        )
+    return int(top_k)
 
 
 def _check_options(*, threshold: float, confidence: float, n_boot: int) -> None:
@@ -353,8 +379,9 @@ def _check_weights(series: pd.Series) -> np.ndarray:
     return weights
 
 
-def check_scores(argument: str, values: Any, threshold: float) -> np.ndarray:
-    """Scores as floats in [0, 1]; refuses NaN and scores outside [0, 1] (no silent clipping)."""
+def check_scores(argument: str, values: Any, threshold: float, probabilities: bool = True) -> np.ndarray:
+    """Scores as floats; refuses NaN and infinities, and (for ``probabilities``) scores outside [0, 1]
+    (no silent clipping)."""
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
     try:
         scores = series.to_numpy(dtype=float)
@@ -368,7 +395,12 @@ def check_scores(argument: str, values: Any, threshold: float) -> np.ndarray:
             f"The '{argument}' argument has {missing} missing value(s) (NaN) out of {len(scores)}. "
             "fairaudit drops no rows silently: fill or remove those rows before the audit."
         )
-    outside = int(((scores < 0) | (scores > 1)).sum())
+    infinite = int(np.isinf(scores).sum())
+    if infinite:
+        raise AuditInputError(
+            f"The '{argument}' argument has {infinite} infinite score(s); every score must be a finite number."
+        )
+    outside = int(((scores < 0) | (scores > 1)).sum()) if probabilities else 0
     if outside:
         raise AuditInputError(
             f"The '{argument}' argument has {outside} score(s) outside [0, 1] (min {scores.min():g}, "

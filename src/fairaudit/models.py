@@ -12,46 +12,63 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from fairaudit.inputs import AuditInputError, AuditInputs, AuditTypeError, binarize_labels, check_scores
+from fairaudit.inputs import (
+    MAX_GROUPS_PER_ATTRIBUTE,
+    AuditInputError,
+    AuditInputs,
+    AuditTypeError,
+    binarize_labels,
+    check_scores,
+    check_top_k,
+    factorize,
+)
 
-SUPPORTED_TASKS = ("auto", "binary")
+SUPPORTED_TASKS = ("auto", "binary", "segmentation")
 
 
 @dataclass(frozen=True)
 class Predictions:
-    """What the audit measures: decisions, optional scores, and where they came from."""
+    """What the audit measures: decisions, optional scores, segments, and where they came from.
+
+    ``targeted`` is the number of rows a ``top_k`` rule selected (ties at the cutoff included)."""
 
     y_pred: np.ndarray
     y_score: np.ndarray | None
     source: str
     task: str = "binary"
+    segments: np.ndarray | None = None
+    segment_labels: tuple[str, ...] = ()
+    targeted: int | None = None
 
 
-def infer_task(task: str) -> str:
-    """The task to audit; binary classification is the one task of this version."""
+def infer_task(task: str, model: Any) -> str:
+    """The task to audit: ``"segmentation"`` for clustering models (or when asked), else ``"binary"``."""
     if task not in SUPPORTED_TASKS:
         raise AuditInputError(
             f"The 'task' argument must be one of {', '.join(map(repr, SUPPORTED_TASKS))}; got {task!r}."
         )
-    return "binary"
+    if task == "auto":
+        return "segmentation" if is_clusterer(model) else "binary"
+    return task
 
 
-def predict(model: Any, inputs: AuditInputs) -> Predictions:
-    """Decisions and scores from precomputed columns or from the model."""
+def predict(model: Any, inputs: AuditInputs, task: str = "binary", top_k: float | int | None = None) -> Predictions:
+    """Decisions and scores (or segments) from precomputed columns or from the model."""
+    if task == "segmentation":
+        return _segments(model, inputs)
     if model is None:
-        return _from_columns(inputs)
+        return _from_columns(inputs, top_k)
     X = inputs.data[inputs.features]
     if is_clusterer(model):
         raise AuditInputError(
             f"The 'model' argument is a clustering model ({type(model).__name__}): its cluster ids are "
-            "segments, not yes/no decisions, and this version audits binary decisions only. Map the "
-            "clusters to a decision column and pass it as y_pred=."
+            "segments, not yes/no decisions. Audit it with task='segmentation' (and favorable=[...] for the "
+            "segments that count as a favourable decision)."
         )
     if hasattr(model, "predict_proba"):
         proba = _call(model.predict_proba, X, "predict_proba", inputs)
         scores = _positive_column(proba, model, inputs.pos_label)
-        return _thresholded(check_scores("model.predict_proba", scores, inputs.threshold), inputs,
-                            "predict_proba")
+        return _decide(check_scores("model.predict_proba", scores, inputs.threshold), inputs, "predict_proba", top_k)
     if hasattr(model, "decision_function"):
         margin = np.asarray(_call(model.decision_function, X, "decision_function", inputs), dtype=float)
         if margin.ndim != 1:
@@ -59,11 +76,11 @@ def predict(model: Any, inputs: AuditInputs) -> Predictions:
         classes = getattr(model, "classes_", None)
         if classes is not None and len(classes) == 2 and classes[0] == inputs.pos_label:
             margin = -margin
-        return _thresholded(expit(margin), inputs, "decision_function (logistic)")
+        return _decide(expit(margin), inputs, "decision_function (logistic)", top_k)
     if hasattr(model, "predict"):
-        return _from_output(_call(model.predict, X, "predict", inputs), inputs, "predict")
+        return _from_output(_call(model.predict, X, "predict", inputs), inputs, "predict", top_k)
     if callable(model):
-        return _from_output(_call(model, X, "model", inputs), inputs, "callable")
+        return _from_output(_call(model, X, "model", inputs), inputs, "callable", top_k)
     raise AuditTypeError(
         f"The 'model' argument of type {type(model).__name__} has no predict_proba, decision_function or "
         "predict method and is not callable. Pass a fitted estimator, a function of the feature "
@@ -112,16 +129,19 @@ def _positive_column(proba: np.ndarray, model: Any, pos_label: Any) -> np.ndarra
     )
 
 
-def _from_output(output: np.ndarray, inputs: AuditInputs, source: str) -> Predictions:
-    """A callable's or ``predict``'s output: probabilities (2 columns), scores in [0, 1], or labels."""
+def _from_output(output: np.ndarray, inputs: AuditInputs, source: str, top_k: float | int | None) -> Predictions:
+    """A callable's or ``predict``'s output: probabilities (2 columns), scores, or labels."""
     if output.ndim == 2 and output.shape[1] == 2:
-        return _thresholded(check_scores(source, output[:, 1], inputs.threshold), inputs, source)
+        return _decide(check_scores(source, output[:, 1], inputs.threshold), inputs, source, top_k)
     if output.ndim != 1:
         raise AuditInputError(f"{source} returned an array of shape {output.shape}; expected one value per row.")
     if output.dtype.kind == "f":
         finite = output[np.isfinite(output)]
-        if not np.all(np.isin(finite, (0.0, 1.0))):
-            return _thresholded(check_scores(source, output, inputs.threshold), inputs, source)
+        if not np.all(np.isin(finite, (0.0, 1.0))) or top_k is not None:
+            scores = check_scores(source, output, inputs.threshold, probabilities=top_k is None)
+            return _decide(scores, inputs, source, top_k)
+    if top_k is not None:
+        raise AuditInputError(f"The 'top_k' argument needs scores to rank, but {source} returned labels.")
     distinct = pd.unique(output)
     if len(distinct) > 2:
         raise AuditInputError(
@@ -132,12 +152,59 @@ def _from_output(output: np.ndarray, inputs: AuditInputs, source: str) -> Predic
     return Predictions(labels, inputs.y_score, source)
 
 
-def _thresholded(scores: np.ndarray, inputs: AuditInputs, source: str) -> Predictions:
-    """Decisions from scores: positive when the score is at or above the threshold."""
-    return Predictions((scores >= inputs.threshold).astype(np.int8), scores, source)
+def _decide(scores: np.ndarray, inputs: AuditInputs, source: str, top_k: float | int | None) -> Predictions:
+    """Decisions from scores: at or above the threshold, or among the ``top_k`` highest.
+
+    Top-k: every row whose score ties with the k-th highest is targeted too, so that equal scores get
+    equal decisions; the number targeted is recorded. Scores outside [0, 1] rank but are not
+    probabilities, so probability metrics are not computed from them."""
+    if top_k is None:
+        return Predictions((scores >= inputs.threshold).astype(np.int8), scores, source)
+    k = check_top_k(top_k, len(scores))
+    cutoff = -np.partition(-scores, k - 1)[k - 1]
+    decisions = (scores >= cutoff).astype(np.int8)
+    probabilities = scores if scores.min() >= 0 and scores.max() <= 1 else None
+    return Predictions(decisions, probabilities, f"{source}, top {k}", targeted=int(decisions.sum()))
 
 
-def _from_columns(inputs: AuditInputs) -> Predictions:
+def _from_columns(inputs: AuditInputs, top_k: float | int | None) -> Predictions:
+    if top_k is not None:
+        if inputs.y_score is None:
+            raise AuditInputError("The 'top_k' argument needs scores to rank: pass y_score= or a model with scores.")
+        return _decide(inputs.y_score, inputs, "columns", top_k)
     if inputs.y_pred is not None:
         return Predictions(inputs.y_pred, inputs.y_score, "columns")
-    return _thresholded(inputs.y_score, inputs, "columns")
+    return _decide(inputs.y_score, inputs, "columns", None)
+
+
+def _segments(model: Any, inputs: AuditInputs) -> Predictions:
+    """Segment assignments from a clustering model, a callable, or the ``y_pred`` column."""
+    if model is None:
+        if inputs.segment_column is None:
+            raise AuditInputError("task='segmentation' needs a model, or y_pred= naming the column of segments.")
+        raw, source = inputs.segment_column, "columns"
+    else:
+        X = inputs.data[inputs.features]
+        method = getattr(model, "predict", None) or (model if callable(model) else None)
+        if method is None:
+            raise AuditTypeError(
+                f"The 'model' argument of type {type(model).__name__} cannot assign segments: it has no predict "
+                "method and is not callable. Pass a fitted clustering model or y_pred= with the segments."
+            )
+        output = _call(method, X, "model", inputs)
+        if output.ndim != 1:
+            raise AuditInputError(f"The model returned an array of shape {output.shape}; expected one segment per row.")
+        raw, source = pd.Series(output), "predict" if hasattr(model, "predict") else "callable"
+    if raw.isna().any():
+        raise AuditInputError(f"The segments have {int(raw.isna().sum())} missing value(s); every row needs a segment.")
+    codes, labels = factorize(raw)
+    if len(labels) < 2:
+        raise AuditInputError(
+            f"The segmentation assigns every row to one segment ({labels[0]!r}): there is nothing to compare."
+        )
+    if len(labels) > MAX_GROUPS_PER_ATTRIBUTE:
+        raise AuditInputError(
+            f"The segmentation has {len(labels)} distinct segments, more than {MAX_GROUPS_PER_ATTRIBUTE}: pass "
+            "segment ids, not a continuous score (use top_k= to audit a ranking)."
+        )
+    return Predictions(np.zeros(len(codes), dtype=np.int8), None, source, "segmentation", codes, tuple(labels))

@@ -23,6 +23,8 @@ from typing import Any
 from fairaudit.metrics import METRICS
 from fairaudit.tables import MEASURES
 
+SEGMENT_THRESHOLDABLE = ("cramers_v", "normalized_mutual_info", "min_representation_ratio", "balance")
+
 
 class PolicyError(ValueError):
     """A policy has an unknown key, a wrong type or an impossible threshold."""
@@ -48,12 +50,21 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "equalized_odds_difference": Threshold("max", 0.1),
 }
 
+SEGMENTATION_THRESHOLDS: dict[str, Threshold] = {
+    "cramers_v": Threshold("max", 0.1),
+    "min_representation_ratio": Threshold("min", 0.8),
+}
+"""Defaults for a segmentation audit: a weak association of segment and group (Cramér's V <= 0.1) and
+every group holding at least four fifths of its population share in every segment."""
+
+MIN_BOUND = ("balance",)
+
 POLICY_KEYS = ("thresholds", "min_group_size", "suppress_below", "attributes", "ignore", "max_regression")
 
 
 def known_measure(name: str) -> bool:
     """A named measure, or ``<metric>_difference`` / ``<metric>_ratio`` of a registry metric."""
-    if name in MEASURES:
+    if name in MEASURES or name in SEGMENT_THRESHOLDABLE:
         return True
     for suffix in ("_difference", "_ratio"):
         if name.endswith(suffix) and name[: -len(suffix)] in METRICS:
@@ -157,7 +168,7 @@ def _parse_thresholds(spec: Any) -> dict[str, Threshold]:
                 )
             bound, limit = next(iter(value.items()))
         else:
-            bound, limit = ("min" if str(name).endswith("_ratio") else "max"), value
+            bound, limit = ("min" if str(name).endswith("_ratio") or name in MIN_BOUND else "max"), value
         if isinstance(limit, bool) or not isinstance(limit, (int, float)):
             raise PolicyError(f"Policy key 'thresholds.{name}' must be a number; got {limit!r}.")
         out[str(name)] = Threshold(bound, float(limit))

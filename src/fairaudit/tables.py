@@ -81,9 +81,10 @@ def views(attributes: tuple[str, ...], intersections: bool) -> list[tuple[str, .
 
 
 def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n_boot: int,
-                 rng: np.random.Generator) -> Tables:
-    """Every table of the audit from the finest group statistics."""
-    metrics = applicable_metrics(stats.has_target, stats.has_score)
+                 rng: np.random.Generator, decisions: bool = True) -> Tables:
+    """Every table of the audit from the finest group statistics (``decisions=False``: counts only, for
+    a segmentation without favourable segments)."""
+    metrics = applicable_metrics(stats.has_target, stats.has_score) if decisions else []
     replicates = bootstrap_cells(stats, n_boot, rng)
     evaluated = [
         _evaluate(stats, attrs, metrics, replicates, confidence, rng)
@@ -192,9 +193,10 @@ def _by_group(evaluated: list[_View], metrics: list[Metric], total_weight: float
             columns[metric.name] = view.values[metric.name]
             columns[f"{metric.name}_ci_low"] = view.low[metric.name]
             columns[f"{metric.name}_ci_high"] = view.high[metric.name]
-        ratio, low, high = _impact_ratio(view, confidence)
-        columns.update(disparate_impact_ratio=ratio, disparate_impact_ratio_ci_low=low,
-                       disparate_impact_ratio_ci_high=high)
+        if "selection_rate" in view.values:
+            ratio, low, high = _impact_ratio(view, confidence)
+            columns.update(disparate_impact_ratio=ratio, disparate_impact_ratio_ci_low=low,
+                           disparate_impact_ratio_ci_high=high)
         index = pd.MultiIndex.from_arrays([[view.name] * len(view.labels), view.labels],
                                           names=["attribute", "group"])
         frames.append(pd.DataFrame(columns, index=index))
@@ -251,7 +253,10 @@ def _disparities(evaluated: list[_View], metrics: list[Metric], confidence: floa
                 "max_group": view.labels[int(np.nanargmax(value))] if defined.sum() >= 2 else None,
             })
             index.append((view.name, metric.name))
-    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["attribute", "metric"]))
+    columns = ["difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high",
+               "p_value", "min_group", "max_group"]
+    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["attribute", "metric"]),
+                         columns=columns)
     table.insert(table.columns.get_loc("p_value") + 1, "p_value_adjusted", holm(table["p_value"].to_numpy()))
     return table.astype({c: float for c in table.columns if c not in ("min_group", "max_group")})
 
@@ -287,6 +292,8 @@ def _named_measures(view: _View, has_target: bool) -> dict[str, tuple[float, np.
     def spread(metric: str) -> tuple[float, float, np.ndarray, np.ndarray]:
         return _spread(view.values[metric], view.replicates[metric])
 
+    if "selection_rate" not in view.values:
+        return {}
     sr = spread("selection_rate")
     out = {
         "demographic_parity_difference": (sr[0], sr[2]),
