@@ -177,7 +177,7 @@ def heatmap(result: AuditResult) -> Figure:
         for (r, c), (rate, hidden) in cells.items():
             if not hidden and is_number(rate):
                 grid[rows.index(r), cols.index(c)] = rate
-        mesh = axes.pcolormesh(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=max(top, 1e-9),
+        axes.pcolormesh(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=max(top, 1e-9),
                                edgecolors="white", linewidth=1.5)
         for i, r in enumerate(rows):
             for j, c in enumerate(cols):
@@ -202,7 +202,6 @@ def heatmap(result: AuditResult) -> Figure:
         axes.tick_params(length=0)
         for side in axes.spines.values():
             side.set_visible(False)
-        figure.colorbar(mesh, ax=axes, shrink=0.9, label="selection rate")
     return figure
 
 

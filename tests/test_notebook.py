@@ -1,0 +1,37 @@
+"""The example notebook runs from top to bottom, so it never rots."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.ipynb"
+
+
+@pytest.fixture()
+def kernel(tmp_path):
+    """A kernel manager for a ``python3`` kernel run by this interpreter, whatever else is installed."""
+    from ipykernel.kernelspec import write_kernel_spec
+
+    folder = tmp_path / "kernels"
+    write_kernel_spec(folder / "python3", overrides={"argv": [sys.executable, "-m", "ipykernel_launcher", "-f",
+                                                              "{connection_file}"]})
+    specs = KernelSpecManager(kernel_dirs=[str(folder)])
+    return KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+
+
+def test_quickstart_notebook_runs(kernel, tmp_path):
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(notebook, km=kernel, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert any("fairaudit" in h and ("PASSED" in h or "FAILED" in h) for h in html)  # the notebook view
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the two charts
+    assert "audit.pdf" in str(outputs[-1]["data"]["text/plain"])
