@@ -6,6 +6,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from typing import Any
@@ -17,11 +18,13 @@ from fairaudit.findings import evaluate
 from fairaudit.inputs import AuditInputError, AuditInputs, group_name, resolve_inputs
 from fairaudit.mitigation import advice, recommend
 from fairaudit.models import Predictions, infer_task, predict
-from fairaudit.policy import DEFAULT_THRESHOLDS, SEGMENTATION_THRESHOLDS, Policy, PolicyError
+from fairaudit.policy import DEFAULT_THRESHOLDS, SCORE_THRESHOLDS, SEGMENTATION_THRESHOLDS, Policy, PolicyError
 from fairaudit.result import AuditResult
+from fairaudit.scores import ScoreStats, group_metrics, score_tables
 from fairaudit.segmentation import SegmentStats, segment_tables
 from fairaudit.stats import GroupStats
 from fairaudit.tables import JOIN, build_tables, views
+from fairaudit.uncertainty import normal_interval
 
 
 def audit(
@@ -60,8 +63,10 @@ def audit(
     features : model input columns; default the model's ``feature_names_in_``, else every column that
         is not sensitive, target, prediction or weight.
     y_pred, y_score : precomputed decision / score columns (scores are probabilities in [0, 1]).
-    task : ``"auto"`` (segmentation for clustering models, else binary), ``"binary"`` or ``"segmentation"``
-        (segments from the model's ``predict`` or from the ``y_pred`` column).
+    task : ``"auto"`` (segmentation for clustering models, score for regressors, else binary),
+        ``"binary"``, ``"score"`` (a continuous output from the model's ``predict`` or the ``y_score``
+        column; the target, if any, numeric) or ``"segmentation"`` (segments from the model's ``predict``
+        or the ``y_pred`` column).
     threshold : a score at or above it is a positive decision.
     top_k : instead of a threshold, target the ``top_k`` highest scores: a fraction in (0, 1] of the rows
         or a count; rows tied with the k-th score are targeted too.
@@ -87,7 +92,7 @@ def audit(
             "The 'explain' argument: SHAP explanations are not part of this fairaudit version; "
             "call audit() with explain=False."
         )
-    task_name = infer_task(task, model)
+    task_name = infer_task(task, model, top_k)
     rules = _policy(policy, task_name, favorable)
     inputs = resolve_inputs(
         data, sensitive=sensitive, target=target, features=features, y_pred=y_pred, y_score=y_score,
@@ -97,14 +102,21 @@ def audit(
     predictions = predict(model, inputs, task_name, top_k)
     groups = inputs.sensitive
     decisions = _decisions(predictions, favorable)
+    continuous = task_name == "score"
     stats = GroupStats.from_codes(
-        groups.attributes, groups.groups, groups.codes, inputs.y_true, decisions,
-        predictions.y_score, inputs.sample_weight,
+        groups.attributes, groups.groups, groups.codes, None if continuous else inputs.y_true, decisions,
+        None if continuous else predictions.y_score, inputs.sample_weight,
     )
     rng = np.random.default_rng(random_state)
-    tables = build_tables(stats, intersections=intersections, confidence=inputs.confidence,
-                          n_boot=inputs.n_boot, rng=rng,
-                          decisions=task_name != "segmentation" or favorable is not None)
+    extra: dict[str, Any] = {}
+    if continuous:
+        tables = _score_tables(stats, inputs, predictions, intersections, rng)
+        extra["score_quantiles"] = tables.quantiles
+        pairs = tables.pairs
+    else:
+        tables = build_tables(stats, intersections=intersections, confidence=inputs.confidence,
+                              n_boot=inputs.n_boot, rng=rng,
+                              decisions=task_name != "segmentation" or favorable is not None)
     measures, segmented = tables.measures, None
     if task_name == "segmentation":
         segment_stats = SegmentStats.from_codes(groups.attributes, groups.groups, groups.codes,
@@ -113,10 +125,17 @@ def audit(
         segmented = segment_tables(segment_stats, stats, views(groups.attributes, intersections),
                                    confidence=inputs.confidence, n_boot=inputs.n_boot, rng=rng)
         measures = pd.concat([measures, segmented.measures]).sort_index(level="attribute", sort_remaining=False)
+        extra.update(segments=segmented.segments, segments_ci_low=segmented.segments_ci_low,
+                     segments_ci_high=segmented.segments_ci_high)
     _check_scope(rules, groups.attributes)
     findings = evaluate(tables.by_group, tables.disparities, measures, rules, inputs.confidence)
+    if mitigate and task_name != "binary":
+        raise AuditInputError("The 'mitigate' argument applies to binary decisions: use favorable= or top_k= to "
+                              "turn segments or scores into a decision.")
     recommendations = _recommendations(model, inputs, findings, rules, mitigate, random_state)
     meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
+    if continuous:
+        meta["score_pairs"] = pairs
     if segmented is not None:
         meta["segments"] = list(predictions.segment_labels)
         meta["favorable"] = None if favorable is None else [group_name(f) for f in favorable]
@@ -124,18 +143,45 @@ def audit(
     return AuditResult(
         by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
         measures=measures, metadata=meta, findings=findings, policy=rules,
-        recommendations=recommendations,
-        segments=None if segmented is None else segmented.segments,
-        segments_ci_low=None if segmented is None else segmented.segments_ci_low,
-        segments_ci_high=None if segmented is None else segmented.segments_ci_high,
+        recommendations=recommendations, **extra,
     )
+
+
+def _score_tables(stats: GroupStats, inputs: AuditInputs, predictions: Predictions, intersections: bool,
+                  rng: np.random.Generator) -> Any:
+    """The tables of a continuous-score audit, with ``overall`` and ``quantiles``."""
+    groups = inputs.sensitive
+    score_stats = ScoreStats.from_codes(groups.attributes, groups.groups, groups.codes, predictions.y_score,
+                                        inputs.y_true, inputs.sample_weight)
+    tables = score_tables(score_stats, stats, views(groups.attributes, intersections),
+                          confidence=inputs.confidence, n_boot=inputs.n_boot, rng=rng)
+    rows = {}
+    for metric, (value, variance) in group_metrics(score_stats.collapse((), stats)).items():
+        low, high = normal_interval(value, variance, inputs.confidence)
+        rows[metric] = (value[0], low[0], high[0])
+    overall = pd.DataFrame.from_dict(rows, orient="index", columns=["value", "ci_low", "ci_high"])
+    overall.index.name = "metric"
+    return ScoreAuditTables(tables.by_group, overall, tables.disparities, tables.measures, tables.quantiles,
+                            tables.pairs)
+
+
+@dataclass(frozen=True)
+class ScoreAuditTables:
+    by_group: pd.DataFrame
+    overall: pd.DataFrame
+    disparities: pd.DataFrame
+    measures: pd.DataFrame
+    quantiles: pd.DataFrame
+    pairs: dict[str, dict[str, list[str]]]
 
 
 def _policy(policy: Any, task: str, favorable: Sequence[Any] | None) -> Policy:
     """The given policy; by default, for a segmentation, the segmentation thresholds (plus the decision
     thresholds when favourable segments make it a decision)."""
-    if policy is not None or task != "segmentation":
+    if policy is not None or task == "binary":
         return Policy.coerce(policy)
+    if task == "score":
+        return Policy(thresholds=dict(SCORE_THRESHOLDS))
     thresholds = dict(SEGMENTATION_THRESHOLDS)
     if favorable is not None:
         thresholds.update(DEFAULT_THRESHOLDS)

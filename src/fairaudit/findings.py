@@ -38,6 +38,8 @@ MEASURE_CODES = {
     "min_representation_ratio": "FA121",
     "normalized_mutual_info": "FA122",
     "balance": "FA123",
+    "standardized_mean_difference": "FA130",
+    "ks_statistic": "FA131",
 }
 METRIC_DISPARITY_CODE = "FA110"
 SMALL_GROUPS, MISSING_VALUES, SINGLE_GROUP = "FA201", "FA202", "FA203"
@@ -57,6 +59,9 @@ _PHRASES = {
     "normalized_mutual_info": "information the segment carries about the group (normalised mutual information)",
     "min_representation_ratio": "lowest share any group holds in a segment relative to its population share",
     "balance": "balance of the segments (smallest over largest group count in a segment)",
+    "standardized_mean_difference": "gap between the highest and lowest group's mean score, in standard "
+                                    "deviations",
+    "ks_statistic": "largest gap between two groups' score distributions (Kolmogorov-Smirnov)",
 }
 
 

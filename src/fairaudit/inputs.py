@@ -281,7 +281,10 @@ def resolve_inputs(
     y_true, target_name = None, None
     if target is not None:
         series, target_name = column(data, "target", target)
-        y_true = binarize_labels("target", series, pos_label)
+        if task == "score":
+            y_true = check_scores("target", series, threshold, probabilities=False)
+        else:
+            y_true = binarize_labels("target", series, pos_label)
         used.add(target_name)
     weight = None
     if sample_weight is not None:
@@ -294,12 +297,14 @@ def resolve_inputs(
         if task == "segmentation":
             _check_no_missing("y_pred", series)
             segments = series
+        elif task == "score":
+            raise AuditInputError("task='score' audits a continuous score: pass y_score=, not y_pred=.")
         else:
             pred = binarize_labels("y_pred", series, pos_label)
         used.add(name)
     if y_score is not None:
         series, name = column(data, "y_score", y_score)
-        score = check_scores("y_score", series, threshold, probabilities=top_k is None)
+        score = check_scores("y_score", series, threshold, probabilities=top_k is None and task != "score")
         used.add(name)
     if model is None and pred is None and score is None and segments is None:
         raise AuditInputError(
@@ -405,8 +410,8 @@ def check_scores(argument: str, values: Any, threshold: float, probabilities: bo
         raise AuditInputError(
             f"The '{argument}' argument has {outside} score(s) outside [0, 1] (min {scores.min():g}, "
             f"max {scores.max():g}), but threshold={threshold:g} is meant for probabilities. Pass "
-            "probabilities of the positive class (e.g. predict_proba(X)[:, 1]); fairaudit does not "
-            "clip scores."
+            "probabilities of the positive class (e.g. predict_proba(X)[:, 1]), audit a continuous score with "
+            "task='score', or rank it with top_k=; fairaudit does not clip scores."
         )
     return scores
 

@@ -23,7 +23,7 @@ from fairaudit.inputs import (
     factorize,
 )
 
-SUPPORTED_TASKS = ("auto", "binary", "segmentation")
+SUPPORTED_TASKS = ("auto", "binary", "score", "segmentation")
 
 
 @dataclass(frozen=True)
@@ -41,21 +41,37 @@ class Predictions:
     targeted: int | None = None
 
 
-def infer_task(task: str, model: Any) -> str:
-    """The task to audit: ``"segmentation"`` for clustering models (or when asked), else ``"binary"``."""
+def infer_task(task: str, model: Any, top_k: float | int | None = None) -> str:
+    """The task to audit: ``"segmentation"`` for clustering models, ``"score"`` for regressors, else
+    ``"binary"``; a ``top_k`` rule turns any score into a binary decision."""
     if task not in SUPPORTED_TASKS:
         raise AuditInputError(
             f"The 'task' argument must be one of {', '.join(map(repr, SUPPORTED_TASKS))}; got {task!r}."
         )
+    if top_k is not None and task in ("auto", "score"):
+        return "binary"
     if task == "auto":
-        return "segmentation" if is_clusterer(model) else "binary"
+        if is_clusterer(model):
+            return "segmentation"
+        return "score" if _is_regressor(model) else "binary"
     return task
+
+
+def _is_regressor(model: Any) -> bool:
+    try:
+        from sklearn.base import is_regressor
+
+        return bool(is_regressor(model))
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def predict(model: Any, inputs: AuditInputs, task: str = "binary", top_k: float | int | None = None) -> Predictions:
     """Decisions and scores (or segments) from precomputed columns or from the model."""
     if task == "segmentation":
         return _segments(model, inputs)
+    if task == "score":
+        return _continuous(model, inputs)
     if model is None:
         return _from_columns(inputs, top_k)
     X = inputs.data[inputs.features]
@@ -175,6 +191,25 @@ def _from_columns(inputs: AuditInputs, top_k: float | int | None) -> Predictions
     if inputs.y_pred is not None:
         return Predictions(inputs.y_pred, inputs.y_score, "columns")
     return _decide(inputs.y_score, inputs, "columns", None)
+
+
+def _continuous(model: Any, inputs: AuditInputs) -> Predictions:
+    """Continuous scores from a regressor, a callable, or the ``y_score`` column."""
+    if model is None:
+        if inputs.y_score is None:
+            raise AuditInputError("task='score' needs a model, or y_score= naming the column of scores.")
+        scores, source = inputs.y_score, "columns"
+    else:
+        method = getattr(model, "predict", None) or (model if callable(model) else None)
+        if method is None:
+            raise AuditTypeError(f"The 'model' argument of type {type(model).__name__} has no predict method and is "
+                                 "not callable.")
+        output = _call(method, inputs.data[inputs.features], "model", inputs)
+        if output.ndim != 1:
+            raise AuditInputError(f"The model returned an array of shape {output.shape}; expected one score per row.")
+        scores = check_scores("model output", output, inputs.threshold, probabilities=False)
+        source = "predict" if hasattr(model, "predict") else "callable"
+    return Predictions(np.zeros(len(scores), dtype=np.int8), scores, source, "score")
 
 
 def _segments(model: Any, inputs: AuditInputs) -> Predictions:

@@ -23,7 +23,9 @@ from typing import Any
 from fairaudit.metrics import METRICS
 from fairaudit.tables import MEASURES
 
-SEGMENT_THRESHOLDABLE = ("cramers_v", "normalized_mutual_info", "min_representation_ratio", "balance")
+SEGMENT_THRESHOLDABLE = ("cramers_v", "normalized_mutual_info", "min_representation_ratio", "balance",
+                         "standardized_mean_difference", "ks_statistic")
+SCORE_METRICS = ("mean_score", "std_score", "mean_absolute_error", "root_mean_squared_error", "mean_error")
 
 
 class PolicyError(ValueError):
@@ -57,6 +59,13 @@ SEGMENTATION_THRESHOLDS: dict[str, Threshold] = {
 """Defaults for a segmentation audit: a weak association of segment and group (Cramér's V <= 0.1) and
 every group holding at least four fifths of its population share in every segment."""
 
+SCORE_THRESHOLDS: dict[str, Threshold] = {
+    "standardized_mean_difference": Threshold("max", 0.2),
+    "ks_statistic": Threshold("max", 0.1),
+}
+"""Defaults for a score audit: group means within a small effect (Cohen's d <= 0.2) and score
+distributions that differ by at most 0.1 in their largest CDF gap (Kolmogorov-Smirnov)."""
+
 MIN_BOUND = ("balance",)
 
 POLICY_KEYS = ("thresholds", "min_group_size", "suppress_below", "attributes", "ignore", "max_regression")
@@ -67,7 +76,7 @@ def known_measure(name: str) -> bool:
     if name in MEASURES or name in SEGMENT_THRESHOLDABLE:
         return True
     for suffix in ("_difference", "_ratio"):
-        if name.endswith(suffix) and name[: -len(suffix)] in METRICS:
+        if name.endswith(suffix) and (name[: -len(suffix)] in METRICS or name[: -len(suffix)] in SCORE_METRICS):
             return True
     return False
 

@@ -55,6 +55,7 @@ class AuditResult:
     segments: pd.DataFrame | None = None
     segments_ci_low: pd.DataFrame | None = None
     segments_ci_high: pd.DataFrame | None = None
+    score_quantiles: pd.DataFrame | None = None
 
     @property
     def passed(self) -> bool:
