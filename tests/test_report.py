@@ -13,34 +13,34 @@ from matplotlib.figure import Figure
 from pypdf import PdfReader
 
 import fairaudit as fa
-from fairaudit.demo import train_demo_model
+from fairaudit.demo import run_demo
 from fairaudit.recommendations import Recommendation
 from fairaudit.report import ChartUnavailable
 from tests.test_privacy import pdf_text, visible_text
 
 
 @pytest.fixture(scope="module")
-def demo():
-    model, test = train_demo_model()
-    return fa.audit(model, test, sensitive=["age_group", "marital"], target="subscribed", threshold=0.2,
-                    n_boot=200)
-
-
-@pytest.fixture(scope="module")
-def html(demo):
-    return demo.to_html()
-
-
-@pytest.fixture(scope="module")
-def rendered(demo):
+def demo_run(tmp_path_factory):
+    """The demo as ``fairaudit demo`` runs it (fewer bootstrap replicates): the result and its folder."""
+    folder = tmp_path_factory.mktemp("demo")
     start = time.perf_counter()
-    data = demo.to_pdf()
-    return data, time.perf_counter() - start
+    result, path = run_demo(folder, n_boot=200)
+    return result, path.parent, time.perf_counter() - start
 
 
 @pytest.fixture(scope="module")
-def pdf(rendered):
-    return rendered[0]
+def demo(demo_run):
+    return demo_run[0]
+
+
+@pytest.fixture(scope="module")
+def html(demo_run):
+    return (demo_run[1] / "audit.html").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def pdf(demo_run):
+    return (demo_run[1] / "audit.pdf").read_bytes()
 
 
 def squeeze(text: str) -> str:
@@ -87,7 +87,14 @@ def test_method_section_reuses_the_definitions(demo, html):
     assert "complementary suppression" in text.lower()
 
 
-def test_pdf_shows_what_the_html_shows(demo, pdf, rendered):
+def test_demo_writes_three_reports(demo_run):
+    result, folder, seconds = demo_run
+    assert sorted(p.name for p in folder.iterdir()) == ["audit.html", "audit.json", "audit.pdf"]
+    assert fa.load(folder / "audit.json").passed == result.passed
+    assert seconds < 60  # training, audit and the three reports; about 8 s here
+
+
+def test_pdf_shows_what_the_html_shows(demo, pdf):
     reader = PdfReader(BytesIO(pdf))
     assert len(reader.pages) > 1
     text = pdf_text(pdf)
@@ -101,7 +108,6 @@ def test_pdf_shows_what_the_html_shows(demo, pdf, rendered):
     first = reader.pages[0].extract_text()
     assert "FAILED" in first and "Signature" in first and "Page" not in first  # the title page
     assert re.search(r"Verdict and summary\s*\.{5,}\s*\d+", text)  # contents with page numbers
-    assert rendered[1] < 30  # about 4 s here
 
 
 def test_pdf_embeds_its_fonts(pdf):

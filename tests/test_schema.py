@@ -12,7 +12,7 @@ import pytest
 import fairaudit as fa
 from fairaudit.schema import audit_schema
 from tests.test_privacy import result as small_group_result  # noqa: F401  (a module fixture)
-from tests.test_report import demo  # noqa: F401  (a module fixture)
+from tests.test_report import demo, demo_run  # noqa: F401  (module fixtures)
 
 VALIDATOR = jsonschema.Draft202012Validator
 

@@ -214,7 +214,7 @@ def tradeoff(result: AuditResult) -> Figure:
     measures = list(dict.fromkeys(m for _, r in simulated for m in r.effect.index if m not in QUALITY))
     if not simulated or not measures:
         raise ChartUnavailable("This result has no recommendation with a measured effect to draw.")
-    figure = _figure(min(4.2 * len(measures), 12.6), 3.4)
+    figure = _figure(max(5.5, min(4.2 * len(measures), 12.6)), 3.6)
     axes_row = figure.subplots(1, len(measures), squeeze=False)[0]
     for axes, measure in zip(axes_row, measures, strict=True):
         before = next((r.effect for _, r in simulated if measure in r.effect.index), None)
@@ -237,7 +237,7 @@ def tradeoff(result: AuditResult) -> Figure:
         axes.set_ylabel(f"{words(measure)} after")
         axes.grid(color="#e5e5e5", linewidth=0.6)
         axes.legend(loc="best", fontsize=7.5, frameon=False)
-    figure.suptitle("Recommendations: fairness against accuracy (X: the model before)", fontsize=10)
+    figure.suptitle("Recommendations: fairness against accuracy", fontsize=10)
     return figure
 
 
