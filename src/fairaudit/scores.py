@@ -13,7 +13,7 @@ Per attribute (``measures``): ``standardized_mean_difference`` (difference of th
 group means over the square root of their average variance, Cohen's d; interval from Hedges & Olkin's
 variance), ``ks_statistic`` with ``ks_p_value`` (largest over pairs of groups, asymptotic p-value as
 ``scipy.stats.ks_2samp(method="asymp")``) and ``wasserstein_distance`` (largest over pairs); their intervals
-come from a bootstrap that redraws the two groups' histograms (coarsened to 256 bins) and shifts the
+come from a bootstrap that redraws the two groups' histograms (coarsened to 128 bins) and shifts the
 replicate spread onto the full-resolution estimate. Score quantiles per group are in ``score_quantiles``.
 """
 
@@ -31,7 +31,7 @@ from fairaudit.stats import GroupStats, sum_groups
 from fairaudit.uncertainty import effective_size, normal_interval, percentile_interval, wald_homogeneity
 
 MAX_BINS = 16384
-BOOTSTRAP_BINS = 256
+BOOTSTRAP_BINS = 128
 QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 SUMS = ("count", "weight", "weight_sq", "score", "score_sq", "error", "abs_error", "error_sq", "error_4")
 SCORE_METRICS = ("mean_score", "std_score", "mean_absolute_error", "root_mean_squared_error", "mean_error")
@@ -223,8 +223,10 @@ def _measures(view: ScoreStats, labels: list[str], confidence: float, n_boot: in
     smd_var = (n[high] + n[low]) / (n[high] * n[low]) + smd**2 / (2 * (n[high] + n[low]))
     smd_low, smd_high = normal_interval(smd, smd_var, confidence)
     pairs = list(itertools.combinations(range(len(labels)), 2))
-    ks = [float(ks_statistic(view.hist[a], view.hist[b])) for a, b in pairs]
-    ws = [float(wasserstein(view.hist[a], view.hist[b], view.edges)) for a, b in pairs]
+    cdf = _cdf(view.hist)
+    widths = np.diff(view.edges[:-1])
+    ks = [float(np.abs(cdf[a] - cdf[b]).max()) for a, b in pairs]
+    ws = [float((np.abs(cdf[a] - cdf[b])[:-1] * widths).sum()) for a, b in pairs]
     ka, kb = pairs[int(np.argmax(ks))]
     wa, wb = pairs[int(np.argmax(ws))]
     counts = view.column("count")
