@@ -1,0 +1,570 @@
+"""What every engine shares: the request, column checks, label and group semantics, and the assembly of
+the small tables an engine returns into :class:`~fairaudit.stats.GroupStats`.
+
+The in-memory path (:mod:`fairaudit.inputs`) defines the semantics; this module reproduces them on
+aggregates so that an engine never has to hand rows back:
+
+* group names are the strings of the sorted distinct values (integral floats printed as integers,
+  booleans as ``"0"``/``"1"``, or ``"False"``/``"True"`` when the column also holds missing values, as
+  pandas reads such a column), missing values form the last group ``"(missing)"``;
+* finest groups are the observed crossings, ordered by the attributes' value order;
+* labels are binarised with ``pos_label`` as :func:`fairaudit.inputs.binarize_labels` does;
+* decisions are ``score >= threshold`` unless a decision column is given.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from fairaudit.inputs import (
+    MAX_GROUPS_PER_ATTRIBUTE,
+    AuditInputError,
+    AuditInputs,
+    AuditTypeError,
+    MissingSensitiveValueWarning,
+    SingleGroupWarning,
+    group_name,
+)
+from fairaudit.stats import (
+    CALIBRATION_EDGES,
+    MAX_SCORE_BINS,
+    MISSING_GROUP,
+    N_CALIBRATION_BINS,
+    SCORE_GRID,
+    GroupStats,
+)
+
+MAX_LABEL_VALUES = 10_000
+"""A label column (target or y_pred) with more distinct values than this is refused: it is not a label."""
+
+EXACT_KEY_LIMIT = 2 * MAX_SCORE_BINS
+"""Engines group the score histogram by the exact score when the approximate number of distinct scores
+is at most this (the result stays small); otherwise by the cell of a ``1 / SCORE_GRID`` grid."""
+
+CALIBRATION_INTERIOR = tuple(float(e) for e in CALIBRATION_EDGES[1:-1])
+
+# Column kinds: what an engine's column type means to an audit.
+STRING, ENUM, INTEGER, FLOAT, DECIMAL, BOOLEAN, TEMPORAL, UNSUPPORTED = (
+    "string", "enum", "integer", "float", "decimal", "boolean", "temporal", "unsupported",
+)
+GROUP_KINDS = frozenset({STRING, ENUM, INTEGER, FLOAT, DECIMAL, BOOLEAN, TEMPORAL})
+LABEL_KINDS = frozenset({STRING, ENUM, INTEGER, FLOAT, DECIMAL, BOOLEAN})
+NUMERIC_KINDS = frozenset({INTEGER, FLOAT, DECIMAL, BOOLEAN})
+
+
+class MissingExtraError(AuditInputError, ImportError):
+    """An optional engine is not installed; the message names the extra to install."""
+
+
+def require(module: str, extra: str, what: str) -> Any:
+    """Import an optional engine module, or raise :class:`MissingExtraError` naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingExtraError(
+            f"Auditing {what} needs the optional dependency {module.split('.')[0]!r}, which is not "
+            f"installed ({error}). Install it with: pip install 'fairaudit[{extra}]'"
+        ) from None
+
+
+# ---------------------------------------------------------------------------- the request
+@dataclass(frozen=True)
+class Request:
+    """The validated arguments of :func:`fairaudit.backends.group_stats`."""
+
+    sensitive: tuple[str, ...]
+    target: str | None
+    y_pred: str | None
+    y_score: str | None
+    sample_weight: str | None
+    pos_label: Any
+    threshold: float
+    model: Any
+    features: tuple[str, ...] | None
+    score_edges: np.ndarray | None
+
+    @property
+    def has_score(self) -> bool:
+        return self.y_score is not None
+
+    def roles(self) -> list[tuple[str, str]]:
+        """(argument, column) of every named column, in the order the in-memory path checks them."""
+        out = [("sensitive", name) for name in self.sensitive]
+        for argument in ("target", "sample_weight", "y_pred", "y_score"):
+            name = getattr(self, argument)
+            if name is not None:
+                out.append((argument, name))
+        return out
+
+
+def make_request(*, sensitive: Any, target: Any, y_pred: Any, y_score: Any, sample_weight: Any,
+                 pos_label: Any, threshold: Any, model: Any, features: Any, score_edges: Any) -> Request:
+    """Check the arguments that do not depend on the data."""
+    names = [sensitive] if isinstance(sensitive, str) else sensitive
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise AuditTypeError(
+            "The 'sensitive' argument must be a column name or a list of column names when data is a "
+            f"file, a DuckDB relation or a Spark DataFrame; got {sensitive!r}. Add arrays as columns first."
+        )
+    if not names:
+        raise AuditInputError("The 'sensitive' argument is empty: name at least one sensitive column.")
+    duplicated = [n for i, n in enumerate(names) if n in names[:i]]
+    if duplicated:
+        raise AuditInputError(f"The 'sensitive' argument names column {duplicated[0]!r} twice.")
+    for argument, value in (("target", target), ("y_pred", y_pred), ("y_score", y_score),
+                            ("sample_weight", sample_weight)):
+        if value is not None and not isinstance(value, str):
+            raise AuditTypeError(
+                f"The '{argument}' argument must be a column name when data is a file, a DuckDB relation "
+                f"or a Spark DataFrame; got {type(value).__name__}. Add it as a column first."
+            )
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+        raise AuditInputError(f"The 'threshold' argument must be a finite number; got {threshold!r}.")
+    if model is None and y_pred is None and y_score is None:
+        raise AuditInputError(
+            "No predictions to audit: pass a model, or model=None with y_pred= and/or y_score= naming "
+            "columns of data."
+        )
+    if features is not None:
+        features = (features,) if isinstance(features, str) else tuple(str(f) for f in features)
+    return Request(tuple(names), target, y_pred, y_score, sample_weight, pos_label, float(threshold), model,
+                   features, check_edges(score_edges))
+
+
+def check_edges(score_edges: Any) -> np.ndarray | None:
+    if score_edges is None:
+        return None
+    edges = np.asarray(score_edges, dtype=float)
+    if edges.ndim != 1 or edges.size < 2 or np.isnan(edges).any() or np.any(np.diff(edges) <= 0):
+        raise AuditInputError(
+            "The 'score_edges' argument must be a strictly increasing 1-D array of at least two bin edges "
+            f"(as GroupStats.score_edges); got {score_edges!r}."
+        )
+    return edges
+
+
+def unknown_column(argument: str, name: str, columns: Sequence[str]) -> AuditInputError:
+    """The in-memory path's message for a column that is not in data, with close matches."""
+    names = [str(c) for c in columns]
+    close = difflib.get_close_matches(str(name), names, n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    shown = ", ".join(repr(c) for c in names[:20]) + (", ..." if len(names) > 20 else "")
+    return AuditInputError(
+        f"The '{argument}' argument names column {name!r}, which is not in data.{hint} Columns are: {shown}."
+    )
+
+
+def check_columns(request: Request, columns: Sequence[str]) -> None:
+    present = set(columns)
+    for argument, name in request.roles():
+        if name not in present:
+            raise unknown_column(argument, name, columns)
+    for name in request.features or ():
+        if name not in present:
+            raise unknown_column("features", name, columns)
+
+
+def check_kinds(request: Request, kinds: dict[str, str], types: dict[str, str]) -> None:
+    """Refuse column types an audit cannot use (structs, lists, maps, binary ...), naming the column."""
+    wanted = {"sensitive": (GROUP_KINDS, "strings, numbers, booleans or dates"),
+              "target": (LABEL_KINDS, "labels (strings, numbers or booleans)"),
+              "y_pred": (LABEL_KINDS, "labels (strings, numbers or booleans)"),
+              "y_score": (NUMERIC_KINDS, "numeric scores"),
+              "sample_weight": (NUMERIC_KINDS, "numeric weights")}
+    for argument, name in request.roles():
+        allowed, what = wanted[argument]
+        if kinds[name] not in allowed:
+            raise AuditTypeError(
+                f"The '{argument}' argument names column {name!r} of type {types[name]}, which cannot be "
+                f"audited: it must hold {what}. Select a field or cast the column first "
+                f"(e.g. CAST({name} AS VARCHAR))."
+            )
+
+
+def resolve_features(request: Request, columns: Sequence[str]) -> list[str]:
+    """Model input columns: as given, else the model's ``feature_names_in_``, else every unused column."""
+    if request.model is None:
+        return []
+    features = request.features
+    if features is None:
+        known = getattr(request.model, "feature_names_in_", None)
+        if known is None:
+            used = {name for _, name in request.roles()}
+            return [c for c in columns if c not in used]
+        features = tuple(str(c) for c in known)
+    for name in features:
+        if name not in columns:
+            raise unknown_column("features", name, columns)
+    return list(features)
+
+
+# ---------------------------------------------------------------------------- checks on aggregates
+def check_rows(rows: int) -> None:
+    if rows == 0:
+        raise AuditInputError("The 'data' argument has no rows: there is nothing to audit.")
+
+
+def check_group_count(name: str, distinct: int) -> None:
+    if distinct > MAX_GROUPS_PER_ATTRIBUTE:
+        raise AuditInputError(
+            f"Sensitive column {name!r} has {distinct} distinct values, more than the limit of "
+            f"{MAX_GROUPS_PER_ATTRIBUTE}: groups that small cannot be audited. Bin it first, e.g. "
+            f"CASE WHEN {name} < 25 THEN '<25' WHEN {name} < 45 THEN '25-44' ELSE '45+' END."
+        )
+
+
+def check_no_missing(argument: str, missing: int, rows: int) -> None:
+    if missing:
+        raise AuditInputError(
+            f"The '{argument}' argument has {missing} missing value(s) (NaN) out of {rows}. "
+            "fairaudit drops no rows silently: fill or remove those rows before the audit."
+        )
+
+
+def check_label_count(argument: str, distinct: int) -> None:
+    if distinct > MAX_LABEL_VALUES:
+        raise AuditInputError(
+            f"The '{argument}' argument has {distinct} distinct values: that is not a label column. Pass the "
+            "column of true (target) or predicted (y_pred) labels, or a score column as y_score=."
+        )
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def positive_values(argument: str, values: Sequence[Any], pos_label: Any) -> list[Any]:
+    """The distinct label values that count as positive, as :func:`fairaudit.inputs.binarize_labels`:
+    the values equal to ``pos_label``; with 0/1 labels and ``pos_label=1``, those equal to 1."""
+    matched = [v for v in values if _same(v, pos_label)]
+    if matched:
+        return matched
+    if all(_same(v, 0) or _same(v, 1) for v in values) and _same(pos_label, 1):
+        return [v for v in values if _same(v, 1)]
+    ordered = sorted(values, key=str)
+    shown = ", ".join(repr(v) for v in ordered[:10])
+    more = "" if len(values) <= 10 else f" and {len(values) - 10} more"
+    example = ordered[0] if ordered else None
+    raise AuditInputError(
+        f"The '{argument}' argument has values {shown}{more}, and pos_label={pos_label!r} is not one "
+        f"of them. Pass pos_label= set to the favourable value, e.g. pos_label={example!r}."
+    )
+
+
+def check_weights(*, missing: int, infinite: int, negative: int, minimum: float, total: float) -> None:
+    """The in-memory path's weight checks, on aggregates."""
+    if missing:
+        raise AuditInputError(
+            f"The 'sample_weight' argument has {missing} missing value(s) (NaN); every row needs a weight."
+        )
+    if infinite:
+        raise AuditInputError("The 'sample_weight' argument has infinite values; weights must be finite.")
+    if negative:
+        raise AuditInputError(
+            f"The 'sample_weight' argument has {negative} negative value(s) (min {minimum:g}); "
+            "weights must be >= 0."
+        )
+    if total <= 0:
+        raise AuditInputError("The 'sample_weight' argument sums to 0: at least one row needs a weight > 0.")
+
+
+def check_scores(argument: str, *, rows: int, missing: int, infinite: int, outside: int, minimum: float,
+                 maximum: float, threshold: float) -> None:
+    """The in-memory path's score checks (:func:`fairaudit.inputs.check_scores`), on aggregates."""
+    check_no_missing(argument, missing, rows)
+    if infinite:
+        raise AuditInputError(
+            f"The '{argument}' argument has {infinite} infinite score(s); every score must be a finite number."
+        )
+    if outside:
+        raise AuditInputError(
+            f"The '{argument}' argument has {outside} score(s) outside [0, 1] (min {minimum:g}, "
+            f"max {maximum:g}), but threshold={threshold:g} is meant for probabilities. Pass "
+            "probabilities of the positive class (e.g. predict_proba(X)[:, 1]); fairaudit does not "
+            "clip scores."
+        )
+
+
+# ---------------------------------------------------------------------------- groups
+def _natural_key(kind: str, value: Any) -> Any:
+    return str(value) if kind in (STRING, ENUM) else value
+
+
+@dataclass(frozen=True)
+class GroupCoder:
+    """Group names and codes of the raw values an engine returned, in the in-memory path's order.
+
+    ``values[a]`` holds attribute ``a``'s distinct raw values in order (``None``, the missing value, last
+    when present); ``groups`` the observed finest crossings, named; ``index`` maps a tuple of per-attribute
+    codes to the position of its finest group.
+    """
+
+    attributes: tuple[str, ...]
+    values: tuple[tuple[Any, ...], ...]
+    names: tuple[tuple[str, ...], ...]
+    groups: tuple[tuple[str, ...], ...]
+    index: dict[tuple[int, ...], int]
+
+    def code(self, attribute: int, value: Any) -> int:
+        return self._lookup[attribute][_hashable(value)]
+
+    @property
+    def _lookup(self) -> list[dict[Any, int]]:
+        return [{_hashable(v): i for i, v in enumerate(values)} for values in self.values]
+
+    def codes_of(self, keys: Sequence[tuple[Any, ...]]) -> list[tuple[int, ...]]:
+        lookup = self._lookup
+        return [tuple(lookup[a][_hashable(v)] for a, v in enumerate(key)) for key in keys]
+
+    def missing_counts(self, group_count: np.ndarray) -> dict[str, int]:
+        """Rows with a missing value, per attribute."""
+        out = {}
+        for a, name in enumerate(self.attributes):
+            rows = sum(float(n) for g, n in zip(self.groups, group_count, strict=True) if g[a] == MISSING_GROUP)
+            out[name] = int(round(rows))
+        return out
+
+
+def _hashable(value: Any) -> Any:
+    # True == 1 and 1.0 == 1 hash alike; a column holds one type, so this only guards NaN-free floats.
+    return ("__none__",) if value is None else value
+
+
+def group_coder(attributes: Sequence[str], kinds: Sequence[str], keys: Sequence[tuple[Any, ...]],
+                enum_codes: Sequence[dict[Any, int] | None] | None = None) -> GroupCoder:
+    """Order and name the distinct values of each attribute and the observed crossings.
+
+    ``keys`` are the raw value tuples of the observed crossings (``None`` for missing; duplicates
+    allowed); ``enum_codes`` gives, for an enumerated (categorical) attribute, each value's position in
+    its declared categories, which then orders it as pandas orders a categorical.
+    """
+    enum_codes = enum_codes or [None] * len(attributes)
+    all_values, all_names = [], []
+    for a, kind in enumerate(kinds):
+        distinct = {_hashable(k[a]): k[a] for k in keys}
+        present = [v for h, v in distinct.items() if v is not None]
+        has_missing = ("__none__",) in distinct
+        order = enum_codes[a]
+        if order is not None:
+            present.sort(key=lambda v, order=order: order[v])
+        else:
+            present.sort(key=lambda v, kind=kind: _natural_key(kind, v))
+        if kind == BOOLEAN and not has_missing:
+            names = [str(int(bool(v))) for v in present]
+        else:
+            names = [group_name(v) for v in present]
+        if has_missing:
+            present.append(None)
+            names.append(MISSING_GROUP)
+        all_values.append(tuple(present))
+        all_names.append(tuple(names))
+    lookup = [{_hashable(v): i for i, v in enumerate(values)} for values in all_values]
+    codes = sorted({tuple(lookup[a][_hashable(v)] for a, v in enumerate(key)) for key in keys})
+    groups = tuple(tuple(all_names[a][c] for a, c in enumerate(code)) for code in codes)
+    return GroupCoder(tuple(attributes), tuple(all_values), tuple(all_names), groups,
+                      {code: i for i, code in enumerate(codes)})
+
+
+def single_group_attributes(coder: GroupCoder) -> list[tuple[str, str]]:
+    return [(name, coder.names[a][0]) for a, name in enumerate(coder.attributes) if len(coder.names[a]) < 2]
+
+
+# ---------------------------------------------------------------------------- score histogram
+def grid_table(edges: np.ndarray) -> np.ndarray:
+    """Bin of every cell ``floor(score * SCORE_GRID)`` of the grid, for edges on the grid."""
+    interior = edges[1:-1]
+    return np.searchsorted(interior, np.arange(SCORE_GRID + 1) / SCORE_GRID, side="right")
+
+
+def on_grid(edges: np.ndarray) -> bool:
+    """Whether the interior edges lie on the ``1 / SCORE_GRID`` grid of [0, 1] (then a score's bin is a
+    function of its grid cell)."""
+    interior = edges[1:-1]
+    scaled = interior * SCORE_GRID
+    return bool(interior.size and np.array_equal(scaled, np.floor(scaled)) and interior[0] >= 0
+                and interior[-1] <= 1)
+
+
+def numpy_linear_quantiles(sorted_values: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(rows, q)`` (method "linear") of rows given as sorted distinct values with counts,
+    computed as numpy does, without expanding the rows."""
+    n = int(counts.sum())
+    virtual = (n - 1) * q
+    previous = np.floor(virtual).astype(np.int64)
+    nxt = np.minimum(previous + 1, n - 1)
+    gamma = virtual - previous
+    ends = np.cumsum(counts)
+    a = sorted_values[np.searchsorted(ends, previous, side="right")]
+    b = sorted_values[np.searchsorted(ends, nxt, side="right")]
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
+def edges_from_distinct(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """:func:`fairaudit.stats.default_score_edges` of all rows, from their distinct scores and counts:
+    one bin per value when there are at most ``MAX_SCORE_BINS``, else quantile edges on the grid."""
+    order = np.argsort(values)
+    values, counts = values[order], counts[order]
+    if values.size <= MAX_SCORE_BINS:
+        return np.append(values, np.inf)
+    quantiles = numpy_linear_quantiles(values, counts, np.linspace(0.0, 1.0, MAX_SCORE_BINS + 1)[1:-1])
+    return _snapped(quantiles, values[0], values[-1])
+
+
+def edges_from_grid(cells: np.ndarray, counts: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
+    """:func:`fairaudit.stats.default_score_edges` of all rows (quantile edges on the grid), from row
+    counts per grid cell ``floor(score * SCORE_GRID)`` with each cell's smallest and largest score.
+
+    A quantile interpolates two consecutive order statistics: in one cell, its snapped value is that
+    cell; in two cells, they are the first cell's largest and the second's smallest score, so the
+    interpolation is numpy's, exactly."""
+    order = np.argsort(cells)
+    cells, counts, lows, highs = cells[order], counts[order], lows[order], highs[order]
+    n = int(counts.sum())
+    q = np.linspace(0.0, 1.0, MAX_SCORE_BINS + 1)[1:-1]
+    virtual = (n - 1) * q
+    previous = np.floor(virtual).astype(np.int64)
+    nxt = np.minimum(previous + 1, n - 1)
+    ends = np.cumsum(counts)
+    cell_a = np.searchsorted(ends, previous, side="right")
+    cell_b = np.searchsorted(ends, nxt, side="right")
+    a, b = highs[cell_a], lows[cell_b]
+    gamma = virtual - previous
+    diff = b - a
+    value = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=value, where=gamma >= 0.5)
+    value = np.where(cell_a == cell_b, cells[cell_a] / SCORE_GRID, value)
+    return _snapped(value, lows[0], highs[-1])
+
+
+def _snapped(quantiles: np.ndarray, low: float, high: float) -> np.ndarray:
+    if low >= 0 and high <= 1:
+        quantiles = np.floor(quantiles * SCORE_GRID) / SCORE_GRID
+    return np.concatenate([[-np.inf], np.unique(quantiles), [np.inf]])
+
+
+def bins_of_scores(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of each (exact) score: :func:`fairaudit.stats.score_bin`."""
+    return np.searchsorted(edges[1:-1], scores, side="right")
+
+
+# ---------------------------------------------------------------------------- assembly
+CELL_SUMS = ("count", "weight", "weight_sq", "score_sum", "score_sq_sum")
+
+
+def assemble(coder: GroupCoder, *, codes: list[tuple[int, ...]], y: np.ndarray, p: np.ndarray, c: np.ndarray,
+             sums: dict[str, np.ndarray], has_target: bool, has_score: bool,
+             hist_group: np.ndarray | None = None, hist_y: np.ndarray | None = None,
+             hist_bin: np.ndarray | None = None, hist_weight: np.ndarray | None = None,
+             score_edges: np.ndarray | None = None) -> GroupStats:
+    """GroupStats from the rows of the cells table (one per observed group x label x decision x
+    calibration bin) and of the histogram table (finest group index, label, bin, weight)."""
+    n_groups = len(coder.groups)
+    n_y = 2 if has_target else 1
+    n_c = N_CALIBRATION_BINS if has_score else 1
+    shape = (n_groups, n_y, 2, n_c)
+    g = np.array([coder.index[code] for code in codes], dtype=np.int64)
+    flat = ((g * n_y + y) * 2 + p) * n_c + c
+    size = int(np.prod(shape))
+    arrays = {name: np.bincount(flat, weights=np.asarray(sums[name], dtype=float), minlength=size).reshape(shape)
+              for name in CELL_SUMS}
+    hist = None
+    if has_target and has_score:
+        n_bins = len(score_edges) - 1
+        cell = (hist_group * 2 + hist_y) * n_bins + hist_bin
+        hist = np.bincount(cell, weights=hist_weight, minlength=n_groups * 2 * n_bins).reshape(n_groups, 2, n_bins)
+    return GroupStats(
+        attributes=coder.attributes, groups=coder.groups, has_target=has_target, has_score=has_score,
+        score_edges=score_edges if hist is not None else None, score_hist=hist, **arrays,
+    )
+
+
+def finest_index(coder: GroupCoder, codes: np.ndarray) -> np.ndarray:
+    """Finest group position of each row of per-attribute codes (shape (n, n_attributes))."""
+    sizes = [len(v) for v in coder.values]
+    combined = np.zeros(len(codes), dtype=np.int64)
+    table_keys = np.zeros(len(coder.index), dtype=np.int64)
+    for a, size in enumerate(sizes):
+        combined = combined * size + codes[:, a]
+    for code, position in coder.index.items():
+        key = 0
+        for a, size in enumerate(sizes):
+            key = key * size + code[a]
+        table_keys[position] = key
+    order = np.argsort(table_keys)
+    found = np.searchsorted(table_keys[order], combined)
+    if np.any(found >= len(order)) or np.any(table_keys[order][np.minimum(found, len(order) - 1)] != combined):
+        raise RuntimeError("The engine returned a histogram group that is not among the cells' groups.")
+    return order[found]
+
+
+# ---------------------------------------------------------------------------- fingerprint
+def fingerprint(stats: GroupStats, rows: int, columns: Sequence[str]) -> str:
+    """SHA-256 of the statistics an audit saw (group names, exact counts, sums to 12 significant
+    digits, histogram bins) and of the audited column names: it identifies the data without holding
+    it, is computed from aggregates only, and is the same whichever engine computed them."""
+    digest = hashlib.sha256()
+    digest.update(repr((stats.attributes, rows, list(columns), stats.has_target, stats.has_score)).encode())
+    order = sorted(range(stats.n_groups), key=lambda i: stats.groups[i])
+    digest.update(repr([stats.groups[i] for i in order]).encode())
+    digest.update(np.ascontiguousarray(np.rint(stats.count[order]).astype(np.int64)).data)
+    for name in CELL_SUMS[1:]:
+        digest.update(_rounded(getattr(stats, name)[order]))
+    if stats.score_hist is not None:
+        digest.update(_rounded(stats.score_edges))
+        digest.update(_rounded(stats.score_hist[order]))
+    return digest.hexdigest()
+
+
+def _rounded(array: np.ndarray) -> bytes:
+    return ",".join(f"{v:.12g}" for v in np.asarray(array, dtype=float).ravel()).encode()
+
+
+# ---------------------------------------------------------------------------- model on a batch
+def batch_inputs(frame: Any, features: list[str], pos_label: Any, threshold: float) -> AuditInputs:
+    """An :class:`~fairaudit.inputs.AuditInputs` over one batch of rows, for the model adapter."""
+    values = {f.name: None for f in fields(AuditInputs)}
+    values.update(data=frame, features=list(features), pos_label=pos_label, threshold=float(threshold),
+                  confidence=0.95, n_boot=0)
+    return AuditInputs(**values)
+
+
+def predict_batch(model: Any, frame: Any, features: list[str], pos_label: Any,
+                  threshold: float) -> tuple[np.ndarray | None, np.ndarray]:
+    """Scores (``None`` for a model that returns labels) and decisions of one batch, exactly as the
+    in-memory path's model adapter computes them."""
+    from fairaudit.models import predict
+
+    predictions = predict(model, batch_inputs(frame, features, pos_label, threshold))
+    return predictions.y_score, np.asarray(predictions.y_pred, dtype=np.int8)
+
+
+def warn_groups(missing: dict[str, int], coder_names: dict[str, list[str]], stacklevel: int = 3) -> None:
+    """The in-memory path's warnings: missing sensitive values, attributes with one group."""
+    for name, count in missing.items():
+        if count:
+            warnings.warn(
+                f"Sensitive column {name!r} has {count} missing value(s); they are audited as the group "
+                f"{MISSING_GROUP!r}.", MissingSensitiveValueWarning, stacklevel=stacklevel,
+            )
+    for name, names in coder_names.items():
+        if len(names) < 2:
+            warnings.warn(
+                f"Sensitive column {name!r} has one group only ({names[0]!r}); its disparities are "
+                "undefined (NaN).", SingleGroupWarning, stacklevel=stacklevel,
+            )

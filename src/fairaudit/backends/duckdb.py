@@ -1,0 +1,514 @@
+"""DuckDB engine: Parquet/CSV files (globs allowed), DuckDB relations, pyarrow Tables.
+
+DuckDB streams the files and aggregates out of core; what comes back is one row of checks, the cells
+table (one row per observed group x label x decision x calibration bin) and the score histogram. The
+passes over the data: one for the checks, one GROUP BY for the cells, one for the histogram (which also
+gives the default bin edges: the distinct scores when there are few, else quantiles on the grid).
+
+With a model, its predictions are computed by a vectorised (Arrow) DuckDB function over batches of the
+feature columns, stored in a temporary table (spilled to disk by DuckDB when large), then audited.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from fairaudit.backends._common import (
+    BOOLEAN,
+    CALIBRATION_INTERIOR,
+    DECIMAL,
+    ENUM,
+    EXACT_KEY_LIMIT,
+    FLOAT,
+    INTEGER,
+    SCORE_GRID,
+    STRING,
+    TEMPORAL,
+    UNSUPPORTED,
+    Request,
+    assemble,
+    bins_of_scores,
+    check_columns,
+    check_group_count,
+    check_kinds,
+    check_label_count,
+    check_no_missing,
+    check_rows,
+    check_scores,
+    check_weights,
+    edges_from_distinct,
+    edges_from_grid,
+    finest_index,
+    fingerprint,
+    grid_table,
+    group_coder,
+    on_grid,
+    positive_values,
+    predict_batch,
+    require,
+    resolve_features,
+)
+from fairaudit.inputs import AuditInputError
+
+EXTRA = "duckdb"
+MAX_SUM_EDGES = 64
+"""Explicit histogram edges off the grid: up to this many are compared in one expression, more are
+looked up with an ASOF join."""
+
+_KINDS = {
+    "varchar": STRING, "enum": ENUM,
+    "tinyint": INTEGER, "smallint": INTEGER, "integer": INTEGER, "bigint": INTEGER, "hugeint": INTEGER,
+    "utinyint": INTEGER, "usmallint": INTEGER, "uinteger": INTEGER, "ubigint": INTEGER, "uhugeint": INTEGER,
+    "float": FLOAT, "double": FLOAT, "decimal": DECIMAL, "boolean": BOOLEAN,
+    "date": TEMPORAL, "timestamp": TEMPORAL, "timestamp with time zone": TEMPORAL, "timestamp_s": TEMPORAL,
+    "timestamp_ms": TEMPORAL, "timestamp_ns": TEMPORAL, "time": TEMPORAL,
+}
+
+
+def kind_of(duck_type: Any) -> str:
+    """What a DuckDB column type means to an audit (structs, lists, maps, blobs: unsupported)."""
+    return _KINDS.get(str(getattr(duck_type, "id", "")).lower(), UNSUPPORTED)
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: Any, sql_type: str) -> str:
+    """A value that came out of a column, written back as a SQL literal of the column's type."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    text = repr(value) if isinstance(value, float) else str(value)
+    return f"CAST('{text.replace(chr(39), chr(39) * 2)}' AS {sql_type})"
+
+
+def double(value: float) -> str:
+    return f"CAST('{float(value)!r}' AS DOUBLE)"
+
+
+# ---------------------------------------------------------------------------- the source
+@dataclass
+class Source:
+    """A relation to audit, and the connection fairaudit opened for it (closed afterwards)."""
+
+    relation: Any
+    connection: Any = None
+    owned: bool = False
+
+    def close(self) -> None:
+        if self.owned and self.connection is not None:
+            self.connection.close()
+
+
+def _connect(duckdb: Any) -> Any:
+    return duckdb.connect(config={"preserve_insertion_order": False})
+
+
+def _paths(data: Any) -> list[str]:
+    items = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    paths = [os.fspath(p) for p in items]
+    for path in paths:
+        if "://" not in path and not glob.glob(path):
+            raise AuditInputError(f"The 'data' argument names {path!r}, which matches no file.")
+    return paths
+
+
+def _file_format(paths: Sequence[str]) -> str:
+    formats = set()
+    for path in paths:
+        name = path.lower()
+        for suffix in (".gz", ".zst", ".bz2"):
+            name = name.removesuffix(suffix)
+        if name.endswith((".parquet", ".pq", ".parq")):
+            formats.add("parquet")
+        elif name.endswith((".csv", ".tsv", ".txt")):
+            formats.add("csv")
+        else:
+            raise AuditInputError(
+                f"The 'data' argument names {path!r}: fairaudit reads Parquet (.parquet) and CSV (.csv) files; "
+                "convert the file, or load it yourself and pass the DataFrame."
+            )
+    if len(formats) > 1:
+        raise AuditInputError("The 'data' argument mixes Parquet and CSV files: pass one format at a time.")
+    return formats.pop()
+
+
+def open_source(data: Any, engine: str, duckdb: Any) -> Source:
+    if engine == "files":
+        paths = _paths(data)
+        reader = "read_parquet" if _file_format(paths) == "parquet" else "read_csv"
+        listed = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+        con = _connect(duckdb)
+        try:
+            relation = con.sql(f"SELECT * FROM {reader}({listed})")
+        except duckdb.Error as error:
+            con.close()
+            raise AuditInputError(f"The 'data' argument: DuckDB cannot read {paths!r}: {error}") from None
+        return Source(relation, con, owned=True)
+    if engine == "polars" or type(data).__module__.split(".")[0] == "pyarrow":
+        table = data.to_arrow() if engine == "polars" else data
+        con = _connect(duckdb)
+        return Source(con.from_arrow(table), con, owned=True)
+    return Source(data)
+
+
+# ---------------------------------------------------------------------------- entry point
+def compute(data: Any, request: Request, engine: str) -> Any:
+    what = {"files": "Parquet/CSV files", "polars": "a polars DataFrame"}.get(engine, "a DuckDB relation")
+    duckdb = require("duckdb", EXTRA, what)
+    source = open_source(data, engine, duckdb)
+    audit = Audit(source, request, engine, duckdb)
+    try:
+        return audit.run()
+    finally:
+        audit.close()
+        source.close()
+
+
+@dataclass
+class Decision:
+    """How a row's decision is computed: from a label column, from the score, or a 0/1 column."""
+
+    kind: str  # "labels" | "score" | "binary"
+    column: str | None = None
+
+
+class Audit:
+    """The passes over one relation."""
+
+    def __init__(self, source: Source, request: Request, engine: str, duckdb: Any):
+        self.source, self.request, self.engine, self.duckdb = source, request, engine, duckdb
+        self.relation = source.relation
+        self.view = f"fairaudit_{uuid.uuid4().hex[:12]}"
+        self.opened: list[Any] = []
+        self.spill: list[str] = []
+
+    def close(self) -> None:
+        for con in self.opened:
+            con.close()
+        for folder in self.spill:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -------------------------------------------------------------- helpers
+    def sql(self, query: str) -> Any:
+        """Run ``query`` on the audited relation, named ``{src}`` in it."""
+        try:
+            return self.relation.query(self.view, query.replace("{src}", self.view))
+        except self.duckdb.Error as error:
+            raise AuditInputError(f"DuckDB could not compute the audit's statistics: {error}") from None
+
+    def describe(self) -> None:
+        self.columns = [str(c) for c in self.relation.columns]
+        self.types = {c: str(t) for c, t in zip(self.columns, self.relation.types, strict=True)}
+        self.kinds = {c: kind_of(t) for c, t in zip(self.columns, self.relation.types, strict=True)}
+
+    def key(self, name: str) -> str:
+        """A sensitive column with NaN as missing (pandas' view of a float column)."""
+        column = quote(name)
+        return f"CASE WHEN isnan({column}) THEN NULL ELSE {column} END" if self.kinds[name] == FLOAT else column
+
+    def missing(self, name: str) -> str:
+        column = quote(name)
+        return f"({column} IS NULL OR isnan({column}))" if self.kinds[name] == FLOAT else f"({column} IS NULL)"
+
+    def as_double(self, name: str) -> str:
+        return f"CAST({quote(name)} AS DOUBLE)"
+
+    # -------------------------------------------------------------- the passes
+    def run(self) -> Any:
+        from fairaudit.backends import EngineStats
+
+        request = self.request
+        self.describe()
+        check_columns(request, self.columns)
+        check_kinds(request, self.kinds, self.types)
+        original_columns = list(self.columns)
+        decision = Decision("labels", request.y_pred) if request.y_pred is not None else Decision("score")
+        if request.model is not None:
+            features = resolve_features(request, self.columns)
+            request, decision = self.apply_model(features)
+        checks = self.check(request, decision)
+        labels = {argument: self.positives(argument, getattr(request, argument), checks)
+                  for argument in ("target", "y_pred") if getattr(request, argument) is not None}
+        stats = self.statistics(request, decision, labels, checks)
+        rows = int(checks["rows"])
+        missing = {name: int(checks[f"missing_{i}"]) for i, name in enumerate(request.sensitive)}
+        return EngineStats(stats=stats, rows=rows, fingerprint=fingerprint(stats, rows, original_columns),
+                           missing_sensitive=missing, columns=original_columns, engine=self.engine)
+
+    def check(self, request: Request, decision: Decision) -> dict[str, Any]:
+        """One pass of counts for the in-memory path's checks, raised in its order."""
+        items = {"rows": "count(*)"}
+        for i, name in enumerate(request.sensitive):
+            items[f"distinct_{i}"] = f"count(DISTINCT {self.key(name)})"
+            items[f"missing_{i}"] = f"count(*) FILTER (WHERE {self.missing(name)})"
+        for argument in ("target", "y_pred"):
+            name = getattr(request, argument)
+            if name is not None:
+                items[f"{argument}_missing"] = f"count(*) FILTER (WHERE {self.missing(name)})"
+                items[f"{argument}_distinct"] = f"count(DISTINCT {quote(name)})"
+                items[f"{argument}_min"] = f"min({quote(name)})"
+                items[f"{argument}_max"] = f"max({quote(name)})"
+        if request.sample_weight is not None:
+            w = self.as_double(request.sample_weight)
+            items.update(
+                w_missing=f"count(*) FILTER (WHERE {w} IS NULL OR isnan({w}))",
+                w_infinite=f"count(*) FILTER (WHERE isinf({w}))",
+                w_negative=f"count(*) FILTER (WHERE {w} < 0)",
+                w_min=f"min({w})", w_sum=f"sum({w}) FILTER (WHERE NOT isnan({w}) AND NOT isinf({w}))",
+            )
+        if request.y_score is not None:
+            s = self.as_double(request.y_score)
+            items.update(
+                s_missing=f"count(*) FILTER (WHERE {s} IS NULL OR isnan({s}))",
+                s_infinite=f"count(*) FILTER (WHERE isinf({s}))",
+                s_outside=f"count(*) FILTER (WHERE NOT isnan({s}) AND ({s} < 0 OR {s} > 1))",
+                s_min=f"min({s}) FILTER (WHERE NOT isnan({s}))", s_max=f"max({s}) FILTER (WHERE NOT isnan({s}))",
+                s_distinct=f"approx_count_distinct({s})",
+            )
+        query = "SELECT " + ", ".join(f"{expr} AS {alias}" for alias, expr in items.items()) + " FROM {src}"
+        checks = dict(zip(items, self.sql(query).fetchall()[0], strict=True))
+        rows = int(checks["rows"])
+        check_rows(rows)
+        for i, name in enumerate(request.sensitive):
+            check_group_count(name, int(checks[f"distinct_{i}"]))
+        if request.target is not None:
+            check_no_missing("target", int(checks["target_missing"]), rows)
+            check_label_count("target", int(checks["target_distinct"]))
+        if request.sample_weight is not None:
+            check_weights(missing=int(checks["w_missing"]), infinite=int(checks["w_infinite"]),
+                          negative=int(checks["w_negative"]), minimum=checks["w_min"] or 0.0,
+                          total=checks["w_sum"] or 0.0)
+        if request.y_pred is not None:
+            check_no_missing("y_pred", int(checks["y_pred_missing"]), rows)
+            check_label_count("y_pred", int(checks["y_pred_distinct"]))
+        if request.y_score is not None:
+            check_scores("y_score", rows=rows, missing=int(checks["s_missing"]),
+                         infinite=int(checks["s_infinite"]), outside=int(checks["s_outside"]),
+                         minimum=checks["s_min"], maximum=checks["s_max"], threshold=request.threshold)
+        return checks
+
+    def positives(self, argument: str, name: str, checks: dict[str, Any]) -> str:
+        """The 0/1 label expression: the column's values equal to ``pos_label``."""
+        distinct = int(checks[f"{argument}_distinct"])
+        if distinct <= 2:
+            values = list(dict.fromkeys(checks[f"{argument}_{end}"] for end in ("min", "max")))[:distinct]
+        else:
+            query = f"SELECT DISTINCT {quote(name)} FROM {{src}} WHERE {quote(name)} IS NOT NULL"
+            values = [row[0] for row in self.sql(query).fetchall()]
+        positive = positive_values(argument, values, self.request.pos_label)
+        if not positive:
+            return "0"
+        listed = ", ".join(literal(v, self.types[name]) for v in positive)
+        return f"CAST({quote(name)} IN ({listed}) AS INTEGER)"
+
+    def statistics(self, request: Request, decision: Decision, labels: dict[str, str],
+                   checks: dict[str, Any]) -> Any:
+        keys = [self.key(name) for name in request.sensitive]
+        has_target, has_score = request.target is not None, request.y_score is not None
+        y = labels.get("target", "0")
+        s = self.as_double(request.y_score) if has_score else None
+        if decision.kind == "labels":
+            p = labels["y_pred"]
+        elif decision.kind == "binary":
+            p = f"CAST({quote(decision.column)} AS INTEGER)"
+        else:
+            p = f"CAST({s} >= {double(request.threshold)} AS INTEGER)"
+        c = " + ".join(f"CAST({s} > {double(e)} AS INTEGER)" for e in CALIBRATION_INTERIOR) if has_score else "0"
+        w = None if request.sample_weight is None else self.as_double(request.sample_weight)
+        if w is None:
+            sums = ["count(*)", "count(*)", "count(*)"]
+            sums += [f"sum({s})", f"sum({s} * {s})"] if has_score else ["0.0", "0.0"]
+        else:
+            sums = ["count(*)", f"sum({w})", f"sum({w} * {w})"]
+            sums += [f"sum({w} * {s})", f"sum({w} * {s} * {s})"] if has_score else ["0.0", "0.0"]
+        enum_columns = [i for i, name in enumerate(request.sensitive) if self.kinds[name] == ENUM]
+        k = len(keys)
+        select = [f"{expr} AS k{i}" for i, expr in enumerate(keys)]
+        select += [f"{y} AS y", f"{p} AS p", f"{c} AS c"]
+        select += [f"min(enum_code({quote(request.sensitive[i])})) AS e{i}" for i in enum_columns]
+        select += [f"{agg} AS a{j}" for j, agg in enumerate(sums)]
+        group = ", ".join([f"k{i}" for i in range(k)] + ["y", "p", "c"])
+        rows = self.sql(f"SELECT {', '.join(select)} FROM {{src}} GROUP BY {group}").fetchall()
+        enum_codes: list[dict[Any, int] | None] = [None] * k
+        for j, i in enumerate(enum_columns):
+            enum_codes[i] = {row[i]: row[k + 3 + j] for row in rows if row[i] is not None}
+        kinds = [self.kinds[name] for name in request.sensitive]
+        key_rows = [tuple(row[:k]) for row in rows]
+        coder = group_coder(request.sensitive, kinds, key_rows, enum_codes)
+        codes = coder.codes_of(key_rows)
+        first = k + 3 + len(enum_columns)
+        column = lambda j: np.array([row[j] for row in rows], dtype=float)
+        arrays = {name: column(first + j) for j, name in
+                  enumerate(("count", "weight", "weight_sq", "score_sum", "score_sq_sum"))}
+        ints = lambda j: np.array([row[j] for row in rows], dtype=np.int64)
+        hist = {}
+        if has_target and has_score:
+            hist = self.histogram(request, keys, y, s, w, coder, int(checks["s_distinct"]))
+        return assemble(coder, codes=codes, y=ints(k), p=ints(k + 1), c=ints(k + 2), sums=arrays,
+                        has_target=has_target, has_score=has_score, **hist)
+
+    def histogram(self, request: Request, keys: list[str], y: str, s: str, w: str | None, coder: Any,
+                  approx_distinct: int) -> dict[str, Any]:
+        """The weighted score histogram per finest group and label, and its edges."""
+        edges = request.score_edges
+        join = ""
+        if edges is None:
+            mode = "exact" if approx_distinct <= EXACT_KEY_LIMIT else "grid"
+        elif on_grid(edges):
+            mode = "grid"
+        elif approx_distinct <= EXACT_KEY_LIMIT:
+            mode = "exact"
+        else:
+            mode = "bins"
+        if mode == "exact":
+            bucket = s
+        elif mode == "grid":
+            bucket = f"CAST(floor({s} * {SCORE_GRID}) AS INTEGER)"
+        else:
+            interior = edges[1:-1]
+            if len(interior) <= MAX_SUM_EDGES:
+                bucket = " + ".join(f"CAST({s} >= {double(e)} AS INTEGER)" for e in interior) or "0"
+            else:
+                listed = ", ".join(f"'{float(e)!r}'" for e in interior)
+                join = (f" ASOF LEFT JOIN (SELECT unnest(CAST([{listed}] AS DOUBLE[])) AS edge, "
+                        f"unnest(range(1, {len(interior) + 1})) AS bin "
+                        f"UNION ALL SELECT CAST('-inf' AS DOUBLE), 0) AS fa_edges ON {s} >= fa_edges.edge")
+                bucket = "fa_edges.bin"
+        weight = "count(*)" if w is None else f"sum({w})"
+        select = [f"{expr} AS k{i}" for i, expr in enumerate(keys)]
+        select += [f"{y} AS y", f"{bucket} AS b", "count(*) AS n", f"{weight} AS w"]
+        if mode == "grid":
+            select += [f"min({s}) AS lo", f"max({s}) AS hi"]
+        group = ", ".join([f"k{i}" for i in range(len(keys))] + ["y", "b"])
+        table = self._arrow(self.sql(f"SELECT {', '.join(select)} FROM {{src}}{join} GROUP BY {group}"))
+        codes = np.column_stack([arrow_codes(table.column(f"k{i}"), coder, i) for i in range(len(keys))])
+        bucket_values = table.column("b").to_numpy()
+        counts = table.column("n").to_numpy().astype(float)
+        if edges is None:
+            if mode == "exact":
+                edges = edges_from_distinct(*_summed(bucket_values, counts))
+            else:
+                edges = edges_from_grid(*_per_cell(bucket_values, counts, table.column("lo").to_numpy(),
+                                                   table.column("hi").to_numpy()))
+        if mode == "exact":
+            bins = bins_of_scores(bucket_values.astype(float), edges)
+        elif mode == "grid":
+            bins = grid_table(edges)[bucket_values.astype(np.int64)]
+        else:
+            bins = bucket_values.astype(np.int64)
+        return dict(hist_group=finest_index(coder, codes), hist_y=table.column("y").to_numpy().astype(np.int64),
+                    hist_bin=bins, hist_weight=table.column("w").to_numpy().astype(float), score_edges=edges)
+
+    @staticmethod
+    def _arrow(relation: Any) -> Any:
+        for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+            if hasattr(relation, method):
+                return getattr(relation, method)()
+        raise RuntimeError("This DuckDB version cannot return Arrow tables.")
+
+    # -------------------------------------------------------------- the model
+    def apply_model(self, features: list[str]) -> tuple[Request, Decision]:
+        """Score the rows with the model inside DuckDB into a temporary table; audit that table."""
+        import pyarrow as pa
+
+        request = self.request
+        duckdb = self.duckdb
+        con = _connect(duckdb)
+        self.opened.append(con)
+        spill = tempfile.mkdtemp(prefix="fairaudit-duckdb-")
+        self.spill.append(spill)
+        con.execute(f"SET temp_directory = '{spill}'")
+        needed = list(dict.fromkeys([n for _, n in request.roles()] + features))
+        reader = self.relation.select(", ".join(quote(n) for n in needed))
+        batches = reader.to_arrow_reader() if hasattr(reader, "to_arrow_reader") else reader.fetch_record_batch()
+        source = con.from_arrow(batches)
+        errors: list[BaseException] = []
+        model, pos_label, threshold = request.model, request.pos_label, request.threshold
+
+        def score(*arrays: Any) -> Any:
+            try:
+                frame = pa.table(dict(zip(features, arrays, strict=True))).to_pandas()
+                scores, decisions = predict_batch(model, frame, features, pos_label, threshold)
+            except Exception as error:  # re-raised with its own type once DuckDB stops
+                errors.append(error)
+                raise
+            n = len(decisions)
+            score_array = pa.nulls(n, pa.float64()) if scores is None else pa.array(scores, pa.float64())
+            return pa.StructArray.from_arrays([score_array, pa.array(decisions, pa.int8())],
+                                              names=["score", "pred"])
+
+        types = {str(c): str(t) for c, t in zip(source.columns, source.types, strict=True)}
+        name = f"fairaudit_model_{uuid.uuid4().hex[:8]}"
+        con.create_function(name, score, [types[f] for f in features],
+                            con.struct_type({"score": "DOUBLE", "pred": "TINYINT"}), type="arrow",
+                            null_handling="special", side_effects=False)
+        kept = ", ".join(quote(n) for _, n in request.roles())
+        args = ", ".join(quote(f) for f in features)
+        view = f"fairaudit_rows_{uuid.uuid4().hex[:8]}"
+        try:
+            source.query(view, f"CREATE TEMP TABLE fairaudit_scored AS SELECT {kept}{',' if kept else ''} "
+                               f"{name}({args}) AS fairaudit_out FROM {view}").fetchall()
+            counts = con.sql("SELECT count(*), count(fairaudit_out.score) FROM fairaudit_scored").fetchall()[0]
+        except duckdb.Error as error:
+            if errors:
+                raise errors[0] from None
+            raise AuditInputError(f"DuckDB could not apply the model: {error}") from None
+        finally:
+            try:
+                con.remove_function(name)
+            except duckdb.Error:
+                pass
+        rows, scored = counts
+        if scored not in (0, rows):
+            raise AuditInputError(
+                f"The model returned scores for {scored} rows and labels for the other {rows - scored}: "
+                "it must return one kind of output for every batch of rows."
+            )
+        self.relation = con.sql("SELECT *, fairaudit_out.score AS fairaudit_score, fairaudit_out.pred AS "
+                                "fairaudit_pred FROM fairaudit_scored")
+        self.opened.append(con)
+        self.describe()
+        y_score = "fairaudit_score" if scored else request.y_score
+        return replace(request, y_score=y_score, y_pred=None), Decision("binary", "fairaudit_pred")
+
+
+def _summed(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    unique, inverse = np.unique(values, return_inverse=True)
+    return unique, np.bincount(inverse, weights=counts)
+
+
+def _per_cell(cells: np.ndarray, counts: np.ndarray, lows: np.ndarray,
+              highs: np.ndarray) -> tuple[np.ndarray, ...]:
+    unique, inverse = np.unique(cells, return_inverse=True)
+    low = np.full(unique.size, np.inf)
+    high = np.full(unique.size, -np.inf)
+    np.minimum.at(low, inverse, lows)
+    np.maximum.at(high, inverse, highs)
+    return unique, np.bincount(inverse, weights=counts), low, high
+
+
+def arrow_codes(column: Any, coder: Any, attribute: int) -> np.ndarray:
+    """Per-row codes of attribute values returned as an Arrow column (null: the missing group)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    uniques = pc.unique(column)
+    lookup = {v: i for i, v in enumerate(coder.values[attribute])}
+    table = np.array([lookup[v] for v in uniques.to_pylist()], dtype=np.int64)
+    position = pc.index_in(column, value_set=uniques).fill_null(0).to_numpy(zero_copy_only=False)
+    return table[position.astype(np.int64)]
