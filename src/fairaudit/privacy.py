@@ -10,7 +10,11 @@ Groups with fewer than ``suppress_below`` people (a policy setting, 10 by defaul
   one part of such a sum is suppressed while the sum is shown, the smallest other part is suppressed,
   until no sum has a single hidden part;
 * a disparity or named measure whose lowest or highest group is suppressed is withheld, and so is the
-  disparate impact ratio of every group of a view whose most favoured group is suppressed;
+  disparate impact ratio of every group of a view whose most favoured group is suppressed; a score
+  measure comparing a pair of groups is withheld when either is suppressed, and a measure that is an
+  extreme over the groups of a view (such as the lowest representation ratio) whenever any is;
+* segment shares, score quantiles and SHAP summaries (importance, share of the gap, proxies that predict
+  the group) of a suppressed group are suppressed with it;
 * a finding about a suppressed group or a withheld measure keeps its code and severity, but not its
   value or interval.
 
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,7 +48,10 @@ _DECIDING = {
     "equalized_odds": ("true_positive_rate", "false_positive_rate"),
     "equal_opportunity": ("true_positive_rate",),
 }
-_DEFAULT_DECIDING = ("selection_rate", "true_positive_rate", "false_positive_rate")
+# measures pooled over all groups of a view, which isolate none of them (segmentation audits)
+_POOLED = ("chi2_p_value", "cramers_v", "normalized_mutual_info")
+# per-group tables besides by_group, suppressed row by row
+GROUP_TABLES = ("segments", "segments_ci_low", "segments_ci_high", "score_quantiles")
 _IMPACT = ("disparate_impact_ratio", "disparate_impact_ratio_ci_low", "disparate_impact_ratio_ci_high")
 
 
@@ -55,14 +62,45 @@ def suppress(result: AuditResult) -> AuditResult:
     """
     hidden = suppressed_groups(result.by_group, result.policy.suppress_below)
     disparities = _mask_disparities(result.disparities, hidden)
-    measures = _mask_measures(result.measures, disparities)
+    pairs = result.metadata.get("score_pairs") or {}
+    measures = _mask_measures(result.measures, disparities, hidden, pairs)
     by_group = _mask_by_group(result.by_group, hidden, disparities)
     withheld = {key for key, flag in measures[FLAG].items() if flag}
     withheld |= {(a, f"{m}_{kind}") for (a, m), flag in disparities[FLAG].items() if flag
                  for kind in ("difference", "ratio")}
     findings = [_mask_finding(f, hidden, withheld, result.policy.suppress_below) for f in result.findings]
-    return dataclasses.replace(result, by_group=by_group, disparities=disparities, measures=measures,
-                               findings=findings)
+    extra = {name: _mask_rows(getattr(result, name), hidden) for name in GROUP_TABLES
+             if getattr(result, name, None) is not None}
+    masked = dataclasses.replace(result, by_group=by_group, disparities=disparities, measures=measures,
+                                 findings=findings, **extra)
+    explanations = getattr(result, "explanations", None)
+    if explanations is not None:
+        object.__setattr__(masked, "explanations", mask_explanations(explanations, hidden))
+    return masked
+
+
+def mask_explanations(explanations: Any, hidden: set[Key]) -> Any:
+    """SHAP aggregates with the rows of hidden groups as NaN: their importance, their share of the gap,
+    their counts, and the proxies that predict them best."""
+    proxies = explanations.proxies.copy()
+    if "group" in proxies.columns and len(proxies):
+        rows = np.array([(view, group) in hidden for (view, _), group in zip(proxies.index, proxies["group"],
+                                                                               strict=True)])
+        _blank(proxies, rows, keep=("group", "importance", "flag"))
+    return dataclasses.replace(
+        explanations, proxies=proxies,
+        importance=_mask_rows(explanations.importance, hidden),
+        gap=_mask_rows(explanations.gap, hidden),
+        groups=_mask_rows(explanations.groups, hidden),
+    )
+
+
+def _mask_rows(table: pd.DataFrame, hidden: set[Key]) -> pd.DataFrame:
+    """A table indexed by (attribute, group, ...) with the numbers of hidden groups as NaN."""
+    out = table.copy()
+    rows = np.array([tuple(key[:2]) in hidden for key in out.index], dtype=bool)
+    _blank(out, rows)
+    return out
 
 
 def suppressed_groups(by_group: pd.DataFrame, suppress_below: int) -> set[Key]:
@@ -122,21 +160,32 @@ def split_group(label: str, values: list[list[str]]) -> tuple[str, ...] | None:
     return found[0] if len(found) == 1 else None
 
 
-def _numeric(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c != FLAG and pd.api.types.is_numeric_dtype(frame[c])]
+def _blank(frame: pd.DataFrame, rows: np.ndarray, keep: tuple[str, ...] = ()) -> None:
+    """Hide every value of ``rows`` (a boolean mask) in place, whatever the column's type, except the
+    columns in ``keep`` and the ``suppressed`` flag: numbers become NaN, anything else None."""
+    if not rows.any():
+        return
+    for column in frame.columns:
+        if column == FLAG or column in keep:
+            continue
+        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+            frame[column] = frame[column].astype(float)
+            frame.loc[rows, column] = np.nan
+        else:
+            frame[column] = frame[column].astype(object)
+            frame.loc[rows, column] = None
 
 
 def _mask_by_group(by_group: pd.DataFrame, hidden: set[Key], disparities: pd.DataFrame) -> pd.DataFrame:
     out = by_group.copy()
-    flag = pd.Series([key in hidden for key in out.index], index=out.index)
-    numeric = _numeric(out)
-    out[numeric] = out[numeric].astype(float)
-    out.loc[flag.to_numpy(), numeric] = np.nan
+    flag = pd.Series([key in hidden for key in out.index], index=out.index, dtype=bool)
+    _blank(out, flag.to_numpy())
     impact = [c for c in _IMPACT if c in out.columns]
     for view in dict.fromkeys(out.index.get_level_values("attribute")):
         key = (view, "selection_rate")
         if key in disparities.index and disparities.loc[key, FLAG] and impact:
-            out.loc[view, impact] = np.nan
+            _blank(out, (out.index.get_level_values("attribute") == view), keep=tuple(
+                c for c in out.columns if c not in impact))
     out[FLAG] = flag
     return out
 
@@ -148,11 +197,7 @@ def _mask_disparities(disparities: pd.DataFrame, hidden: set[Key]) -> pd.DataFra
          for (view, _), row in out.iterrows()] if len(out) else [], index=out.index, dtype=bool)
     if FLAG in disparities.columns:
         flag |= disparities[FLAG].astype(bool)
-    out.loc[flag.to_numpy(), _numeric(out)] = np.nan
-    for column in ("min_group", "max_group"):
-        if column in out.columns:
-            out[column] = out[column].astype(object)
-            out.loc[flag.to_numpy(), column] = None
+    _blank(out, flag.to_numpy())
     out[FLAG] = flag
     return out
 
@@ -161,17 +206,27 @@ def _deciding_hidden(view: str, groups: Iterable[object], hidden: set[Key]) -> b
     return any(isinstance(g, str) and (view, g) in hidden for g in groups)
 
 
-def _mask_measures(measures: pd.DataFrame, disparities: pd.DataFrame) -> pd.DataFrame:
+def _mask_measures(measures: pd.DataFrame, disparities: pd.DataFrame, hidden: set[Key],
+                   pairs: dict[str, dict[str, list[str]]]) -> pd.DataFrame:
+    """Withhold a measure decided by a hidden group: through the disparities it is built from, the pair
+    of groups it compares (score audits), or, for an extreme over groups, any hidden group of its view."""
     out = measures.copy()
     withheld = {key for key, flag in disparities[FLAG].items() if flag}
+    views_hidden = {view for view, _ in hidden}
     flags = []
     for view, name in out.index:
         stem = name.removesuffix("_difference").removesuffix("_ratio")
-        flags.append(any((view, m) in withheld for m in _DECIDING.get(stem, _DEFAULT_DECIDING)))
+        pair = (pairs.get(view) or {}).get("ks_statistic" if name == "ks_p_value" else name)
+        if pair is not None:
+            flags.append(_deciding_hidden(view, pair, hidden))
+        elif stem in _DECIDING:
+            flags.append(any((view, m) in withheld for m in _DECIDING[stem]))
+        else:
+            flags.append(name not in _POOLED and view in views_hidden)
     flag = pd.Series(flags, index=out.index, dtype=bool)
     if FLAG in measures.columns:
         flag |= measures[FLAG].astype(bool)
-    out.loc[flag.to_numpy(), _numeric(out)] = np.nan
+    _blank(out, flag.to_numpy())
     out[FLAG] = flag
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import pandas as pd
 
 from fairaudit.findings import SEVERITIES, Finding
 from fairaudit.policy import Policy
-from fairaudit.privacy import FLAG
+from fairaudit.privacy import FLAG, GROUP_TABLES
 from fairaudit.recommendations import Recommendation
 
 if TYPE_CHECKING:
@@ -90,11 +91,12 @@ class AuditResult:
             "recommendations": _clean([r.to_dict() for r in shown.recommendations]),
         }
         for name in TABLES:
-            table: pd.DataFrame = getattr(shown, name)
-            out[name] = {
-                "index": list(table.index.names),
-                "records": _clean(table.reset_index().to_dict(orient="records")),
-            }
+            out[name] = _records(getattr(shown, name))
+        for name in GROUP_TABLES:
+            table = getattr(shown, name, None)
+            out[name] = None if table is None else _records(table)
+        explanations = getattr(shown, "explanations", None)
+        out["explanations"] = None if explanations is None else explanations.to_dict()
         return out
 
     def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
@@ -120,6 +122,15 @@ class AuditResult:
         tables = {name: _table(payload[name]) for name in TABLES}
         count = tables["by_group"]["count"]
         tables["by_group"]["count"] = count.astype("Int64" if count.isna().any() else "int64")
+        known = {f.name for f in dataclasses.fields(cls)}
+        for name in GROUP_TABLES:
+            if name in known and payload.get(name) is not None:
+                tables[name] = _table(payload[name], columns_name="segment" if name.startswith("segments")
+                                      else None)
+        if "explanations" in known and payload.get("explanations") is not None:
+            from fairaudit.explain import Explanations
+
+            tables["explanations"] = Explanations.from_dict(payload["explanations"])
         return cls(
             metadata=payload.get("metadata", {}),
             findings=[Finding.from_dict(f) for f in payload.get("findings", [])],
@@ -198,7 +209,12 @@ def load(path: str | Path) -> AuditResult:
     return AuditResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def _table(spec: dict[str, Any]) -> pd.DataFrame:
+def _records(table: pd.DataFrame) -> dict[str, Any]:
+    """A table as its index names and a list of records (NaN as null)."""
+    return {"index": list(table.index.names), "records": _clean(table.reset_index().to_dict(orient="records"))}
+
+
+def _table(spec: dict[str, Any], columns_name: str | None = None) -> pd.DataFrame:
     """A table from its JSON records; the ``suppressed`` flag is kept only when some row has it set."""
     index = spec["index"]
     frame = pd.DataFrame.from_records(spec["records"])
@@ -208,7 +224,9 @@ def _table(spec: dict[str, Any]) -> pd.DataFrame:
         flags = frame[FLAG].fillna(False).astype(bool)
         frame = frame.assign(**{FLAG: flags}) if flags.any() else frame.drop(columns=FLAG)
     text = set(index) | {"min_group", "max_group", FLAG}
-    return frame.set_index(index).astype({c: float for c in frame.columns if c not in text})
+    frame = frame.set_index(index).astype({c: float for c in frame.columns if c not in text})
+    frame.columns.name = columns_name
+    return frame
 
 
 def _write(path: str | Path, data: bytes) -> None:

@@ -5,7 +5,10 @@ Charts only draw what the result holds: no statistic is computed here.
 * ``forest``: each disparity measure per view, with its interval and the policy threshold;
 * ``heatmap``: selection rate by the two attributes of each two-way crossing;
 * ``tradeoff``: each simulated recommendation's disparity after against its accuracy after, with the
-  model before marked.
+  model before marked;
+* ``segments``: each group's share in each segment (segmentation audits);
+* ``scores``: each group's score distribution as percentiles (score audits);
+* ``gap``: each group's gap in mean model output split into features' SHAP contributions (explanations).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -123,7 +127,7 @@ def _forest_panel(axes, measure, rows, severity, threshold) -> None:
             continue
         colour = SEVERITY_COLOURS.get(severity.get((view, measure)), NEUTRAL)
         if is_number(low) and is_number(high):
-            axes.errorbar([value], [y], xerr=[[value - low], [high - value]], fmt="o", color=colour,
+            axes.errorbar([value], [y], xerr=[[max(value - low, 0.0)], [max(high - value, 0.0)]], fmt="o", color=colour,
                           markersize=5, capsize=3, linewidth=1.4)
         else:
             axes.plot([value], [y], "o", color=colour, markersize=5)
@@ -131,14 +135,26 @@ def _forest_panel(axes, measure, rows, severity, threshold) -> None:
         axes.axvline(threshold.value, color="#b3261e", linestyle="--", linewidth=1)
     axes.set_yticks(range(len(rows) - 1, -1, -1), labels)
     axes.set_ylim(-0.7, len(rows) - 0.3)
-    axes.set_xlim(-0.02, 1.02)
+    ends = [v for row in rows for v in row[1:4] if is_number(v)]
+    axes.set_xlim(min([0.0, *ends]) - 0.02, max([1.0, *ends]) + 0.02)
     axes.set_title(words(measure) + (f"  (limit {threshold})" if threshold is not None else ""), loc="left")
     axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
 
 
 # ---------------------------------------------------------------------------- heat map
+HEATMAP_METRICS = ("selection_rate", "mean_score")
+
+
+def _heatmap_metric(result: AuditResult) -> str:
+    metric = next((m for m in HEATMAP_METRICS if m in result.by_group.columns), None)
+    if metric is None:
+        raise ChartUnavailable("This result has no selection rate or mean score to draw by crossing.")
+    return metric
+
+
 def _crossings(result: AuditResult) -> list[tuple[str, list[str], list[str], dict[tuple[str, str], tuple]]]:
-    """Each two-way crossing as (view, row labels, column labels, {(row, column): (rate, suppressed)})."""
+    """Each two-way crossing as (view, row labels, column labels, {(row, column): (value, suppressed)})."""
+    metric = _heatmap_metric(result)
     table = result.by_group
     groups: dict[str, list[str]] = {}
     for view, label in table.index:
@@ -154,7 +170,7 @@ def _crossings(result: AuditResult) -> list[tuple[str, list[str], list[str], dic
             if parts is None:
                 break
             row = table.loc[(view, label)]
-            cells[parts] = (row["selection_rate"], bool(row.get(FLAG, False)))
+            cells[parts] = (row[metric], bool(row.get(FLAG, False)))
         else:
             out.append((view, groups[names[0]], groups[names[1]], cells))
     return out
@@ -162,8 +178,9 @@ def _crossings(result: AuditResult) -> list[tuple[str, list[str], list[str], dic
 
 @_styled
 def heatmap(result: AuditResult) -> Figure:
-    """Selection rate by the two attributes of each two-way crossing (one panel per crossing)."""
+    """Selection rate (mean score in score audits) by the two attributes of each two-way crossing."""
     crossings = _crossings(result)
+    metric = words(_heatmap_metric(result))
     if not crossings:
         raise ChartUnavailable("This result has no two-way crossing of sensitive attributes to draw.")
     heights = [0.9 + 0.42 * len(rows) for _, rows, _, _ in crossings]
@@ -198,7 +215,7 @@ def heatmap(result: AuditResult) -> Figure:
         axes.set_xlabel(_text(b))
         axes.set_ylabel(_text(a))
         axes.invert_yaxis()
-        axes.set_title(f"selection rate by {_text(view)}", loc="left")
+        axes.set_title(f"{metric} by {_text(view)}", loc="left")
         axes.tick_params(length=0)
         for side in axes.spines.values():
             side.set_visible(False)
@@ -248,8 +265,115 @@ def _spread(row) -> list[list[float]] | None:
     return [[max(value - low, 0.0)], [max(high - value, 0.0)]]
 
 
+# ---------------------------------------------------------------------------- segments, scores, explanations
+def _views(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {view: table.xs(view, level="attribute") for view in dict.fromkeys(table.index.get_level_values(0))}
+
+
+@_styled
+def segments(result: AuditResult) -> Figure:
+    """Each group's share in each segment, one stacked bar per group (segmentation audits)."""
+    if getattr(result, "segments", None) is None:
+        raise ChartUnavailable("This result has no segments: it is not a segmentation audit.")
+    views = _views(result.segments)
+    heights = [0.7 + 0.3 * len(t) for t in views.values()]
+    figure = _figure(7.0, sum(heights) + 0.6)
+    colours = matplotlib.colormaps["tab10"].colors
+    axes_list = figure.subplots(len(views), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for axes, (view, table) in zip(axes_list, views.items(), strict=True):
+        labels = [_text(g) for g in table.index]
+        ys = np.arange(len(table))[::-1]
+        left = np.zeros(len(table))
+        for k, segment in enumerate(table.columns):
+            share = table[segment].to_numpy(dtype=float)
+            axes.barh(ys, np.nan_to_num(share), left=left, color=colours[k % len(colours)], label=_text(segment),
+                      height=0.7)
+            left += np.nan_to_num(share)
+        for y, row in zip(ys, table.itertuples(index=False), strict=True):
+            if not np.isfinite(np.asarray(row, dtype=float)).any():
+                axes.text(0.5, y, SUPPRESSED, ha="center", va="center", color="#6b6b6b", style="italic")
+        axes.set_yticks(ys, labels)
+        axes.set_xlim(0, 1)
+        axes.set_title(f"segment shares by {_text(view)}", loc="left")
+    axes_list[0].legend(loc="lower left", bbox_to_anchor=(0, 1.15), ncol=min(len(result.segments.columns), 6),
+                        fontsize=8, frameon=False)
+    return figure
+
+
+@_styled
+def scores(result: AuditResult) -> Figure:
+    """Score distribution by group: 5th to 95th percentile (line), quartiles (box) and median (score audits)."""
+    table = getattr(result, "score_quantiles", None)
+    if table is None:
+        raise ChartUnavailable("This result has no score quantiles: it is not a score audit.")
+    views = _views(table)
+    heights = [0.7 + 0.32 * len(t) for t in views.values()]
+    figure = _figure(7.0, sum(heights) + 0.3)
+    axes_list = figure.subplots(len(views), 1, squeeze=False, height_ratios=heights, sharex=True)[:, 0]
+    for axes, (view, frame) in zip(axes_list, views.items(), strict=True):
+        ys = np.arange(len(frame))[::-1]
+        for y, (_, row) in zip(ys, frame.iterrows(), strict=True):
+            q = row.to_numpy(dtype=float)
+            if not np.isfinite(q).all():
+                axes.text(0.5, y, SUPPRESSED, ha="center", va="center", color="#6b6b6b", style="italic",
+                          transform=axes.get_yaxis_transform())
+                continue
+            low, q25, median, q75, high = q[0], q[2], q[3], q[4], q[-1]
+            axes.plot([low, high], [y, y], color=NEUTRAL, linewidth=1.2)
+            axes.add_patch(matplotlib.patches.Rectangle((q25, y - 0.25), q75 - q25, 0.5, facecolor="#c6dbef",
+                                                        edgecolor=NEUTRAL))
+            axes.plot([median, median], [y - 0.25, y + 0.25], color="black", linewidth=1.6)
+        axes.set_yticks(ys, [_text(g) for g in frame.index])
+        axes.set_ylim(-0.7, len(frame) - 0.3)
+        axes.set_title(f"score by {_text(view)} (5th, 25th, 50th, 75th, 95th percentiles)", loc="left")
+        axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+    return figure
+
+
+GAP_FEATURES = 8
+
+
+@_styled
+def gap(result: AuditResult) -> Figure:
+    """Each group's gap in mean model output, split into the features' SHAP contributions with intervals."""
+    explanations = getattr(result, "explanations", None)
+    if explanations is None or explanations.gap.empty:
+        raise ChartUnavailable("This result has no explanations: audit with explain=True.")
+    frame = explanations.gap
+    keys = [k for k in dict.fromkeys((a, g) for a, g, _ in frame.index) if JOIN not in k[0]]
+    figure = _figure(7.0, 0.4 + len(keys) * (0.6 + 0.22 * (GAP_FEATURES + 2)))
+    axes_list = figure.subplots(len(keys), 1, squeeze=False)[:, 0]
+    for axes, (attribute, group) in zip(axes_list, keys, strict=True):
+        rows = frame.loc[(attribute, group)]
+        features = rows.drop(index=[i for i in rows.index if str(i).startswith("(")], errors="ignore")
+        top = features.reindex(features["contribution"].abs().sort_values(ascending=False).index[:GAP_FEATURES])
+        shown = pd.concat([top, rows.loc[[i for i in ("(residual)", "(total gap)") if i in rows.index]]])
+        ys = np.arange(len(shown))[::-1]
+        values = shown["contribution"].to_numpy(dtype=float)
+        title = f"{_text(attribute)} = {_text(group)}: gap in mean {explanations.units} and its parts"
+        if not np.isfinite(values).any():
+            axes.text(0.5, 0.5, SUPPRESSED, ha="center", va="center", color="#6b6b6b", style="italic",
+                      transform=axes.transAxes)
+        else:
+            colours = ["black" if str(i) == "(total gap)" else "#b3261e" if v < 0 else NEUTRAL
+                       for i, v in zip(shown.index, values, strict=True)]
+            errors = None
+            if {"ci_low", "ci_high"} <= set(shown.columns):
+                low = np.nan_to_num(values - shown["ci_low"].to_numpy(dtype=float))
+                high = np.nan_to_num(shown["ci_high"].to_numpy(dtype=float) - values)
+                errors = [np.maximum(low, 0), np.maximum(high, 0)]
+            axes.barh(ys, np.nan_to_num(values), xerr=errors, color=colours, height=0.6, capsize=2)
+            axes.axvline(0, color="#6b6b6b", linewidth=0.8)
+        axes.set_yticks(ys, [_text(i) for i in shown.index])
+        axes.set_title(title, loc="left")
+        axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+    return figure
+
+
 # ---------------------------------------------------------------------------- registry and SVG
-CHARTS: dict[str, Callable[[AuditResult], Figure]] = {"forest": forest, "heatmap": heatmap, "tradeoff": tradeoff}
+CHARTS: dict[str, Callable[[AuditResult], Figure]] = {
+    "forest": forest, "heatmap": heatmap, "tradeoff": tradeoff, "segments": segments, "scores": scores, "gap": gap,
+}
 
 _SVG_START = re.compile(r"^.*?(?=<svg\b)", re.S)
 _NAMESPACES = re.compile(r'\s+xmlns(?::xlink)?="[^"]*"')

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from fairaudit.findings import Finding
-from fairaudit.metrics import METRICS
 from fairaudit.privacy import FLAG
 from fairaudit.report import charts, fmt
 from fairaudit.report.method import method
@@ -32,9 +31,7 @@ def build(result: AuditResult) -> dict[str, Any]:
     """The template context of the full report."""
     meta = result.metadata
     views = list(dict.fromkeys(result.by_group.index.get_level_values("attribute")))
-    metric_names = [m for m in METRICS if m in result.by_group.columns]
-    if "disparate_impact_ratio" in result.by_group.columns:
-        metric_names.append("disparate_impact_ratio")
+    metric_names = [c for c in result.by_group.columns if f"{c}_ci_low" in result.by_group.columns]
     measure_names = list(dict.fromkeys(result.measures.index.get_level_values("measure")))
     chart_svgs: dict[str, str | None] = {}
     for name, draw in charts.CHARTS.items():
@@ -56,8 +53,12 @@ def build(result: AuditResult) -> dict[str, Any]:
         "views": [_view(result, view, i, metric_names) for i, view in enumerate(views, start=1)],
         "charts": chart_svgs,
         "recommendations": [_recommendation(r, i) for i, r in enumerate(result.recommendations, start=1)],
+        "segments": _segments(result),
+        "scores": _group_table(getattr(result, "score_quantiles", None), "{:.3f}"),
+        "explanations": _explanations(getattr(result, "explanations", None)),
         "privacy": _privacy(result),
-        "method": method(metric_names, measure_names),
+        "method": method(metric_names, measure_names, segments=getattr(result, "segments", None) is not None,
+                         scores=getattr(result, "score_quantiles", None) is not None),
     }
 
 
@@ -168,9 +169,7 @@ def _view(result: AuditResult, view: str, number: int, metric_names: list[str]) 
     first = [m for m in FIRST_TABLE if m in metric_names]
     rest = [m for m in metric_names if m not in first]
     tables = []
-    for names in (first, rest):
-        if not names:
-            continue
+    for names in [c for c in (first, rest) if c] or [[]]:
         rows = []
         for label, row in table.iterrows():
             rows.append({
@@ -223,6 +222,69 @@ def _measures(result: AuditResult, view: str) -> list[dict[str, Any]]:
             "severity_word": SEVERITY_WORDS.get(severity.get(measure, ""), ""),
         })
     return rows
+
+
+# ---------------------------------------------------------------------------- segments, scores, explanations
+def _group_table(table: pd.DataFrame | None, pattern: str, low: pd.DataFrame | None = None,
+                 high: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """A per-group table (segment shares, score quantiles) laid out per view; suppressed rows marked."""
+    if table is None:
+        return []
+    out = []
+    for view in dict.fromkeys(table.index.get_level_values("attribute")):
+        rows = []
+        for group, row in table.loc[view].iterrows():
+            cells = []
+            for column, value in row.items():
+                span = fmt.interval(low.loc[(view, group), column], high.loc[(view, group), column]) \
+                    if low is not None and high is not None else ""
+                cells.append({"value": pattern.format(value) if fmt.is_number(value) else fmt.UNDEFINED,
+                              "interval": span})
+            rows.append({"group": group, "suppressed": not any(fmt.is_number(v) for v in row),
+                         "cells": cells})
+        out.append({"name": view, "columns": [str(c) for c in table.columns], "rows": rows})
+    return out
+
+
+def _segments(result: AuditResult) -> list[dict[str, Any]]:
+    shares = getattr(result, "segments", None)
+    return _group_table(shares, "{:.1%}", getattr(result, "segments_ci_low", None),
+                        getattr(result, "segments_ci_high", None))
+
+
+EXPLAINED_FEATURES = 5
+
+
+def _explanations(explanations: Any) -> dict[str, Any] | None:
+    """The gap of each group with its largest parts, and the proxy table."""
+    if explanations is None:
+        return None
+    gaps = []
+    frame = explanations.gap
+    for attribute, group in dict.fromkeys((a, g) for a, g, _ in frame.index):
+        rows = frame.loc[(attribute, group)]
+        total = rows.loc["(total gap)"] if "(total gap)" in rows.index else None
+        features = rows.drop(index=[i for i in rows.index if str(i).startswith("(")], errors="ignore")
+        top = features.reindex(features["contribution"].abs().sort_values(ascending=False).index)
+        top = top.head(EXPLAINED_FEATURES)
+        gaps.append({
+            "attribute": attribute, "group": group,
+            "suppressed": total is not None and not fmt.is_number(total["contribution"]),
+            "total": fmt.evidence(total["contribution"], total.get("ci_low"), total.get("ci_high"))
+            if total is not None else "",
+            "parts": [{"feature": f, "share": fmt.evidence(r["contribution"], r.get("ci_low"), r.get("ci_high"))}
+                      for f, r in top.iterrows()],
+        })
+    proxies = []
+    for (attribute, feature), row in explanations.proxies.iterrows():
+        proxies.append({"attribute": attribute, "feature": feature, "group": row.get("group", ""),
+                        "association": fmt.number(row.get("association")),
+                        "importance": fmt.percent(row.get("importance")),
+                        "flag": bool(row.get("flag", False)),
+                        "suppressed": not fmt.is_number(row.get("association"))})
+    return {"units": explanations.units, "explainer": explanations.explainer,
+            "sample_rows": fmt.count(explanations.sample_rows), "reference": explanations.reference,
+            "association": explanations.association, "gaps": gaps, "proxies": proxies}
 
 
 # ---------------------------------------------------------------------------- recommendations, privacy

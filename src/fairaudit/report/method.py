@@ -8,7 +8,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from fairaudit import privacy, uncertainty
+from fairaudit import privacy, segmentation, uncertainty
+from fairaudit import scores as score_module
 from fairaudit.metrics import METRICS
 from fairaudit.tables import MEASURES
 
@@ -60,7 +61,8 @@ def docstring_html(doc: str) -> Markup:
     return Markup("\n".join(blocks))
 
 
-def method(metric_names: list[str], measure_names: list[str]) -> dict[str, Any]:
+def method(metric_names: list[str], measure_names: list[str], *, segments: bool = False,
+           scores: bool = False) -> dict[str, Any]:
     """The section's content for the metrics and measures a result holds."""
     metrics = [
         {"name": name, "description": METRICS[name].description,
@@ -74,6 +76,8 @@ def method(metric_names: list[str], measure_names: list[str]) -> dict[str, Any]:
         "metrics": metrics,
         "measures": [{"name": m, "description": MEASURES[m]} for m in measure_names if m in MEASURES],
         "intervals": docstring_html(uncertainty.__doc__),
+        "audits": [docstring_html(module.__doc__) for module, present in ((segmentation, segments),
+                                                                           (score_module, scores)) if present],
         "privacy": docstring_html(privacy.__doc__),
         "limits": LIMITS,
     }
