@@ -137,7 +137,9 @@ class _Native(ABC):
 class _TreeNative(_Native):
     def __init__(self, model: Any, aggregate: np.ndarray, pos_label: Any):
         super().__init__(aggregate)
-        import shap
+        with warnings.catch_warnings():  # shap's import warns about matplotlib's colormap API
+            warnings.simplefilter("ignore")
+            import shap
 
         self.explainer = shap.TreeExplainer(model)
         classes = getattr(model, "classes_", None)

@@ -7,7 +7,7 @@ give-away. The feature's values are scored by the share of the group among rows 
 their own), so any relation counts, not only a monotone one. Those shares are estimated on the other
 half of the rows (2-fold cross-fitting, shrunk toward the overall share), so a rare category cannot
 fake an association. It is computed on up to ``ASSOCIATION_ROWS`` rows drawn at random from the data,
-over groups with at least ``MIN_GROUP_ROWS`` of them.
+over groups with at least ``MIN_GROUP_ROWS`` of them (on a tie, the smaller group is named).
 
 Importance is the feature's share of the model's explanation: its mean absolute contribution over all
 rows divided by the sum over all features (shares add up to 1).
@@ -26,8 +26,8 @@ import pandas as pd
 
 from fairaudit.explain.summaries import Attribute
 
-MIN_ASSOCIATION = 0.8
-MIN_IMPORTANCE = 0.1
+MIN_ASSOCIATION = 0.75
+MIN_IMPORTANCE = 0.05
 ASSOCIATION_ROWS = 50_000
 NUMERIC_BINS = 20
 MIN_GROUP_ROWS = 10
@@ -99,7 +99,8 @@ def proxy_table(features: pd.DataFrame, group_codes: dict[str, np.ndarray], attr
                     if sizes[g] >= MIN_GROUP_ROWS and len(codes) - sizes[g] >= MIN_GROUP_ROWS]
         for name in features.columns:
             scores = [(feature_association(coded[name], (codes == g).astype(float), fold), g) for g in eligible]
-            association, group = max(scores, key=lambda s: np.nan_to_num(s[0], nan=-1.0), default=(np.nan, None))
+            association, group = max(scores, key=lambda s: (round(float(np.nan_to_num(s[0], nan=-1.0)), 9),
+                                                            -sizes[s[1]]), default=(np.nan, None))
             weight = float(mean_abs.get(name, 0.0))
             share = weight / total if total > 0 else np.nan
             flag = bool(association >= MIN_ASSOCIATION and share >= MIN_IMPORTANCE)
