@@ -515,24 +515,16 @@ def finest_index(coder: GroupCoder, codes: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- fingerprint
 def fingerprint(stats: GroupStats, rows: int, columns: Sequence[str]) -> str:
-    """SHA-256 of the statistics an audit saw (group names, exact counts, sums to 12 significant
-    digits, histogram bins) and of the audited column names: it identifies the data without holding
-    it, is computed from aggregates only, and is the same whichever engine computed them."""
+    """SHA-256 of what an audit saw, from aggregates only: the column names, the row count, the groups
+    and the exact row count of every cell (group x label x decision x calibration bin). It identifies
+    the data without holding it, and it is the same whichever engine computed the statistics (it uses
+    no floating-point sum, whose last bits depend on the order of summation)."""
     digest = hashlib.sha256()
-    digest.update(repr((stats.attributes, rows, list(columns), stats.has_target, stats.has_score)).encode())
+    digest.update(repr((list(columns), rows, stats.attributes, stats.has_target, stats.has_score)).encode())
     order = sorted(range(stats.n_groups), key=lambda i: stats.groups[i])
     digest.update(repr([stats.groups[i] for i in order]).encode())
-    digest.update(np.ascontiguousarray(np.rint(stats.count[order]).astype(np.int64)).data)
-    for name in CELL_SUMS[1:]:
-        digest.update(_rounded(getattr(stats, name)[order]))
-    if stats.score_hist is not None:
-        digest.update(_rounded(stats.score_edges))
-        digest.update(_rounded(stats.score_hist[order]))
+    digest.update(np.ascontiguousarray(np.rint(stats.count[order]).astype(np.int64)).tobytes())
     return digest.hexdigest()
-
-
-def _rounded(array: np.ndarray) -> bytes:
-    return ",".join(f"{v:.12g}" for v in np.asarray(array, dtype=float).ravel()).encode()
 
 
 # ---------------------------------------------------------------------------- model on a batch

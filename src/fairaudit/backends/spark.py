@@ -1,0 +1,405 @@
+"""Spark engine: a Spark DataFrame, computed by Spark (local mode or any cluster).
+
+Every statistic is a ``groupBy().agg`` in Spark; what comes back to the driver is one row of checks, the
+distinct values of the sensitive columns (at most 50 each), the cells table (one row per observed group x
+label x decision x calibration bin) and the score histogram. With a model, predictions are computed on the
+executors by ``mapInPandas`` with the model broadcast, and kept in Spark (persisted, never collected).
+fairaudit must be installed on the executors for that (it is, in local mode).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from fairaudit.backends._common import (
+    BOOLEAN,
+    CALIBRATION_INTERIOR,
+    CELL_SUMS,
+    DECIMAL,
+    EXACT_KEY_LIMIT,
+    FLOAT,
+    INTEGER,
+    STRING,
+    TEMPORAL,
+    UNSUPPORTED,
+    Request,
+    assemble,
+    bins_of_scores,
+    check_columns,
+    check_group_count,
+    check_kinds,
+    check_label_count,
+    check_no_missing,
+    check_rows,
+    check_scores,
+    check_weights,
+    edges_from_distinct,
+    edges_from_grid,
+    finest_index,
+    fingerprint,
+    grid_table,
+    group_coder,
+    on_grid,
+    positive_values,
+    predict_batch,
+    require,
+    resolve_features,
+)
+from fairaudit.inputs import AuditInputError, AuditTypeError
+from fairaudit.stats import SCORE_GRID
+
+EXTRA = "spark"
+
+_KINDS = {
+    "StringType": STRING, "VarcharType": STRING, "CharType": STRING,
+    "ByteType": INTEGER, "ShortType": INTEGER, "IntegerType": INTEGER, "LongType": INTEGER,
+    "FloatType": FLOAT, "DoubleType": FLOAT, "DecimalType": DECIMAL, "BooleanType": BOOLEAN,
+    "DateType": TEMPORAL, "TimestampType": TEMPORAL, "TimestampNTZType": TEMPORAL,
+}
+
+
+def kind_of(data_type: Any) -> str:
+    """What a Spark column type means to an audit (structs, arrays, maps, binary: unsupported)."""
+    return _KINDS.get(type(data_type).__name__, UNSUPPORTED)
+
+
+def compute(data: Any, request: Request, engine: str) -> Any:
+    require("pyspark.sql.functions", EXTRA, "a Spark DataFrame")
+    audit = SparkAudit(data, request)
+    try:
+        return audit.run()
+    finally:
+        audit.close()
+
+
+_ERROR = re.compile(r"(AuditInputError|AuditTypeError|MissingExtraError): (.*)")
+
+
+def _translated(error: Exception) -> Exception | None:
+    """fairaudit's own error raised on an executor, as the driver's exception of the same type."""
+    found = _ERROR.findall(str(error))
+    if not found:
+        return None
+    name, message = found[-1]
+    return (AuditTypeError if name == "AuditTypeError" else AuditInputError)(message.strip())
+
+
+class SparkAudit:
+    """The aggregations over one DataFrame."""
+
+    def __init__(self, data: Any, request: Request):
+        from pyspark.sql import functions
+
+        self.F = functions
+        self.df = data
+        self.request = request
+        self.persisted: list[Any] = []
+
+    def close(self) -> None:
+        for frame in self.persisted:
+            frame.unpersist()
+
+    # -------------------------------------------------------------- helpers
+    def col(self, name: str) -> Any:
+        return self.F.col("`" + name.replace("`", "``") + "`")
+
+    def describe(self, frame: Any) -> None:
+        self.columns = [str(f.name) for f in frame.schema.fields]
+        self.types = {str(f.name): f.dataType.simpleString() for f in frame.schema.fields}
+        self.kinds = {str(f.name): kind_of(f.dataType) for f in frame.schema.fields}
+
+    def key(self, name: str) -> Any:
+        column = self.col(name)
+        if self.kinds[name] == FLOAT:
+            return self.F.when(self.F.isnan(column), self.F.lit(None)).otherwise(column)
+        return column
+
+    def missing(self, name: str) -> Any:
+        column = self.col(name)
+        if self.kinds[name] == FLOAT:
+            return column.isNull() | self.F.isnan(column)
+        return column.isNull()
+
+    def as_double(self, name: str) -> Any:
+        return self.col(name).cast("double")
+
+    def count_if(self, condition: Any) -> Any:
+        return self.F.count(self.F.when(condition, self.F.lit(1)))
+
+    def collect(self, frame: Any) -> list[Any]:
+        try:
+            return frame.collect()
+        except AuditInputError:
+            raise
+        except Exception as error:
+            translated = _translated(error)
+            if translated is not None:
+                raise translated from None
+            raise
+
+    def arrays(self, frame: Any) -> dict[str, np.ndarray]:
+        """A small numeric result as numpy columns (through Arrow where this Spark has it)."""
+        if hasattr(frame, "toArrow"):
+            table = frame.toArrow()
+            return {name: table.column(name).to_numpy() for name in table.column_names}
+        rows = self.collect(frame)
+        return {name: np.array([row[name] for row in rows]) for name in frame.columns}
+
+    # -------------------------------------------------------------- the passes
+    def run(self) -> Any:
+        from fairaudit.backends import EngineStats
+
+        request = self.request
+        self.describe(self.df)
+        check_columns(request, self.columns)
+        check_kinds(request, self.kinds, self.types)
+        original_columns = list(self.columns)
+        features = resolve_features(request, self.columns)
+        checks = self.check(request)
+        labels = {argument: self.positives(argument, getattr(request, argument), checks)
+                  for argument in ("target", "y_pred") if getattr(request, argument) is not None}
+        coder, codes = self.groups(request)
+        frame, score, decision = self.prepare(request, labels, codes, features, checks)
+        stats = self.statistics(request, frame, coder, score, decision, checks)
+        rows = int(checks["rows"])
+        missing = {name: int(checks[f"missing_{i}"]) for i, name in enumerate(request.sensitive)}
+        return EngineStats(stats=stats, rows=rows, fingerprint=fingerprint(stats, rows, original_columns),
+                           missing_sensitive=missing, columns=original_columns, engine="spark")
+
+    def check(self, request: Request) -> dict[str, Any]:
+        """One aggregation for the in-memory path's checks, raised in its order."""
+        F = self.F
+        items = {"rows": F.count(F.lit(1))}
+        for i, name in enumerate(request.sensitive):
+            items[f"distinct_{i}"] = F.countDistinct(self.key(name))
+            items[f"missing_{i}"] = self.count_if(self.missing(name))
+        for argument in ("target", "y_pred"):
+            name = getattr(request, argument)
+            if name is not None:
+                items[f"{argument}_missing"] = self.count_if(self.missing(name))
+                items[f"{argument}_distinct"] = F.countDistinct(self.col(name))
+                items[f"{argument}_min"] = F.min(self.col(name))
+                items[f"{argument}_max"] = F.max(self.col(name))
+        if request.sample_weight is not None:
+            w = self.as_double(request.sample_weight)
+            finite = ~F.isnan(w) & (F.abs(w) != float("inf"))
+            items.update(
+                w_missing=self.count_if(w.isNull() | F.isnan(w)),
+                w_infinite=self.count_if(F.abs(w) == float("inf")),
+                w_negative=self.count_if(w < 0), w_min=F.min(w), w_sum=F.sum(F.when(finite, w)),
+            )
+        if request.y_score is not None:
+            s = self.as_double(request.y_score)
+            present = ~F.isnan(s)
+            items.update(
+                s_missing=self.count_if(s.isNull() | F.isnan(s)),
+                s_infinite=self.count_if(F.abs(s) == float("inf")),
+                s_outside=self.count_if(present & ((s < 0) | (s > 1))),
+                s_min=F.min(F.when(present, s)), s_max=F.max(F.when(present, s)),
+                s_distinct=F.approx_count_distinct(s, 0.05),
+            )
+        row = self.collect(self.df.agg(*[expr.alias(alias) for alias, expr in items.items()]))[0]
+        checks = {alias: row[alias] for alias in items}
+        rows = int(checks["rows"])
+        check_rows(rows)
+        for i, name in enumerate(request.sensitive):
+            check_group_count(name, int(checks[f"distinct_{i}"]))
+        if request.target is not None:
+            check_no_missing("target", int(checks["target_missing"]), rows)
+            check_label_count("target", int(checks["target_distinct"]))
+        if request.sample_weight is not None:
+            check_weights(missing=int(checks["w_missing"]), infinite=int(checks["w_infinite"]),
+                          negative=int(checks["w_negative"]), minimum=checks["w_min"] or 0.0,
+                          total=checks["w_sum"] or 0.0)
+        if request.y_pred is not None:
+            check_no_missing("y_pred", int(checks["y_pred_missing"]), rows)
+            check_label_count("y_pred", int(checks["y_pred_distinct"]))
+        if request.y_score is not None:
+            check_scores("y_score", rows=rows, missing=int(checks["s_missing"]),
+                         infinite=int(checks["s_infinite"]), outside=int(checks["s_outside"]),
+                         minimum=checks["s_min"], maximum=checks["s_max"], threshold=request.threshold)
+        return checks
+
+    def positives(self, argument: str, name: str, checks: dict[str, Any]) -> Any:
+        """The 0/1 label column: the values equal to ``pos_label``."""
+        F = self.F
+        distinct = int(checks[f"{argument}_distinct"])
+        if distinct <= 2:
+            values = list(dict.fromkeys(checks[f"{argument}_{end}"] for end in ("min", "max")))[:distinct]
+        else:
+            column = self.col(name)
+            values = [row[0] for row in self.collect(self.df.select(column).where(column.isNotNull()).distinct())]
+        positive = positive_values(argument, values, self.request.pos_label)
+        if not positive:
+            return F.lit(0)
+        return self.col(name).isin(positive).cast("int")
+
+    def groups(self, request: Request) -> tuple[Any, list[Any]]:
+        """The observed crossings of the sensitive values, and each attribute's code column."""
+        F = self.F
+        keys = [self.key(name).alias(f"k{i}") for i, name in enumerate(request.sensitive)]
+        rows = self.collect(self.df.groupBy(*keys).count())
+        key_rows = [tuple(row[f"k{i}"] for i in range(len(keys))) for row in rows]
+        coder = group_coder(request.sensitive, [self.kinds[n] for n in request.sensitive], key_rows)
+        codes = []
+        for i, name in enumerate(request.sensitive):
+            key = self.key(name)
+            expression = None
+            for code, value in enumerate(coder.values[i]):
+                condition = key.isNull() if value is None else key == F.lit(value)
+                expression = (F.when(condition, code) if expression is None
+                              else expression.when(condition, code))
+            codes.append(expression.otherwise(-1).cast("int").alias(f"k{i}"))
+        return coder, codes
+
+    def prepare(self, request: Request, labels: dict[str, Any], codes: list[Any], features: list[str],
+                checks: dict[str, Any]) -> tuple[Any, bool, str]:
+        """The rows reduced to codes, label, weight, score and decision (the model applied in Spark)."""
+        F = self.F
+        has_score = request.y_score is not None
+        columns = [*codes, labels.get("target", F.lit(0)).cast("int").alias("y")]
+        columns.append((F.lit(1.0) if request.sample_weight is None
+                        else self.as_double(request.sample_weight)).alias("w"))
+        columns.append((self.as_double(request.y_score) if has_score else F.lit(None).cast("double")).alias("s"))
+        if request.model is None:
+            if request.y_pred is not None:
+                decision = labels["y_pred"]
+            else:
+                decision = (self.as_double(request.y_score) >= F.lit(request.threshold)).cast("int")
+            frame = self.df.select(*columns, decision.alias("p"))
+            return frame, has_score, "p"
+        return self.apply_model(request, columns, features, len(codes), checks)
+
+    def apply_model(self, request: Request, columns: list[Any], features: list[str], n_keys: int,
+                    checks: dict[str, Any]) -> tuple[Any, bool, str]:
+        F = self.F
+        feature_columns = [self.col(f).alias(f"f{j}") for j, f in enumerate(features)]
+        source = self.df.select(*columns, *feature_columns)
+        passthrough = [f"k{i}" for i in range(n_keys)] + ["y", "w", "s"]
+        schema = ", ".join([f"k{i} int" for i in range(n_keys)]
+                           + ["y int", "w double", "s double", "model_score double", "p int"])
+        model, pos_label, threshold = request.model, request.pos_label, request.threshold
+        try:
+            broadcast = self.df.sparkSession.sparkContext.broadcast(model)
+            get_model = lambda: broadcast.value
+        except Exception:  # Spark Connect has no SparkContext: the model travels in the closure
+            get_model = lambda: model
+        names = {f"f{j}": f for j, f in enumerate(features)}
+
+        def score_batches(batches: Any) -> Any:
+            import pandas as pd
+
+            fitted = get_model()
+            for batch in batches:
+                frame = batch[list(names)].rename(columns=names)
+                scores, decisions = predict_batch(fitted, frame, features, pos_label, threshold)
+                out = batch[passthrough].copy()
+                out["model_score"] = pd.Series(np.nan if scores is None else scores, index=out.index, dtype=float)
+                out["p"] = decisions.astype(np.int32)
+                yield out
+
+        scored = source.mapInPandas(score_batches, schema)
+        from pyspark import StorageLevel
+
+        scored = scored.persist(StorageLevel.MEMORY_AND_DISK)
+        self.persisted.append(scored)
+        model_score = F.col("model_score")
+        row = self.collect(scored.agg(
+            F.count(F.lit(1)).alias("n"),
+            self.count_if(model_score.isNotNull() & ~F.isnan(model_score)).alias("scored"),
+            F.approx_count_distinct(model_score, 0.05).alias("distinct"),
+        ))[0]
+        rows, with_score = int(row["n"]), int(row["scored"])
+        if with_score:
+            checks["s_distinct"] = int(row["distinct"])
+        if with_score not in (0, rows):
+            raise AuditInputError(
+                f"The model returned scores for {with_score} rows and labels for the other {rows - with_score}: "
+                "it must return one kind of output for every batch of rows."
+            )
+        if with_score:
+            scored = scored.withColumn("s", F.col("model_score"))
+        return scored, bool(with_score) or request.y_score is not None, "p"
+
+    def statistics(self, request: Request, frame: Any, coder: Any, has_score: bool, decision: str,
+                   checks: dict[str, Any]) -> Any:
+        F = self.F
+        has_target = request.target is not None
+        n_keys = len(request.sensitive)
+        keys = [F.col(f"k{i}") for i in range(n_keys)]
+        s, w = F.col("s"), F.col("w")
+        c = F.lit(0)
+        if has_score:
+            for edge in CALIBRATION_INTERIOR:
+                c = c + (s > F.lit(edge)).cast("int")
+        frame = frame.withColumn("c", c)
+        n = F.count(F.lit(1))
+        if request.sample_weight is None:
+            sums = [n, n, n] + ([F.sum(s), F.sum(s * s)] if has_score else [F.lit(0.0)] * 2)
+        else:
+            sums = [n, F.sum(w), F.sum(w * w)] + ([F.sum(w * s), F.sum(w * s * s)] if has_score
+                                                  else [F.lit(0.0)] * 2)
+        aggregates = [expr.alias(name) for expr, name in zip(sums, CELL_SUMS, strict=True)]
+        cells = self.arrays(frame.groupBy(*keys, "y", F.col(decision).alias("p"), "c").agg(*aggregates))
+        code_rows = np.column_stack([cells[f"k{i}"] for i in range(n_keys)]).astype(np.int64)
+        codes = [tuple(row) for row in code_rows.tolist()]
+        sums = {name: cells[name].astype(float) for name in CELL_SUMS}
+        hist = {}
+        if has_target and has_score:
+            hist = self.histogram(request, frame, coder, int(checks["s_distinct"]))
+        return assemble(coder, codes=codes, y=cells["y"].astype(np.int64), p=cells["p"].astype(np.int64),
+                        c=cells["c"].astype(np.int64), sums=sums, has_target=has_target, has_score=has_score,
+                        **hist)
+
+    def histogram(self, request: Request, frame: Any, coder: Any, approx_distinct: int) -> dict[str, Any]:
+        F = self.F
+        edges = request.score_edges
+        if edges is None:
+            mode = "exact" if approx_distinct <= EXACT_KEY_LIMIT else "grid"
+        elif on_grid(edges):
+            mode = "grid"
+        elif approx_distinct <= EXACT_KEY_LIMIT:
+            mode = "exact"
+        else:
+            mode = "bins"
+        s = F.col("s")
+        if mode == "exact":
+            frame = frame.withColumn("b", s)
+        elif mode == "grid":
+            frame = frame.withColumn("b", F.floor(s * SCORE_GRID).cast("int"))
+        else:
+            from pyspark.ml.feature import Bucketizer
+
+            splits = [-float("inf"), *[float(e) for e in edges[1:-1]], float("inf")]
+            frame = Bucketizer(splits=splits, inputCol="s", outputCol="b").transform(frame)
+        n_keys = len(request.sensitive)
+        weight = F.count(F.lit(1)) if request.sample_weight is None else F.sum("w")
+        aggregates = [F.count(F.lit(1)).alias("n"), weight.alias("wsum")]
+        if mode == "grid":
+            aggregates += [F.min(s).alias("lo"), F.max(s).alias("hi")]
+        table = self.arrays(frame.groupBy(*[f"k{i}" for i in range(n_keys)], "y", "b").agg(*aggregates))
+        codes = np.column_stack([table[f"k{i}"] for i in range(n_keys)]).astype(np.int64)
+        buckets = table["b"]
+        counts = table["n"].astype(float)
+        if edges is None:
+            if mode == "exact":
+                unique, inverse = np.unique(buckets.astype(float), return_inverse=True)
+                edges = edges_from_distinct(unique, np.bincount(inverse, weights=counts))
+            else:
+                unique, inverse = np.unique(buckets.astype(np.int64), return_inverse=True)
+                low = np.full(unique.size, np.inf)
+                high = np.full(unique.size, -np.inf)
+                np.minimum.at(low, inverse, table["lo"].astype(float))
+                np.maximum.at(high, inverse, table["hi"].astype(float))
+                edges = edges_from_grid(unique, np.bincount(inverse, weights=counts), low, high)
+        if mode == "exact":
+            bins = bins_of_scores(buckets.astype(float), edges)
+        elif mode == "grid":
+            bins = grid_table(edges)[buckets.astype(np.int64)]
+        else:
+            bins = buckets.astype(np.int64)
+        return dict(hist_group=finest_index(coder, codes), hist_y=table["y"].astype(np.int64), hist_bin=bins,
+                    hist_weight=table["wsum"].astype(float), score_edges=edges)
