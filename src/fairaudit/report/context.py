@@ -320,7 +320,8 @@ def notebook(result: AuditResult) -> dict[str, Any]:
     """The compact view for notebooks: verdict, key findings, headline measures per view."""
     measures = result.measures
     views = list(dict.fromkeys(measures.index.get_level_values("attribute")))
-    columns = [m for m in HEADLINE if m in measures.index.get_level_values("measure")]
+    names = list(dict.fromkeys(measures.index.get_level_values("measure")))
+    columns = [m for m in HEADLINE if m in names] or names[:3]  # score and segmentation audits
     rows = []
     for view in views:
         cells = []
