@@ -10,7 +10,7 @@ import pandas as pd
 from fairaudit.backends._common import Request, fingerprint
 from fairaudit.inputs import MissingSensitiveValueWarning, SingleGroupWarning, resolve_inputs
 from fairaudit.models import predict
-from fairaudit.stats import GroupStats
+from fairaudit.stats import MISSING_GROUP, GroupStats
 
 
 def compute(data: pd.DataFrame, request: Request, engine: str) -> Any:
@@ -31,7 +31,7 @@ def compute(data: pd.DataFrame, request: Request, engine: str) -> Any:
                                   predictions.y_pred, predictions.y_score, inputs.sample_weight,
                                   score_edges=request.score_edges)
     missing = {
-        name: int(stats.group_count[[g[a] == "(missing)" for g in stats.groups]].sum())
+        name: int(stats.group_count[[g[a] == MISSING_GROUP for g in stats.groups]].sum())
         for a, name in enumerate(stats.attributes)
     }
     columns = [str(c) for c in data.columns]

@@ -437,8 +437,10 @@ class Audit:
         errors: list[BaseException] = []
         model, pos_label, threshold = request.model, request.pos_label, request.threshold
 
-        def score(*arrays: Any) -> Any:
+        def score(packed: Any) -> Any:
             try:
+                packed = packed.combine_chunks() if isinstance(packed, pa.ChunkedArray) else packed
+                arrays = [packed.field(j) for j in range(len(features))]
                 frame = pa.table(dict(zip(features, arrays, strict=True))).to_pandas()
                 scores, decisions = predict_batch(model, frame, features, pos_label, threshold)
             except Exception as error:  # re-raised with its own type once DuckDB stops
@@ -449,13 +451,15 @@ class Audit:
             return pa.StructArray.from_arrays([score_array, pa.array(decisions, pa.int8())],
                                               names=["score", "pred"])
 
-        types = {str(c): str(t) for c, t in zip(source.columns, source.types, strict=True)}
+        types = dict(zip(map(str, source.columns), source.types, strict=True))
         name = f"fairaudit_model_{uuid.uuid4().hex[:8]}"
-        con.create_function(name, score, [types[f] for f in features],
-                            con.struct_type({"score": "DOUBLE", "pred": "TINYINT"}), type="arrow",
-                            null_handling="special", side_effects=False)
-        kept = ", ".join(quote(n) for _, n in request.roles())
-        args = ", ".join(quote(f) for f in features)
+        packed_type = con.struct_type({f"f{j}": types[f] for j, f in enumerate(features)})
+        con.create_function(name, score, [packed_type], con.struct_type({"score": "DOUBLE", "pred": "TINYINT"}),
+                            type="arrow", null_handling="special", side_effects=False)
+        kept = ", ".join(  # Arrow carries an ENUM as text: restore its declared order
+            f"CAST({quote(n)} AS {self.types[n]}) AS {quote(n)}" if self.kinds[n] == ENUM else quote(n)
+            for n in dict.fromkeys(n for _, n in request.roles()))
+        args = "struct_pack(" + ", ".join(f"f{j} := {quote(f)}" for j, f in enumerate(features)) + ")"
         view = f"fairaudit_rows_{uuid.uuid4().hex[:8]}"
         try:
             source.query(view, f"CREATE TEMP TABLE fairaudit_scored AS SELECT {kept}{',' if kept else ''} "
