@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-import fairaudit as fa
+from tests.helpers import quiet_audit as run
 
 
 def planted(n: int = 5000, effect: float = 1.2, seed: int = 0) -> tuple[pd.DataFrame, LogisticRegression]:
@@ -21,12 +19,6 @@ def planted(n: int = 5000, effect: float = 1.2, seed: int = 0) -> tuple[pd.DataF
     y = (rng.random(n) < 1 / (1 + np.exp(-(x1 + x2 - 0.5)))).astype(int)
     data = pd.DataFrame({"group": group, "x1": x1, "x2": x2, "y": y})
     return data, LogisticRegression().fit(data[["x1", "x2"]], data["y"])
-
-
-def run(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fa.FairAuditWarning)
-        return fa.audit(*args, **kwargs)
 
 
 def test_planted_bias_fails_and_top_recommendation_fixes_it():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,13 +13,8 @@ from sklearn.preprocessing import OneHotEncoder
 import fairaudit as fa
 from fairaudit.catalogue import CATALOGUE
 from fairaudit.mitigation import RUNNERS, kamiran_calders_weights
+from tests.helpers import quiet_audit as run
 from tests.test_findings import planted
-
-
-def run(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fa.FairAuditWarning)
-        return fa.audit(*args, **kwargs)
 
 
 def test_kamiran_calders_weights_make_label_independent_of_group():

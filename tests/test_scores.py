@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -14,14 +13,9 @@ from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
 import fairaudit as fa
 from fairaudit.scores import MAX_BINS
+from tests.helpers import quiet_audit as run
 
 TOL = 1e-9
-
-
-def run(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fa.FairAuditWarning)
-        return fa.audit(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")

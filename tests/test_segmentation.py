@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,14 +10,9 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
 import fairaudit as fa
+from tests.helpers import quiet_audit as run
 
 TOL = 1e-9
-
-
-def run(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", fa.FairAuditWarning)
-        return fa.audit(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -193,6 +193,20 @@ def _from_columns(inputs: AuditInputs, top_k: float | int | None) -> Predictions
     return _decide(inputs.y_score, inputs, "columns", None)
 
 
+def _one_value_per_row(model: Any, inputs: AuditInputs, what: str) -> tuple[np.ndarray, str]:
+    """The output of ``model.predict`` (or of the callable) on the features: one ``what`` per row."""
+    method = getattr(model, "predict", None) or (model if callable(model) else None)
+    if method is None:
+        raise AuditTypeError(
+            f"The 'model' argument of type {type(model).__name__} cannot give a {what} per row: it has no predict "
+            f"method and is not callable. Pass a fitted model, or model=None with the {what}s as a column."
+        )
+    output = _call(method, inputs.data[inputs.features], "model", inputs)
+    if output.ndim != 1:
+        raise AuditInputError(f"The model returned an array of shape {output.shape}; expected one {what} per row.")
+    return output, "predict" if hasattr(model, "predict") else "callable"
+
+
 def _continuous(model: Any, inputs: AuditInputs) -> Predictions:
     """Continuous scores from a regressor, a callable, or the ``y_score`` column."""
     if model is None:
@@ -200,15 +214,8 @@ def _continuous(model: Any, inputs: AuditInputs) -> Predictions:
             raise AuditInputError("task='score' needs a model, or y_score= naming the column of scores.")
         scores, source = inputs.y_score, "columns"
     else:
-        method = getattr(model, "predict", None) or (model if callable(model) else None)
-        if method is None:
-            raise AuditTypeError(f"The 'model' argument of type {type(model).__name__} has no predict method and is "
-                                 "not callable.")
-        output = _call(method, inputs.data[inputs.features], "model", inputs)
-        if output.ndim != 1:
-            raise AuditInputError(f"The model returned an array of shape {output.shape}; expected one score per row.")
+        output, source = _one_value_per_row(model, inputs, "score")
         scores = check_scores("model output", output, inputs.threshold, probabilities=False)
-        source = "predict" if hasattr(model, "predict") else "callable"
     return Predictions(np.zeros(len(scores), dtype=np.int8), scores, source, "score")
 
 
@@ -219,17 +226,8 @@ def _segments(model: Any, inputs: AuditInputs) -> Predictions:
             raise AuditInputError("task='segmentation' needs a model, or y_pred= naming the column of segments.")
         raw, source = inputs.segment_column, "columns"
     else:
-        X = inputs.data[inputs.features]
-        method = getattr(model, "predict", None) or (model if callable(model) else None)
-        if method is None:
-            raise AuditTypeError(
-                f"The 'model' argument of type {type(model).__name__} cannot assign segments: it has no predict "
-                "method and is not callable. Pass a fitted clustering model or y_pred= with the segments."
-            )
-        output = _call(method, X, "model", inputs)
-        if output.ndim != 1:
-            raise AuditInputError(f"The model returned an array of shape {output.shape}; expected one segment per row.")
-        raw, source = pd.Series(output), "predict" if hasattr(model, "predict") else "callable"
+        output, source = _one_value_per_row(model, inputs, "segment")
+        raw = pd.Series(output)
     if raw.isna().any():
         raise AuditInputError(f"The segments have {int(raw.isna().sum())} missing value(s); every row needs a segment.")
     codes, labels = factorize(raw)

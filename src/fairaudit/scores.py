@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats as scipy_stats
 
 from fairaudit.metrics import safe_divide
-from fairaudit.stats import GroupStats, sum_groups
+from fairaudit.stats import GroupStats, sample_and_distinct, sum_groups
 from fairaudit.uncertainty import effective_size, normal_interval, percentile_interval, wald_homogeneity
 
 MAX_BINS = 16384
@@ -40,12 +40,9 @@ SCORE_MEASURES = ("standardized_mean_difference", "ks_statistic", "ks_p_value", 
 
 def score_edges(scores: np.ndarray) -> np.ndarray:
     """Bin edges: one bin per distinct score (up to MAX_BINS), else quantile bins; the last edge is inf."""
-    sample = scores if scores.size <= 500_000 else scores[:: scores.size // 500_000 + 1]
-    distinct = np.unique(sample)
-    if distinct.size <= MAX_BINS:
-        found = distinct[np.minimum(np.searchsorted(distinct, scores), distinct.size - 1)]
-        if np.array_equal(found, scores):
-            return np.append(distinct, np.inf)
+    sample, distinct = sample_and_distinct(scores, MAX_BINS, sample_size=500_000)
+    if distinct is not None:
+        return np.append(distinct, np.inf)
     edges = np.unique(np.quantile(sample, np.linspace(0, 1, MAX_BINS + 1)[:-1]))
     edges[0] = min(edges[0], scores.min())
     return np.append(edges, np.inf)

@@ -236,6 +236,19 @@ def _group_sort_key(value: str) -> tuple[int, float, str]:
 MAX_SCORE_BINS = 16384
 
 
+def sample_and_distinct(scores: np.ndarray, max_bins: int,
+                        sample_size: int = 200_000) -> tuple[np.ndarray, np.ndarray | None]:
+    """A systematic sample of the scores, and their sorted distinct values when there are at most
+    ``max_bins`` of them in the whole array (else None)."""
+    sample = scores if scores.size <= sample_size else scores[:: scores.size // sample_size + 1]
+    distinct = np.unique(sample)
+    if distinct.size <= max_bins:
+        found = distinct[np.minimum(np.searchsorted(distinct, scores), distinct.size - 1)]
+        if np.array_equal(found, scores):
+            return sample, distinct
+    return sample, None
+
+
 def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> np.ndarray:
     """Histogram edges for ROC AUC.
 
@@ -245,12 +258,9 @@ def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> n
     the AUC counts pairs inside one bin as ties.
     """
     scores = np.asarray(scores, dtype=float)
-    candidates = scores if scores.size <= 200_000 else scores[:: scores.size // 200_000 + 1]
-    distinct = np.unique(candidates)
-    if distinct.size <= max_bins:
-        found = distinct[np.minimum(np.searchsorted(distinct, scores), distinct.size - 1)]
-        if np.array_equal(found, scores):
-            return np.append(distinct, np.inf)
+    candidates, distinct = sample_and_distinct(scores, max_bins)
+    if distinct is not None:
+        return np.append(distinct, np.inf)
     quantiles = np.quantile(candidates, np.linspace(0.0, 1.0, max_bins + 1)[1:-1])
     if candidates.min() >= 0 and candidates.max() <= 1:
         quantiles = np.floor(quantiles * SCORE_GRID) / SCORE_GRID
