@@ -64,6 +64,12 @@ MAX_SUM_EDGES = 64
 """Explicit histogram edges off the grid: up to this many are compared in one expression, more are
 looked up with an ASOF join."""
 
+CSV_TYPES = "['BIGINT', 'DOUBLE', 'VARCHAR']"
+"""CSV columns are read as pandas.read_csv reads them: integers, floats, else text ("yes"/"no" stay text)."""
+CSV_MISSING = ("['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', "
+               "'<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null']")
+"""pandas.read_csv's missing-value markers."""
+
 _KINDS = {
     "varchar": STRING, "enum": ENUM,
     "tinyint": INTEGER, "smallint": INTEGER, "integer": INTEGER, "bigint": INTEGER, "hugeint": INTEGER,
@@ -147,11 +153,14 @@ def _file_format(paths: Sequence[str]) -> str:
 def open_source(data: Any, engine: str, duckdb: Any) -> Source:
     if engine == "files":
         paths = _paths(data)
-        reader = "read_parquet" if _file_format(paths) == "parquet" else "read_csv"
         listed = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+        if _file_format(paths) == "parquet":
+            reader = f"read_parquet({listed})"
+        else:
+            reader = f"read_csv({listed}, auto_type_candidates = {CSV_TYPES}, nullstr = {CSV_MISSING})"
         con = _connect(duckdb)
         try:
-            relation = con.sql(f"SELECT * FROM {reader}({listed})")
+            relation = con.sql(f"SELECT * FROM {reader}")
         except duckdb.Error as error:
             con.close()
             raise AuditInputError(f"The 'data' argument: DuckDB cannot read {paths!r}: {error}") from None
