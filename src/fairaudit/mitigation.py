@@ -2,10 +2,12 @@
 
 The audited rows are split in two halves, stratified by group and label. Each applicable mitigation
 is fitted on the first half and both the original and the mitigated model are audited on the second,
-with the same intervals as any audit. A mitigation *clears the policy* when no threshold check of the
-mitigated model fails or warns on the held-out half. Recommendations are ranked: those that clear the
-policy first, then by disparity removed (the summed distance of the measures beyond their thresholds)
-per point of accuracy lost (at least 0.1 point counted).
+with the same intervals as any audit. A mitigation *clears the policy* when every threshold check of the
+mitigated model passes on the held-out half (an undefined measure, e.g. a model that selects nobody,
+does not pass). Recommendations are ranked: those that clear the policy first, then by disparity removed
+(the summed distance of the measures beyond their thresholds) per point of *balanced* accuracy lost (at
+least 0.1 point counted): with rare positives, plain accuracy would reward rejecting everyone. For the
+same reason ThresholdOptimizer maximises balanced accuracy under its constraint.
 """
 
 from __future__ import annotations
@@ -160,7 +162,8 @@ class _Predictions:
 
 
 class _HeldOut:
-    """Audits predictions on the held-out half: the policy's measures plus accuracy and ROC AUC."""
+    """Audits predictions on the held-out half: the policy's measures plus accuracy, balanced accuracy,
+    selection rate and ROC AUC."""
 
     def __init__(self, split: Split, attributes: list[str], threshold: float, policy: Policy,
                  confidence: float, random_state: int):
@@ -189,7 +192,7 @@ def _effect_rows(result: Any, policy: Policy) -> dict[str, tuple[float, float, f
             if (attribute, name) in result.measures.index:
                 r = result.measures.loc[(attribute, name)]
                 rows[f"{name} ({attribute})"] = (r["value"], r["ci_low"], r["ci_high"])
-    for metric in ("accuracy", "roc_auc"):
+    for metric in ("accuracy", "balanced_accuracy", "selection_rate", "roc_auc"):
         if metric in result.overall.index:
             r = result.overall.loc[metric]
             rows[metric] = (r["value"], r["ci_low"], r["ci_high"])
@@ -219,8 +222,10 @@ def _measured(entry: CatalogueEntry, before: Any, after: Any, policy: Policy) ->
         columns=["before", "before_ci_low", "before_ci_high", "after", "after_ci_low", "after_ci_high"],
     )
     removed = _excess(before, policy) - _excess(after, policy)
-    lost_points = max(100 * (effect.loc["accuracy", "before"] - effect.loc["accuracy", "after"]), 0.1)
-    passed = not any(f.severity in ("fail", "warn") and f.measure in policy.thresholds for f in after.findings)
+    lost_points = max(100 * (effect.loc["balanced_accuracy", "before"] - effect.loc["balanced_accuracy", "after"]),
+                      0.1)
+    checks = [f for f in after.findings if f.measure in policy.thresholds]
+    passed = bool(checks) and all(f.severity == "pass" for f in checks)
     return Recommendation(entry.key, entry.title, entry.addresses, entry.rationale, entry.prerequisites,
                           entry.caveats, effect=effect, clears_policy=passed, score=float(removed / lost_points))
 
@@ -248,7 +253,7 @@ def _threshold_optimizer(entry: CatalogueEntry, model: Any, split: Split, thresh
     from fairlearn.postprocessing import ThresholdOptimizer
 
     optimizer = ThresholdOptimizer(estimator=_reframed(model, split, prefit=True), constraints=entry.constraint,
-                                   prefit=True, predict_method="predict_proba")
+                                   objective="balanced_accuracy_score", prefit=True, predict_method="predict_proba")
     optimizer.fit(split.X_train, split.y_train, sensitive_features=split.groups_train)
     decided = optimizer.predict(split.X_test, sensitive_features=split.groups_test, random_state=0)
     return _Predictions(np.asarray(decided).astype(int), None)
