@@ -174,3 +174,19 @@ def test_example_config_for_the_bank_demo(tmp_path):
     out = fairaudit("run", str(example), "--out", str(tmp_path), "--format", "json", cwd=tmp_path)
     assert out.returncode == 1, out.stderr  # the demo model fails the four-fifths rule by age group
     assert "FA103" in out.stdout and "age_group" in out.stdout
+
+
+def test_the_report_shows_the_comparison(workdir):
+    write(workdir, "drift.yaml", CONFIG.format(data="fair.csv"))
+    assert fairaudit("run", "drift.yaml", "--format", "json", cwd=workdir).returncode == 0
+    table(bias=1.5, seed=1).to_csv(workdir / "fair.csv", index=False)
+    out = fairaudit("run", "drift.yaml", "--format", "html,json", "--baseline", "latest", "--json", cwd=workdir)
+    payload = json.loads(out.stdout)
+    html = Path(payload["reports"]["html"]).read_text()
+    assert "Comparison with the baseline audit" in html and "demographic parity difference" in html
+    saved = json.loads(Path(payload["reports"]["json"]).read_text())
+    assert saved["comparison"]["records"] and saved["metadata"]["baseline"]["fingerprint_sha256"]
+    from fairaudit import load
+
+    loaded = load(payload["reports"]["json"])
+    assert ("group", "demographic_parity_difference") in loaded.comparison.index

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from fairaudit.findings import SEVERITIES, Finding
@@ -41,6 +42,8 @@ class AuditResult:
     findings : every check of the policy, most severe first (passing checks included).
     policy : the policy the findings were judged by.
     recommendations : mitigations for the findings, best first, with their measured effect when simulated.
+    comparison : with a baseline audit (``fairaudit run --baseline``): per (``attribute``, ``measure``)
+        ``old``, ``new``, ``change`` and its interval, and ``worsening`` (see :mod:`fairaudit.drift`).
     segments : segmentation audits: each group's share in each segment (index (``attribute``, ``group``),
         one column per segment, rows sum to 1), with Wilson intervals in ``segments_ci_low/_high``.
     """
@@ -57,6 +60,7 @@ class AuditResult:
     segments_ci_low: pd.DataFrame | None = None
     segments_ci_high: pd.DataFrame | None = None
     score_quantiles: pd.DataFrame | None = None
+    comparison: pd.DataFrame | None = None
 
     @property
     def passed(self) -> bool:
@@ -97,6 +101,7 @@ class AuditResult:
             out[name] = None if table is None else _records(table)
         explanations = getattr(shown, "explanations", None)
         out["explanations"] = None if explanations is None else explanations.to_dict()
+        out["comparison"] = None if self.comparison is None else _records(_shown_comparison(self.comparison, shown))
         return out
 
     def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
@@ -127,6 +132,8 @@ class AuditResult:
             if name in known and payload.get(name) is not None:
                 tables[name] = _table(payload[name], columns_name="segment" if name.startswith("segments")
                                       else None)
+        if payload.get("comparison") is not None:
+            tables["comparison"] = _table(payload["comparison"])
         if "explanations" in known and payload.get("explanations") is not None:
             from fairaudit.explain import Explanations
 
@@ -207,6 +214,17 @@ class AuditResult:
 def load(path: str | Path) -> AuditResult:
     """Read an audit saved with :meth:`AuditResult.to_json`."""
     return AuditResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _shown_comparison(comparison: pd.DataFrame, shown: AuditResult) -> pd.DataFrame:
+    """The comparison without the measures the suppressed copy withholds."""
+    withheld = shown.measures.index[shown.measures["value"].isna()]
+    out = comparison.copy()
+    hidden = out.index.isin(withheld)
+    out.loc[hidden, :] = np.nan
+    if hidden.any():
+        out[FLAG] = hidden
+    return out
 
 
 def _records(table: pd.DataFrame) -> dict[str, Any]:

@@ -48,8 +48,15 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
     if reference is not None:
         say(f"comparing with baseline {reference}")
         outcome.baseline = reference
-        outcome.comparison = compare(load(reference), result, result.metadata.get("confidence", 0.95))
+        baseline_result = load(reference)
+        outcome.comparison = compare(baseline_result, result, result.metadata.get("confidence", 0.95))
         result.findings.extend(drift_findings(outcome.comparison, result.policy.max_regression))
+        result.comparison = outcome.comparison
+        result.metadata["baseline"] = {
+            "path": str(reference),
+            "created_utc": baseline_result.metadata.get("created_utc"),
+            "fingerprint_sha256": baseline_result.metadata.get("fingerprint_sha256"),
+        }
     outcome.reports = write_reports(result, outcome.folder, formats, say)
     if outcome.comparison is not None:
         path = outcome.folder / "comparison.csv"

@@ -53,6 +53,7 @@ def build(result: AuditResult) -> dict[str, Any]:
         "views": [_view(result, view, i, metric_names) for i, view in enumerate(views, start=1)],
         "charts": chart_svgs,
         "recommendations": [_recommendation(r, i) for i, r in enumerate(result.recommendations, start=1)],
+        "comparison": _comparison(result),
         "segments": _segments(result),
         "scores": _group_table(getattr(result, "score_quantiles", None), "{:.3f}"),
         "explanations": _explanations(getattr(result, "explanations", None)),
@@ -189,6 +190,28 @@ def _view(result: AuditResult, view: str, number: int, metric_names: list[str]) 
     }
 
 
+def _comparison(result: AuditResult) -> dict[str, Any] | None:
+    """Each measure against the baseline audit, with the FA501 verdict."""
+    table = getattr(result, "comparison", None)
+    if table is None:
+        return None
+    verdicts = {(f.attribute, f.measure): f.severity for f in result.findings if f.code == "FA501"}
+    rows = []
+    for (attribute, measure), row in table.iterrows():
+        severity = verdicts.get((attribute, measure), "")
+        rows.append({
+            "attribute": attribute, "measure": fmt.words(measure),
+            "withheld": bool(row.get(FLAG, False)),
+            "old": fmt.number(row["old"]), "new": fmt.number(row["new"]),
+            **_cell(row["change"], row["change_ci_low"], row["change_ci_high"]),
+            "severity": severity, "severity_word": SEVERITY_WORDS.get(severity, ""),
+        })
+    baseline = result.metadata.get("baseline") or {}
+    return {"rows": rows, "created": baseline.get("created_utc") or "unknown date",
+            "fingerprint": baseline.get("fingerprint_sha256") or "not recorded",
+            "max_regression": f"{result.policy.max_regression:g}"}
+
+
 def _disparities(disparities: pd.DataFrame, view: str) -> list[dict[str, Any]]:
     if view not in disparities.index.get_level_values("attribute"):
         return []
@@ -209,7 +232,8 @@ def _disparities(disparities: pd.DataFrame, view: str) -> list[dict[str, Any]]:
 def _measures(result: AuditResult, view: str) -> list[dict[str, Any]]:
     if view not in result.measures.index.get_level_values("attribute"):
         return []
-    severity = {f.measure: f.severity for f in result.findings if f.attribute == view and f.measure}
+    severity = {f.measure: f.severity for f in result.findings
+                if f.attribute == view and f.measure and not f.code.startswith("FA5")}
     rows = []
     for measure, row in result.measures.loc[view].iterrows():
         threshold = result.policy.thresholds.get(measure)
