@@ -118,3 +118,10 @@ def test_no_proxy_passes_and_small_groups_are_inconclusive(data):
     strict = explanation_findings(planted_result, min_group_size=10_000)
     assert [f.severity for f in strict if f.code == "FA301"] == ["inconclusive"]
     assert all(f.severity in ("warn", "inconclusive", "pass") for f in strict)
+
+
+def test_codes_are_documented():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "findings.md").read_text()
+    assert "### FA301" in text and "### FA302" in text

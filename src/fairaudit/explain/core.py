@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fairaudit.explain.explainers import FastExplainer, choose_explainer
+from fairaudit.explain.explainers import LINK_TOLERANCE, FastExplainer, choose_explainer
 from fairaudit.explain.explanations import Explanations
 from fairaudit.explain.outputs import model_output
 from fairaudit.explain.proxies import ASSOCIATION_ROWS, MIN_ASSOCIATION, MIN_IMPORTANCE, proxy_table
@@ -25,6 +25,9 @@ PERMUTATION_BACKGROUND_ROWS = 64
 The intervals cover the sampling of rows, not the choice of this background (its error is typically
 smaller than the interval: a standard deviation of about 0.001 in probability on the bundled data)."""
 PILOT_ROWS = 64
+"""Rows explained first, to measure the explainer's speed against the time budget."""
+CHECK_ROWS = 192
+"""Background rows added to the pilot rows to check that a fast path reproduces the model's output."""
 BATCH_ROWS = {"permutation": 256}
 DEFAULT_BATCH_ROWS = 2048
 
@@ -77,8 +80,9 @@ def explain(model: Any, data: pd.DataFrame, *, sensitive: list[str], features: l
     background = rows(background_rows(len(data), BACKGROUND_ROWS, rng))
     small_background = background.iloc[rng.permutation(len(background))[:PERMUTATION_BACKGROUND_ROWS]]
     pilot = rows(sample.rows[:PILOT_ROWS])
-    output = model_output(model, pos_label, pilot)
-    explainer, notes = choose_explainer(model, features, output, pos_label=pos_label, pilot=pilot,
+    output = model_output(model, pos_label, pd.concat([pilot, background], ignore_index=True))
+    check_rows = pd.concat([pilot, background.iloc[:CHECK_ROWS]], ignore_index=True)
+    explainer, notes = choose_explainer(model, features, output, pos_label=pos_label, pilot=check_rows,
                                         background=background, permutation_background=small_background,
                                         candidates=background, rng=rng)
 
@@ -92,6 +96,9 @@ def explain(model: Any, data: pd.DataFrame, *, sensitive: list[str], features: l
     if cut:
         notes.append(f"The time budget of {time_budget:g} s allowed {len(sample):,} of the {cut:,} sampled rows; "
                      "every group was cut in the same proportion.")
+    if isinstance(explainer, FastExplainer) and explainer.worst_error > LINK_TOLERANCE:
+        notes.append(f"On some rows the {explainer.kind} path differed from the model's output by up to "
+                     f"{explainer.worst_error:.3g}; their contributions were rescaled to add up to the model's output.")
     values = np.vstack([b.values for b in batches])
     unmapped = np.concatenate([b.unmapped for b in batches])
     outputs = np.concatenate([b.output for b in batches])

@@ -24,7 +24,8 @@ would need interventional TreeSHAP (about 300 rows/s here, and unavailable for c
 sampling. When the raw output already is the probability (random forests), the rescaling is the
 identity up to rounding. Before a fast path is used, it is checked on a pilot batch to reproduce the
 model's output to ``LINK_TOLERANCE``; if not (or if shap cannot read the model), the permutation path
-runs instead and the reason is kept in the explanation's notes.
+runs instead and the reason is kept in the explanation's notes. Every later batch is checked the same
+way; a larger difference there is reported in the notes.
 """
 
 from __future__ import annotations
@@ -210,11 +211,14 @@ class FastExplainer(Explainer):
                 f"the {kind} path does not reproduce the model's output (differs by up to {error:.3g})"
             )
         self.base = float(_LINKS[(self.link, self.sign)](expected))
+        self.worst_error = error  # largest difference seen so far; checked again on every batch
 
     def explain(self, X: pd.DataFrame, on_rows: Callable[[int], None] | None = None) -> Batch:
-        values, _ = self.native(self.transform(X))
-        values = self.sign * values
+        values, expected = self.native(self.transform(X))
         output = self.output.function(X)
+        link = _LINKS[(self.link, self.sign)]
+        self.worst_error = max(self.worst_error, float(np.max(np.abs(link(expected + values.sum(axis=1)) - output))))
+        values = self.sign * values
         total = values.sum(axis=1)
         small = np.abs(total) < 1e-12
         slope = self.base * (1 - self.base) if self.link == "logit" else 1.0

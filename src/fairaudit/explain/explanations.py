@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairaudit.explain.summaries import RESIDUAL, TOTAL
+
 FRAMES = ("importance", "gap", "proxies", "groups")
 _KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
 _DTYPES = {"float": float, "int": "int64", "bool": bool, "str": object}
@@ -70,8 +72,7 @@ class Explanations:
 
     def top_contributors(self, attribute: str, group: str, n: int = 3) -> pd.DataFrame:
         """The ``n`` features with the largest share (in absolute value) of a group's gap."""
-        rows = self.gap.loc[(attribute, group)]
-        rows = rows.drop(index=[i for i in rows.index if i.startswith("(")], errors="ignore")
+        rows = self.gap.loc[(attribute, group)].drop(index=[TOTAL, RESIDUAL])
         return rows.reindex(rows["contribution"].abs().sort_values(ascending=False).index[:n])
 
     def to_dict(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ class ModelOutput:
 
 
 def model_output(model: Any, pos_label: Any, probe: pd.DataFrame) -> ModelOutput:
-    """How to read ``model``'s output; ``probe`` (a few rows) decides between scores and labels."""
+    """How to read ``model``'s output; ``probe`` (rows of the data) decides between scores and labels."""
     if is_clusterer(model):
         raise AuditInputError(
             f"The 'model' argument is a clustering model ({type(model).__name__}); explanations cover "
@@ -67,10 +67,11 @@ def _from_output(method: Callable, source: str, pos_label: Any, probe: pd.DataFr
         raise AuditInputError(f"{source} returned an array of shape {sample.shape}; expected one value per row.")
     if sample.dtype.kind == "f" and not np.all(np.isin(sample[np.isfinite(sample)], (0.0, 1.0))):
         return ModelOutput(lambda X: np.asarray(method(X), dtype=float), "score", source)
-    positive = pos_label if bool((pd.Series(sample) == pos_label).any()) else 1
-    binarize_labels(f"{source} output", pd.Series(sample), pos_label)  # refuses labels pos_label cannot fit
+    labels = pd.Series(sample)
+    if not (labels == pos_label).any() and labels.nunique() >= 2:
+        binarize_labels(f"{source} output", labels, pos_label)  # raises unless 0/1 labels with pos_label=1
 
     def decision(X: pd.DataFrame) -> np.ndarray:
-        return (np.asarray(method(X)) == positive).astype(float)
+        return (pd.Series(np.asarray(method(X))) == pos_label).to_numpy(dtype=float)
 
     return ModelOutput(decision, "score", f"{source} (0/1 decision)")
