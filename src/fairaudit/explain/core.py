@@ -56,7 +56,8 @@ def explain(model: Any, data: pd.DataFrame, *, sensitive: list[str], features: l
     max_rows : row budget: rows explained, shared between the finest sensitive groups, small groups
         kept whole (:mod:`fairaudit.explain.sampling`).
     time_budget : seconds for the whole step; the sample is cut (in proportion in every group) when
-        the explainer's measured speed cannot finish it in time. ``None``: no time limit.
+        the explainer's measured speed cannot finish it in time, and the cut is noted. At least the
+        first batch (64 rows) is explained. ``None``: no time limit, only ``max_rows``.
     n_boot : bootstrap replicates of the gap intervals (0: no intervals).
     confidence : level of the intervals.
     random_state : seed of the sample, background, permutations and bootstrap.
