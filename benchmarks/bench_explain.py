@@ -127,12 +127,12 @@ def shap_tree_rate(model, data: pd.DataFrame, rows: int, repeats: int) -> float:
         warnings.simplefilter("ignore")
         import shap
 
-    X = data[FEATURES].sample(rows, random_state=4)
-    best = np.inf
-    for _ in range(repeats):
-        started = time.perf_counter()
-        shap.TreeExplainer(model).shap_values(X, check_additivity=False)
-        best = min(best, time.perf_counter() - started)
+        X = data[FEATURES].sample(rows, random_state=4)
+        best = np.inf
+        for _ in range(repeats):
+            started = time.perf_counter()
+            shap.TreeExplainer(model).shap_values(X, check_additivity=False)
+            best = min(best, time.perf_counter() - started)
     return rows / best
 
 

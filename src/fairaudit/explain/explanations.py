@@ -16,7 +16,7 @@ _KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
 _DTYPES = {"float": float, "int": "int64", "bool": bool, "str": object}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Explanations:
     """Why groups get different model outputs, from SHAP values on a stratified sample.
 
@@ -69,6 +69,14 @@ class Explanations:
     confidence: float
     n_boot: int
     notes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        flagged = [f"{feature} ({attribute})" for (attribute, feature), flag in self.proxies["flag"].items() if flag]
+        return (
+            f"Explanations: {self.explainer} explainer, {self.units} units, {self.sample_rows:,} rows explained "
+            f"({self.rows_per_second:,.0f} rows/s); proxies flagged: {', '.join(flagged) or 'none'}; "
+            f"sensitive inputs: {', '.join(self.sensitive_inputs) or 'none'}"
+        )
 
     def top_contributors(self, attribute: str, group: str, n: int = 3) -> pd.DataFrame:
         """The ``n`` features with the largest share (in absolute value) of a group's gap."""
