@@ -28,6 +28,8 @@ PILOT_ROWS = 64
 """Rows explained first, to measure the explainer's speed against the time budget."""
 CHECK_ROWS = 192
 """Background rows added to the pilot rows to check that a fast path reproduces the model's output."""
+SUMMARY_SHARE = 0.05
+"""Share of the time budget kept for the summaries, intervals and proxies after the SHAP step."""
 BATCH_ROWS = {"permutation": 256}
 DEFAULT_BATCH_ROWS = 2048
 
@@ -92,7 +94,7 @@ def explain(model: Any, data: pd.DataFrame, *, sensitive: list[str], features: l
     association_data = data.iloc[association_rows][candidates].reset_index(drop=True)
     association_codes = {a.name: codes[a.name][association_rows] for a in attributes}
 
-    deadline = None if time_budget is None else started + float(time_budget)
+    deadline = None if time_budget is None else started + (1 - SUMMARY_SHARE) * float(time_budget)
     sample, batches, shap_seconds, cut = _run(explainer, sample, rows, population, deadline, progress)
     if cut:
         notes.append(f"The time budget of {time_budget:g} s allowed {len(sample):,} of the {cut:,} sampled rows; "
@@ -156,12 +158,12 @@ def _run(explainer: Any, sample: Any, rows: Any, population: np.ndarray, deadlin
             size = min(PILOT_ROWS if done == 0 else step, target - done)
             batches.append(explainer.explain(rows(sample.rows[done:done + size]), on_rows=bar.update))
             done += size
-            if deadline is not None and done < target:
+            if deadline is not None:  # re-estimated after every batch, from the speed so far
                 now = time.perf_counter()
                 affordable = done + int(done / (now - began) * max(0.0, deadline - now))
-                if affordable < target:
-                    target = affordable
-                    bar.total = target
+                if min(len(sample), affordable) != target:
+                    target = min(len(sample), affordable)
+                    bar.total = max(target, done)
                     bar.refresh()
     seconds = time.perf_counter() - began
     if done < len(sample):
