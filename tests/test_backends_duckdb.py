@@ -254,3 +254,25 @@ def test_no_rows_and_no_files(con, tmp_path):
     (tmp_path / "data.json").write_text("{}")
     with pytest.raises(AuditInputError, match=r"reads Parquet \(.parquet\) and CSV \(.csv\) files"):
         group_stats(str(tmp_path / "data.json"), sensitive="g", y_score="s")
+
+
+def test_dates_times_and_decimals_as_groups(con):
+    """Values matched back in SQL keep their type: dates, timestamps, decimals, floats, enums."""
+    from decimal import Decimal
+
+    rng = np.random.default_rng(2)
+    n = 3000
+    days = pd.to_datetime(["2024-01-01 00:00:00", "2024-02-29 12:30:00.25"], format="ISO8601").to_numpy()
+    data = pd.DataFrame({
+        "day": rng.choice(days, n),
+        "rate": rng.choice(np.array([Decimal("1.50"), Decimal("2.25")], dtype=object), n),
+        "y": rng.integers(0, 2, n), "s": rng.uniform(size=n),
+    })
+    relation = con.sql("SELECT day, CAST(rate AS DECIMAL(4, 2)) AS rate, CAST(day AS DATE) AS date, y, s FROM data")
+    kwargs = dict(sensitive=["day", "rate"], target="y", y_score="s")
+    expected = quiet_group_stats(data, **kwargs)
+    got = quiet_group_stats(relation, **kwargs)
+    assert got.stats.groups == expected.stats.groups
+    assert expected.stats.equals(got.stats)
+    dates = quiet_group_stats(relation, sensitive="date", target="y", y_score="s")
+    assert [g[0] for g in dates.stats.groups] == ["2024-01-01", "2024-02-29"]

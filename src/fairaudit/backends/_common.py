@@ -93,10 +93,6 @@ class Request:
     features: tuple[str, ...] | None
     score_edges: np.ndarray | None
 
-    @property
-    def has_score(self) -> bool:
-        return self.y_score is not None
-
     def roles(self) -> list[tuple[str, str]]:
         """(argument, column) of every named column, in the order the in-memory path checks them."""
         out = [("sensitive", name) for name in self.sensitive]
@@ -318,28 +314,14 @@ class GroupCoder:
     groups: tuple[tuple[str, ...], ...]
     index: dict[tuple[int, ...], int]
 
-    def code(self, attribute: int, value: Any) -> int:
-        return self._lookup[attribute][_hashable(value)]
-
-    @property
-    def _lookup(self) -> list[dict[Any, int]]:
-        return [{_hashable(v): i for i, v in enumerate(values)} for values in self.values]
-
     def codes_of(self, keys: Sequence[tuple[Any, ...]]) -> list[tuple[int, ...]]:
-        lookup = self._lookup
+        """Per-attribute codes of raw value tuples."""
+        lookup = [{_hashable(v): i for i, v in enumerate(values)} for values in self.values]
         return [tuple(lookup[a][_hashable(v)] for a, v in enumerate(key)) for key in keys]
-
-    def missing_counts(self, group_count: np.ndarray) -> dict[str, int]:
-        """Rows with a missing value, per attribute."""
-        out = {}
-        for a, name in enumerate(self.attributes):
-            rows = sum(float(n) for g, n in zip(self.groups, group_count, strict=True) if g[a] == MISSING_GROUP)
-            out[name] = int(round(rows))
-        return out
 
 
 def _hashable(value: Any) -> Any:
-    # True == 1 and 1.0 == 1 hash alike; a column holds one type, so this only guards NaN-free floats.
+    """A dictionary key for a raw value; the missing value gets a key no column value can equal."""
     return ("__none__",) if value is None else value
 
 
@@ -376,10 +358,6 @@ def group_coder(attributes: Sequence[str], kinds: Sequence[str], keys: Sequence[
     groups = tuple(tuple(all_names[a][c] for a, c in enumerate(code)) for code in codes)
     return GroupCoder(tuple(attributes), tuple(all_values), tuple(all_names), groups,
                       {code: i for i, code in enumerate(codes)})
-
-
-def single_group_attributes(coder: GroupCoder) -> list[tuple[str, str]]:
-    return [(name, coder.names[a][0]) for a, name in enumerate(coder.attributes) if len(coder.names[a]) < 2]
 
 
 # ---------------------------------------------------------------------------- score histogram
@@ -494,23 +472,25 @@ def assemble(coder: GroupCoder, *, codes: list[tuple[int, ...]], y: np.ndarray, 
     )
 
 
-def finest_index(coder: GroupCoder, codes: np.ndarray) -> np.ndarray:
-    """Finest group position of each row of per-attribute codes (shape (n, n_attributes))."""
+def place_values(coder: GroupCoder) -> list[int]:
+    """Multipliers that combine per-attribute codes into one integer (mixed radix, first attribute
+    most significant): ``sum(code[a] * place[a])``."""
     sizes = [len(v) for v in coder.values]
-    combined = np.zeros(len(codes), dtype=np.int64)
-    table_keys = np.zeros(len(coder.index), dtype=np.int64)
-    for a, size in enumerate(sizes):
-        combined = combined * size + codes[:, a]
-    for code, position in coder.index.items():
-        key = 0
-        for a, size in enumerate(sizes):
-            key = key * size + code[a]
-        table_keys[position] = key
+    return [int(np.prod(sizes[a + 1:], dtype=np.int64)) for a in range(len(sizes))]
+
+
+def finest_of_mixed(coder: GroupCoder, mixed: np.ndarray) -> np.ndarray:
+    """Finest group position of each combined code (see :func:`place_values`)."""
+    places = place_values(coder)
+    table_keys = np.array([sum(c * p for c, p in zip(code, places, strict=True)) for code in coder.index],
+                          dtype=np.int64)
+    positions = np.array(list(coder.index.values()), dtype=np.int64)
     order = np.argsort(table_keys)
-    found = np.searchsorted(table_keys[order], combined)
-    if np.any(found >= len(order)) or np.any(table_keys[order][np.minimum(found, len(order) - 1)] != combined):
+    found = np.searchsorted(table_keys[order], mixed)
+    clipped = np.minimum(found, len(order) - 1)
+    if np.any(found >= len(order)) or np.any(table_keys[order][clipped] != mixed):
         raise RuntimeError("The engine returned a histogram group that is not among the cells' groups.")
-    return order[found]
+    return positions[order[found]]
 
 
 # ---------------------------------------------------------------------------- fingerprint

@@ -47,11 +47,12 @@ from fairaudit.backends._common import (
     check_weights,
     edges_from_distinct,
     edges_from_grid,
-    finest_index,
+    finest_of_mixed,
     fingerprint,
     grid_table,
     group_coder,
     on_grid,
+    place_values,
     positive_values,
     predict_batch,
     require,
@@ -223,9 +224,17 @@ class Audit:
         self.kinds = {c: kind_of(t) for c, t in zip(self.columns, self.relation.types, strict=True)}
 
     def key(self, name: str) -> str:
-        """A sensitive column with NaN as missing (pandas' view of a float column)."""
+        """A sensitive column as grouped: NaN is missing (pandas' view of a float column); nanosecond
+        timestamps are taken to the microsecond (Python's precision, in which group names are made)."""
         column = quote(name)
-        return f"CASE WHEN isnan({column}) THEN NULL ELSE {column} END" if self.kinds[name] == FLOAT else column
+        if self.kinds[name] == FLOAT:
+            return f"CASE WHEN isnan({column}) THEN NULL ELSE {column} END"
+        if self.types[name] == "TIMESTAMP_NS":
+            return f"CAST({column} AS TIMESTAMP)"
+        return column
+
+    def key_type(self, name: str) -> str:
+        return "TIMESTAMP" if self.types[name] == "TIMESTAMP_NS" else self.types[name]
 
     def missing(self, name: str) -> str:
         column = quote(name)
@@ -259,14 +268,15 @@ class Audit:
     def check(self, request: Request, decision: Decision) -> dict[str, Any]:
         """One pass of counts for the in-memory path's checks, raised in its order."""
         items = {"rows": "count(*)"}
+        distinct = {}
         for i, name in enumerate(request.sensitive):
-            items[f"distinct_{i}"] = f"count(DISTINCT {self.key(name)})"
+            distinct[f"distinct_{i}"] = self.key(name)
             items[f"missing_{i}"] = f"count(*) FILTER (WHERE {self.missing(name)})"
         for argument in ("target", "y_pred"):
             name = getattr(request, argument)
             if name is not None:
+                distinct[f"{argument}_distinct"] = quote(name)
                 items[f"{argument}_missing"] = f"count(*) FILTER (WHERE {self.missing(name)})"
-                items[f"{argument}_distinct"] = f"count(DISTINCT {quote(name)})"
                 items[f"{argument}_min"] = f"min({quote(name)})"
                 items[f"{argument}_max"] = f"max({quote(name)})"
         if request.sample_weight is not None:
@@ -288,6 +298,7 @@ class Audit:
             )
         query = "SELECT " + ", ".join(f"{expr} AS {alias}" for alias, expr in items.items()) + " FROM {src}"
         checks = dict(zip(items, self.sql(query).fetchall()[0], strict=True))
+        checks.update(self.distinct_counts(distinct))
         rows = int(checks["rows"])
         check_rows(rows)
         for i, name in enumerate(request.sensitive):
@@ -307,6 +318,29 @@ class Audit:
                          infinite=int(checks["s_infinite"]), outside=int(checks["s_outside"]),
                          minimum=checks["s_min"], maximum=checks["s_max"], threshold=request.threshold)
         return checks
+
+    def distinct_counts(self, columns: dict[str, str]) -> dict[str, int]:
+        """Distinct non-missing values of each column, in one pass: one GROUPING SET per column (small
+        hash tables, where ``count(DISTINCT ...)`` on text columns costs much more memory)."""
+        names = list(columns)
+        n = len(names)
+        aliases = [f"c{j}" for j in range(n)]
+        masks = [(1 << n) - 1 - (1 << (n - 1 - j)) for j in range(n)]
+        grouping = f"grouping({', '.join(aliases)})"
+        missing = " ".join(f"WHEN {m} THEN {a} IS NULL" for m, a in zip(masks, aliases, strict=True))
+        inner = (f"SELECT {grouping} AS w, CASE {grouping} {missing} END AS absent FROM "
+                 f"(SELECT {', '.join(f'{expr} AS {a}' for expr, a in zip(columns.values(), aliases, strict=True))}"
+                 f" FROM {{src}}) GROUP BY GROUPING SETS ({', '.join(f'({a})' for a in aliases)})")
+        rows = self.sql(f"SELECT w, count(*) FILTER (WHERE NOT absent) FROM ({inner}) GROUP BY w").fetchall()
+        found = dict(rows)
+        return {name: int(found.get(mask, 0)) for name, mask in zip(names, masks, strict=True)}
+
+    def code(self, attribute: int, name: str, coder: Any) -> str:
+        """The attribute's group code, computed in SQL (NULL for a value the first pass did not see)."""
+        key = self.key(name)
+        branches = [f"WHEN {key} IS NULL THEN {c}" if v is None else f"WHEN {key} = {literal(v, self.key_type(name))} "
+                    f"THEN {c}" for c, v in enumerate(coder.values[attribute])]
+        return f"CASE {' '.join(branches)} ELSE NULL END"
 
     def positives(self, argument: str, name: str, checks: dict[str, Any]) -> str:
         """The 0/1 label expression: the column's values equal to ``pos_label``."""
@@ -364,15 +398,19 @@ class Audit:
         ints = lambda j: np.array([row[j] for row in rows], dtype=np.int64)
         hist = {}
         if has_target and has_score:
-            hist = self.histogram(request, keys, y, s, w, coder, int(checks["s_distinct"]))
+            hist = self.histogram(request, y, s, w, coder, int(checks["s_distinct"]))
         return assemble(coder, codes=codes, y=ints(k), p=ints(k + 1), c=ints(k + 2), sums=arrays,
                         has_target=has_target, has_score=has_score, **hist)
 
-    def histogram(self, request: Request, keys: list[str], y: str, s: str, w: str | None, coder: Any,
+    def histogram(self, request: Request, y: str, s: str, w: str | None, coder: Any,
                   approx_distinct: int) -> dict[str, Any]:
-        """The weighted score histogram per finest group and label, and its edges."""
+        """The weighted score histogram per finest group and label, and its edges.
+
+        Few distinct scores: grouped by the exact score. Many: by grid cell ``floor(score * 65536)``
+        (bins on the grid are unions of cells), the default edges coming from a first, global GROUP BY
+        of the cells. Explicit edges off the grid: binned in SQL. Groups are integer codes computed in
+        SQL, which keeps DuckDB's hash table small."""
         edges = request.score_edges
-        join = ""
         if edges is None:
             mode = "exact" if approx_distinct <= EXACT_KEY_LIMIT else "grid"
         elif on_grid(edges):
@@ -381,10 +419,16 @@ class Audit:
             mode = "exact"
         else:
             mode = "bins"
+        cell = f"CAST(floor({s} * {SCORE_GRID}) AS INTEGER)"
+        if mode == "grid" and edges is None:
+            table = self._arrow(self.sql(f"SELECT {cell} AS b, count(*) AS n, min({s}) AS lo, max({s}) AS hi "
+                                         "FROM {src} GROUP BY b"))
+            edges = edges_from_grid(*(table.column(c).to_numpy().astype(float) for c in ("b", "n", "lo", "hi")))
+        join = ""
         if mode == "exact":
             bucket = s
         elif mode == "grid":
-            bucket = f"CAST(floor({s} * {SCORE_GRID}) AS INTEGER)"
+            bucket = cell
         else:
             interior = edges[1:-1]
             if len(interior) <= MAX_SUM_EDGES:
@@ -395,29 +439,35 @@ class Audit:
                         f"unnest(range(1, {len(interior) + 1})) AS bin "
                         f"UNION ALL SELECT CAST('-inf' AS DOUBLE), 0) AS fa_edges ON {s} >= fa_edges.edge")
                 bucket = "fa_edges.bin"
+        places = place_values(coder)
+        mixed = " + ".join(f"({self.code(i, name, coder)}) * {places[i]}" for i, name in enumerate(request.sensitive))
+        group_label = f"(CAST({mixed} AS BIGINT) * 2 + {y})"
         weight = "count(*)" if w is None else f"sum({w})"
-        select = [f"{expr} AS k{i}" for i, expr in enumerate(keys)]
-        select += [f"{y} AS y", f"{bucket} AS b", "count(*) AS n", f"{weight} AS w"]
-        if mode == "grid":
-            select += [f"min({s}) AS lo", f"max({s}) AS hi"]
-        group = ", ".join([f"k{i}" for i in range(len(keys))] + ["y", "b"])
-        table = self._arrow(self.sql(f"SELECT {', '.join(select)} FROM {{src}}{join} GROUP BY {group}"))
-        codes = np.column_stack([arrow_codes(table.column(f"k{i}"), coder, i) for i in range(len(keys))])
-        bucket_values = table.column("b").to_numpy()
-        counts = table.column("n").to_numpy().astype(float)
-        if edges is None:
-            if mode == "exact":
-                edges = edges_from_distinct(*_summed(bucket_values, counts))
-            else:
-                edges = edges_from_grid(*_per_cell(bucket_values, counts, table.column("lo").to_numpy(),
-                                                   table.column("hi").to_numpy()))
         if mode == "exact":
-            bins = bins_of_scores(bucket_values.astype(float), edges)
-        elif mode == "grid":
-            bins = grid_table(edges)[bucket_values.astype(np.int64)]
+            counted = ", count(*) AS n" if request.score_edges is None else ""
+            query = (f"SELECT {group_label} AS g, {bucket} AS b, {weight} AS w{counted} FROM {{src}}{join} "
+                     "GROUP BY g, b")
+        else:  # one integer key per (group, label, bucket): the smallest hash table
+            n_buckets = SCORE_GRID + 1 if mode == "grid" else len(edges) - 1
+            span = int(np.prod([len(v) for v in coder.values], dtype=np.float64)) * 2 * n_buckets
+            integer = "INTEGER" if span < 2**31 else "BIGINT"  # 4-byte keys when they fit
+            query = (f"SELECT CAST({group_label} * {n_buckets} + {bucket} AS {integer}) AS k, {weight} AS w "
+                     f"FROM {{src}}{join} GROUP BY k")
+        table = self._arrow(self.sql(query))
+        if mode == "exact":
+            if table.column("g").null_count:
+                raise RuntimeError("DuckDB returned a sensitive value that its first pass did not see.")
+            group_label_values = table.column("g").to_numpy().astype(np.int64)
+            scores = table.column("b").to_numpy().astype(float)
+            if edges is None:
+                edges = edges_from_distinct(*_summed(scores, table.column("n").to_numpy().astype(float)))
+            bins = bins_of_scores(scores, edges)
         else:
-            bins = bucket_values.astype(np.int64)
-        return dict(hist_group=finest_index(coder, codes), hist_y=table.column("y").to_numpy().astype(np.int64),
+            if table.column("k").null_count:
+                raise RuntimeError("DuckDB returned a sensitive value that its first pass did not see.")
+            group_label_values, buckets = np.divmod(table.column("k").to_numpy().astype(np.int64), n_buckets)
+            bins = grid_table(edges)[buckets] if mode == "grid" else buckets
+        return dict(hist_group=finest_of_mixed(coder, group_label_values // 2), hist_y=group_label_values % 2,
                     hist_bin=bins, hist_weight=table.column("w").to_numpy().astype(float), score_edges=edges)
 
     @staticmethod
@@ -500,28 +550,3 @@ class Audit:
 def _summed(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     unique, inverse = np.unique(values, return_inverse=True)
     return unique, np.bincount(inverse, weights=counts)
-
-
-def _per_cell(cells: np.ndarray, counts: np.ndarray, lows: np.ndarray,
-              highs: np.ndarray) -> tuple[np.ndarray, ...]:
-    unique, inverse = np.unique(cells, return_inverse=True)
-    low = np.full(unique.size, np.inf)
-    high = np.full(unique.size, -np.inf)
-    np.minimum.at(low, inverse, lows)
-    np.maximum.at(high, inverse, highs)
-    return unique, np.bincount(inverse, weights=counts), low, high
-
-
-def arrow_codes(column: Any, coder: Any, attribute: int) -> np.ndarray:
-    """Per-row codes of attribute values returned as an Arrow column (null: the missing group)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
-    uniques = pc.unique(column)
-    lookup = {v: i for i, v in enumerate(coder.values[attribute])}
-    table = np.array([lookup[v] for v in uniques.to_pylist()], dtype=np.int64)
-    position = pc.index_in(column, value_set=uniques).fill_null(0).to_numpy(zero_copy_only=False)
-    return table[position.astype(np.int64)]

@@ -38,11 +38,12 @@ from fairaudit.backends._common import (
     check_weights,
     edges_from_distinct,
     edges_from_grid,
-    finest_index,
+    finest_of_mixed,
     fingerprint,
     grid_table,
     group_coder,
     on_grid,
+    place_values,
     positive_values,
     predict_batch,
     require,
@@ -144,6 +145,8 @@ class SparkAudit:
         """A small numeric result as numpy columns (through Arrow where this Spark has it)."""
         if hasattr(frame, "toArrow"):
             table = frame.toArrow()
+            if any(table.column(name).null_count for name in table.column_names):
+                raise RuntimeError("Spark returned a sensitive value that its first pass did not see.")
             return {name: table.column(name).to_numpy() for name in table.column_names}
         rows = self.collect(frame)
         return {name: np.array([row[name] for row in rows]) for name in frame.columns}
@@ -252,7 +255,7 @@ class SparkAudit:
                 condition = key.isNull() if value is None else key == F.lit(value)
                 expression = (F.when(condition, code) if expression is None
                               else expression.when(condition, code))
-            codes.append(expression.otherwise(-1).cast("int").alias(f"k{i}"))
+            codes.append(expression.otherwise(F.lit(None)).cast("int").alias(f"k{i}"))
         return coder, codes
 
     def prepare(self, request: Request, labels: dict[str, Any], codes: list[Any], features: list[str],
@@ -366,40 +369,36 @@ class SparkAudit:
         else:
             mode = "bins"
         s = F.col("s")
+        cell = F.floor(s * SCORE_GRID).cast("int")
+        if mode == "grid" and edges is None:
+            cells = self.arrays(frame.groupBy(cell.alias("b")).agg(F.count(F.lit(1)).alias("n"),
+                                                                   F.min(s).alias("lo"), F.max(s).alias("hi")))
+            edges = edges_from_grid(*(cells[c].astype(float) for c in ("b", "n", "lo", "hi")))
         if mode == "exact":
             frame = frame.withColumn("b", s)
         elif mode == "grid":
-            frame = frame.withColumn("b", F.floor(s * SCORE_GRID).cast("int"))
+            frame = frame.withColumn("b", cell)
         else:
             from pyspark.ml.feature import Bucketizer
 
             splits = [-float("inf"), *[float(e) for e in edges[1:-1]], float("inf")]
             frame = Bucketizer(splits=splits, inputCol="s", outputCol="b").transform(frame)
-        n_keys = len(request.sensitive)
+        places = place_values(coder)
+        group_label = sum(F.col(f"k{i}").cast("long") * places[i] for i in range(len(places))) * 2 + F.col("y")
         weight = F.count(F.lit(1)) if request.sample_weight is None else F.sum("w")
         aggregates = [F.count(F.lit(1)).alias("n"), weight.alias("wsum")]
-        if mode == "grid":
-            aggregates += [F.min(s).alias("lo"), F.max(s).alias("hi")]
-        table = self.arrays(frame.groupBy(*[f"k{i}" for i in range(n_keys)], "y", "b").agg(*aggregates))
-        codes = np.column_stack([table[f"k{i}"] for i in range(n_keys)]).astype(np.int64)
+        table = self.arrays(frame.groupBy(group_label.alias("g"), "b").agg(*aggregates))
+        labels = table["g"].astype(np.int64)
         buckets = table["b"]
         counts = table["n"].astype(float)
-        if edges is None:
-            if mode == "exact":
-                unique, inverse = np.unique(buckets.astype(float), return_inverse=True)
-                edges = edges_from_distinct(unique, np.bincount(inverse, weights=counts))
-            else:
-                unique, inverse = np.unique(buckets.astype(np.int64), return_inverse=True)
-                low = np.full(unique.size, np.inf)
-                high = np.full(unique.size, -np.inf)
-                np.minimum.at(low, inverse, table["lo"].astype(float))
-                np.maximum.at(high, inverse, table["hi"].astype(float))
-                edges = edges_from_grid(unique, np.bincount(inverse, weights=counts), low, high)
+        if edges is None and mode == "exact":
+            unique, inverse = np.unique(buckets.astype(float), return_inverse=True)
+            edges = edges_from_distinct(unique, np.bincount(inverse, weights=counts))
         if mode == "exact":
             bins = bins_of_scores(buckets.astype(float), edges)
         elif mode == "grid":
             bins = grid_table(edges)[buckets.astype(np.int64)]
         else:
             bins = buckets.astype(np.int64)
-        return dict(hist_group=finest_index(coder, codes), hist_y=table["y"].astype(np.int64), hist_bin=bins,
+        return dict(hist_group=finest_of_mixed(coder, labels // 2), hist_y=labels % 2, hist_bin=bins,
                     hist_weight=table["wsum"].astype(float), score_edges=edges)

@@ -1,0 +1,180 @@
+"""Audits larger than memory: DuckDB on Parquet files, Spark local, and pandas in memory for comparison.
+
+Data: synthetic, written to Parquet in chunks (generation never holds more than one chunk): three
+sensitive text columns (region 5 x age group 4 x sex 2 = 40 crossings), a 0/1 label and a continuous
+probability score. Every measurement runs in its own process; peak memory is the largest resident set
+of that process and its children (Spark's JVM included), sampled every 20 ms. "stats" is
+``fairaudit.backends.group_stats`` (validation, cells, score histogram); "tables" builds by_group,
+disparities and measures from them (n_boot=1000): it does not depend on the number of rows.
+
+    python benchmarks/bench_scale.py                           # 10M and 100M rows
+    python benchmarks/bench_scale.py --rows 10000000 --skip-spark
+    python benchmarks/bench_scale.py --keep DIR                # keep the generated files in DIR
+
+The generated files are deleted at the end unless --keep is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHUNK = 5_000_000
+SENSITIVE = ["region", "age_group", "sex"]
+KWARGS = dict(sensitive=SENSITIVE, target="y", y_score="score")
+REGIONS = ["north", "south", "east", "west", "centre"]
+AGES = ["<25", "25-44", "45-64", "65+"]
+SEXES = ["female", "male"]
+
+
+# ---------------------------------------------------------------------------- data
+def generate(folder: Path, rows: int, seed: int = 0) -> str:
+    """Write ``rows`` synthetic rows as Parquet files of at most CHUNK rows; returns their glob."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dictionaries = [pa.array(values) for values in (REGIONS, AGES, SEXES)]
+    for part, start in enumerate(range(0, rows, CHUNK)):
+        n = min(CHUNK, rows - start)
+        rng = np.random.default_rng([seed, part])
+        codes = [rng.integers(0, len(d), n).astype(np.int8) for d in dictionaries]
+        logit = -1.0 + 0.4 * codes[2] - 0.2 * codes[1] + 0.1 * codes[0] + rng.normal(0, 1, n)
+        y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+        score = 1 / (1 + np.exp(-(logit + rng.normal(0, 0.7, n))))
+        columns = {name: pa.DictionaryArray.from_arrays(code, dictionary)
+                   for name, code, dictionary in zip(SENSITIVE, codes, dictionaries, strict=True)}
+        columns.update(y=pa.array(y), score=pa.array(score))
+        pq.write_table(pa.table(columns), folder / f"part-{part:04d}.parquet", row_group_size=1_000_000)
+        del codes, logit, y, score, columns
+    return str(folder / "*.parquet")
+
+
+# ---------------------------------------------------------------------------- one measurement (child)
+def measure(engine: str, path: str) -> dict:
+    import warnings
+
+    from fairaudit.backends import group_stats
+    from fairaudit.tables import build_tables
+
+    warnings.simplefilter("ignore")
+    out: dict = {}
+    if engine == "duckdb":
+        data = path
+    elif engine == "pandas":
+        import pandas as pd
+
+        started = time.perf_counter()
+        data = pd.read_parquet(Path(path).parent)
+        for name in SENSITIVE:
+            data[name] = data[name].astype("category")
+        out["load_seconds"] = time.perf_counter() - started
+    else:
+        from pyspark.sql import SparkSession
+
+        started = time.perf_counter()
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+        spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+                 .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "4")
+                 .config("spark.driver.memory", "2g").getOrCreate())
+        spark.sparkContext.setLogLevel("ERROR")
+        data = spark.read.parquet(str(Path(path).parent))
+        out["load_seconds"] = time.perf_counter() - started
+    started = time.perf_counter()
+    result = group_stats(data, **KWARGS)
+    out["stats_seconds"] = time.perf_counter() - started
+    started = time.perf_counter()
+    build_tables(result.stats, intersections=True, confidence=0.95, n_boot=1000, rng=np.random.default_rng(0))
+    out["tables_seconds"] = time.perf_counter() - started
+    out.update(rows=result.rows, groups=result.stats.n_groups, fingerprint=result.fingerprint[:12],
+               score_bins=len(result.stats.score_edges) - 1)
+    return out
+
+
+# ---------------------------------------------------------------------------- the parent
+def run_child(engine: str, path: str) -> dict:
+    """Run one measurement in a fresh process, sampling the peak resident memory of its process tree."""
+    import psutil
+
+    child = subprocess.Popen([sys.executable, __file__, "--measure", engine, "--path", path],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        process = psutil.Process(child.pid)
+        while not done.is_set():
+            try:
+                tree = [process, *process.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = child.communicate()
+    done.set()
+    sampler.join()
+    if child.returncode != 0:
+        raise RuntimeError(f"{engine} on {path} failed:\n{stderr[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_rss_mb"] = peak / 2**20
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000, 100_000_000])
+    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--keep", type=Path, default=None, help="write the files here and keep them")
+    parser.add_argument("--measure", choices=["duckdb", "spark", "pandas"], help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.path)))
+        return
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="fairaudit-bench-"))
+    lines = ["| engine | rows | Parquet on disk | load s | stats s | tables s | peak RSS | fingerprint |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    try:
+        for rows in args.rows:
+            started = time.perf_counter()
+            path = generate(root / f"rows_{rows}", rows)
+            size = sum(f.stat().st_size for f in (root / f"rows_{rows}").glob("*.parquet")) / 2**20
+            print(f"generated {rows:,} rows ({size:,.0f} MiB) in {time.perf_counter() - started:.1f} s",
+                  file=sys.stderr, flush=True)
+            engines = ["duckdb"]
+            if rows <= 10_000_000:
+                engines += [] if args.skip_spark else ["spark"]
+                engines += [] if args.skip_pandas else ["pandas"]
+            for engine in engines:
+                r = run_child(engine, path)
+                load = f"{r['load_seconds']:.1f}" if "load_seconds" in r else "-"
+                line = (f"| {engine} | {rows:,} | {size:,.0f} MiB | {load} | {r['stats_seconds']:.1f} | "
+                        f"{r['tables_seconds']:.2f} | {r['peak_rss_mb']:,.0f} MiB | {r['fingerprint']} |")
+                print(line, file=sys.stderr, flush=True)
+                lines.append(line)
+            if args.keep is None:
+                shutil.rmtree(root / f"rows_{rows}", ignore_errors=True)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
