@@ -145,10 +145,24 @@ def test_missing_targets_and_outside_scores_are_counted(spark):
         group_stats(frame, sensitive="region", y_score="score")
 
 
-def test_too_many_groups(spark):
+@pytest.mark.parametrize("cap", [100_000, 10])
+def test_too_many_groups(spark, monkeypatch, cap):
+    """Counted from the capped first GROUP BY, or (beyond the cap) column by column."""
+    import fairaudit.backends.spark as engine
+
+    monkeypatch.setattr(engine, "GROUPS_CAP", cap)
     frame = to_spark(spark, pd.DataFrame({"customer": np.arange(60), "s": np.linspace(0, 1, 60)}))
     with pytest.raises(AuditInputError, match="'customer' has 60 distinct values, more than the limit of 50"):
         group_stats(frame, sensitive="customer", y_score="s")
+
+
+def test_many_crossings_beyond_the_cap(spark, monkeypatch):
+    import fairaudit.backends.spark as engine
+
+    monkeypatch.setattr(engine, "GROUPS_CAP", 10)
+    data = synthetic().iloc[:2000]
+    kwargs = dict(sensitive=["region", "band", "tier"], target="outcome", y_score="score", pos_label="approved")
+    assert_same_stats(quiet_group_stats(data, **kwargs), quiet_group_stats(to_spark(spark, data), **kwargs))
 
 
 def test_model_error_on_an_executor_is_the_in_memory_error(small):

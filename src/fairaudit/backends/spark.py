@@ -40,7 +40,6 @@ from fairaudit.backends._common import (
     edges_from_grid,
     finest_of_mixed,
     fingerprint,
-    grid_table,
     group_coder,
     on_grid,
     place_values,
@@ -53,6 +52,9 @@ from fairaudit.inputs import AuditInputError, AuditTypeError
 from fairaudit.stats import SCORE_GRID
 
 EXTRA = "spark"
+GROUPS_CAP = 100_000
+"""At most this many (group, label, prediction) rows are brought back by the first GROUP BY; more means
+a column with too many values, whose distinct values are then counted on their own."""
 
 _KINDS = {
     "StringType": STRING, "VarcharType": STRING, "CharType": STRING,
@@ -162,9 +164,10 @@ class SparkAudit:
         original_columns = list(self.columns)
         features = resolve_features(request, self.columns)
         checks = self.check(request)
-        labels = {argument: self.positives(argument, getattr(request, argument), checks)
-                  for argument in ("target", "y_pred") if getattr(request, argument) is not None}
-        coder, codes = self.groups(request)
+        coder, codes, values = self.groups(request, checks)
+        self.raise_checks(request, checks)
+        labels = {argument: self.positives(argument, getattr(request, argument), values[argument])
+                  for argument in values}
         frame, score, decision = self.prepare(request, labels, codes, features, checks)
         stats = self.statistics(request, frame, coder, score, decision, checks)
         rows = int(checks["rows"])
@@ -173,19 +176,15 @@ class SparkAudit:
                            missing_sensitive=missing, columns=original_columns, engine="spark")
 
     def check(self, request: Request) -> dict[str, Any]:
-        """One aggregation for the in-memory path's checks, raised in its order."""
+        """One aggregation of the counts behind the in-memory path's checks."""
         F = self.F
         items = {"rows": F.count(F.lit(1))}
         for i, name in enumerate(request.sensitive):
-            items[f"distinct_{i}"] = F.countDistinct(self.key(name))
             items[f"missing_{i}"] = self.count_if(self.missing(name))
         for argument in ("target", "y_pred"):
             name = getattr(request, argument)
             if name is not None:
                 items[f"{argument}_missing"] = self.count_if(self.missing(name))
-                items[f"{argument}_distinct"] = F.countDistinct(self.col(name))
-                items[f"{argument}_min"] = F.min(self.col(name))
-                items[f"{argument}_max"] = F.max(self.col(name))
         if request.sample_weight is not None:
             w = self.as_double(request.sample_weight)
             finite = ~F.isnan(w) & (F.abs(w) != float("inf"))
@@ -205,7 +204,10 @@ class SparkAudit:
                 s_distinct=F.approx_count_distinct(s, 0.05),
             )
         row = self.collect(self.df.agg(*[expr.alias(alias) for alias, expr in items.items()]))[0]
-        checks = {alias: row[alias] for alias in items}
+        return {alias: row[alias] for alias in items}
+
+    def raise_checks(self, request: Request, checks: dict[str, Any]) -> None:
+        """The in-memory path's errors, in its order."""
         rows = int(checks["rows"])
         check_rows(rows)
         for i, name in enumerate(request.sensitive):
@@ -224,28 +226,41 @@ class SparkAudit:
             check_scores("y_score", rows=rows, missing=int(checks["s_missing"]),
                          infinite=int(checks["s_infinite"]), outside=int(checks["s_outside"]),
                          minimum=checks["s_min"], maximum=checks["s_max"], threshold=request.threshold)
-        return checks
 
-    def positives(self, argument: str, name: str, checks: dict[str, Any]) -> Any:
+    def positives(self, argument: str, name: str, values: list[Any]) -> Any:
         """The 0/1 label column: the values equal to ``pos_label``."""
-        F = self.F
-        distinct = int(checks[f"{argument}_distinct"])
-        if distinct <= 2:
-            values = list(dict.fromkeys(checks[f"{argument}_{end}"] for end in ("min", "max")))[:distinct]
-        else:
-            column = self.col(name)
-            values = [row[0] for row in self.collect(self.df.select(column).where(column.isNotNull()).distinct())]
         positive = positive_values(argument, values, self.request.pos_label)
         if not positive:
-            return F.lit(0)
+            return self.F.lit(0)
         return self.col(name).isin(positive).cast("int")
 
-    def groups(self, request: Request) -> tuple[Any, list[Any]]:
-        """The observed crossings of the sensitive values, and each attribute's code column."""
+    def groups(self, request: Request, checks: dict[str, Any]) -> tuple[Any, list[Any], dict[str, list[Any]]]:
+        """The observed crossings of the sensitive values and the values of the label columns, in one
+        GROUP BY whose result is capped; beyond the cap (a column with too many values), each column's
+        distinct values are counted on their own. Then each attribute's code column."""
         F = self.F
         keys = [self.key(name).alias(f"k{i}") for i, name in enumerate(request.sensitive)]
-        rows = self.collect(self.df.groupBy(*keys).count())
+        labels = {argument: getattr(request, argument) for argument in ("target", "y_pred")
+                  if getattr(request, argument) is not None}
+        columns = keys + [self.col(name).alias(argument) for argument, name in labels.items()]
+        rows = self.collect(self.df.groupBy(*columns).count().limit(GROUPS_CAP + 1))
+        if len(rows) > GROUPS_CAP:
+            for i, name in enumerate(request.sensitive):
+                checks[f"distinct_{i}"] = self.exact_distinct(self.key(name))
+            for argument, name in labels.items():
+                checks[f"{argument}_distinct"] = self.exact_distinct(self.col(name))
+            self.raise_checks(request, checks)
+            rows = self.collect(self.df.groupBy(*keys).count())
+            values = {argument: [row[0] for row in self.collect(self.df.select(self.col(name)).distinct())]
+                      for argument, name in labels.items()}
+        else:
+            values = {argument: list(dict.fromkeys(row[argument] for row in rows)) for argument in labels}
         key_rows = [tuple(row[f"k{i}"] for i in range(len(keys))) for row in rows]
+        for i in range(len(keys)):
+            checks.setdefault(f"distinct_{i}", len({k[i] for k in key_rows} - {None}))
+        values = {argument: [v for v in found if v is not None] for argument, found in values.items()}
+        for argument, found in values.items():
+            checks.setdefault(f"{argument}_distinct", len(found))
         coder = group_coder(request.sensitive, [self.kinds[n] for n in request.sensitive], key_rows)
         codes = []
         for i, name in enumerate(request.sensitive):
@@ -256,7 +271,10 @@ class SparkAudit:
                 expression = (F.when(condition, code) if expression is None
                               else expression.when(condition, code))
             codes.append(expression.otherwise(F.lit(None)).cast("int").alias(f"k{i}"))
-        return coder, codes
+        return coder, codes, values
+
+    def exact_distinct(self, column: Any) -> int:
+        return int(self.collect(self.df.agg(self.F.countDistinct(column).alias("d")))[0]["d"])
 
     def prepare(self, request: Request, labels: dict[str, Any], codes: list[Any], features: list[str],
                 checks: dict[str, Any]) -> tuple[Any, bool, str]:
@@ -358,26 +376,22 @@ class SparkAudit:
                         **hist)
 
     def histogram(self, request: Request, frame: Any, coder: Any, approx_distinct: int) -> dict[str, Any]:
+        """The weighted score histogram per finest group and label, and its edges.
+
+        Few distinct scores: grouped by the exact score. Many: the default edges come from a global
+        GROUP BY of the grid cells ``floor(score * 65536)`` (with each cell's extreme scores), and the
+        scores are binned on the executors by a binary search (``Bucketizer``)."""
         F = self.F
         edges = request.score_edges
-        if edges is None:
-            mode = "exact" if approx_distinct <= EXACT_KEY_LIMIT else "grid"
-        elif on_grid(edges):
-            mode = "grid"
-        elif approx_distinct <= EXACT_KEY_LIMIT:
-            mode = "exact"
-        else:
-            mode = "bins"
+        exact = approx_distinct <= EXACT_KEY_LIMIT and (edges is None or not on_grid(edges))
         s = F.col("s")
-        cell = F.floor(s * SCORE_GRID).cast("int")
-        if mode == "grid" and edges is None:
+        if not exact and edges is None:
+            cell = F.floor(s * SCORE_GRID).cast("int")
             cells = self.arrays(frame.groupBy(cell.alias("b")).agg(F.count(F.lit(1)).alias("n"),
                                                                    F.min(s).alias("lo"), F.max(s).alias("hi")))
             edges = edges_from_grid(*(cells[c].astype(float) for c in ("b", "n", "lo", "hi")))
-        if mode == "exact":
+        if exact:
             frame = frame.withColumn("b", s)
-        elif mode == "grid":
-            frame = frame.withColumn("b", cell)
         else:
             from pyspark.ml.feature import Bucketizer
 
@@ -391,13 +405,11 @@ class SparkAudit:
         labels = table["g"].astype(np.int64)
         buckets = table["b"]
         counts = table["n"].astype(float)
-        if edges is None and mode == "exact":
-            unique, inverse = np.unique(buckets.astype(float), return_inverse=True)
-            edges = edges_from_distinct(unique, np.bincount(inverse, weights=counts))
-        if mode == "exact":
+        if exact:
+            if edges is None:
+                unique, inverse = np.unique(buckets.astype(float), return_inverse=True)
+                edges = edges_from_distinct(unique, np.bincount(inverse, weights=counts))
             bins = bins_of_scores(buckets.astype(float), edges)
-        elif mode == "grid":
-            bins = grid_table(edges)[buckets.astype(np.int64)]
         else:
             bins = buckets.astype(np.int64)
         return dict(hist_group=finest_of_mixed(coder, labels // 2), hist_y=labels % 2, hist_bin=bins,
