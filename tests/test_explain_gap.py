@@ -176,3 +176,16 @@ def test_decision_function_models_are_explained_as_logistic_scores(data):
     result = explain(model, data, sensitive=["group"], features=FEATURES, max_rows=600, n_boot=0, progress=False)
     assert (result.explainer, result.units) == ("pipeline+linear", "score")
     assert result.gap.xs("(residual)", level="feature")["contribution"].abs().max() < 1e-9
+
+
+def test_score_models_are_explained_in_score_units(data):
+    """A regressor's score (the audit's task='score') is explained as it is: identity link, score units."""
+    target = 100 * true_score(data)
+    model = lightgbm.LGBMRegressor(n_estimators=40, num_leaves=8, verbose=-1).fit(data[FEATURES], target)
+    result = explain(model, data, sensitive=["group"], features=FEATURES, max_rows=10_000, n_boot=0, progress=False)
+    assert (result.explainer, result.units) == ("tree", "score")
+    score = model.predict(data[FEATURES])
+    inside = (data["group"] == "B").to_numpy()
+    rows = result.gap.loc[("group", "B")]["contribution"]
+    assert rows["(total gap)"] == pytest.approx(score[inside].mean() - score[~inside].mean(), abs=1e-9)
+    assert abs(rows["(residual)"]) < 1e-9 and rows.drop(["(total gap)", "(residual)"]).abs().idxmax() == "district"
