@@ -521,8 +521,10 @@ class Audit:
         args = "struct_pack(" + ", ".join(f"f{j} := {quote(f)}" for j, f in enumerate(features)) + ")"
         view = f"fairaudit_rows_{uuid.uuid4().hex[:8]}"
         try:
-            source.query(view, f"CREATE TEMP TABLE fairaudit_scored AS SELECT {kept}{',' if kept else ''} "
-                               f"{name}({args}) AS fairaudit_out FROM {view}").fetchall()
+            created = source.query(view, f"CREATE TEMP TABLE fairaudit_scored AS SELECT {kept}"
+                                         f"{',' if kept else ''} {name}({args}) AS fairaudit_out FROM {view}")
+            if created is not None:  # DuckDB 1.x runs the statement at once, 2.x when fetched
+                created.fetchall()
             counts = con.sql("SELECT count(*), count(fairaudit_out.score) FROM fairaudit_scored").fetchall()[0]
         except duckdb.Error as error:
             if errors:

@@ -150,8 +150,10 @@ class SparkAudit:
             if any(table.column(name).null_count for name in table.column_names):
                 raise RuntimeError("Spark returned a sensitive value that its first pass did not see.")
             return {name: table.column(name).to_numpy() for name in table.column_names}
-        rows = self.collect(frame)
-        return {name: np.array([row[name] for row in rows]) for name in frame.columns}
+        table = frame.toPandas()  # Spark 3.5: through Arrow when spark.sql.execution.arrow.pyspark.enabled
+        if table.isna().to_numpy().any():
+            raise RuntimeError("Spark returned a sensitive value that its first pass did not see.")
+        return {name: table[name].to_numpy() for name in table.columns}
 
     # -------------------------------------------------------------- the passes
     def run(self) -> Any:
