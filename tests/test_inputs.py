@@ -141,7 +141,7 @@ def test_bad_options(data):
         audit(data, n_boot=-5)
     with pytest.raises(fa.AuditInputError, match=r"'task' argument must be one of 'auto', 'binary'"):
         audit(data, task="ranking")
-    with pytest.raises(fa.AuditInputError, match=r"'explain' argument"):
+    with pytest.raises(fa.AuditInputError, match=r"'explain' argument needs the model itself"):
         audit(data, explain=True)
     with pytest.raises(fa.PolicyError, match=r"Unknown policy key 'demographic_parity_difference'"):
         audit(data, policy={"demographic_parity_difference": 0.1})

@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairaudit.findings import evaluate
+from fairaudit.explain import Explanations, explanation_findings
+from fairaudit.explain import explain as explain_model
+from fairaudit.findings import SEVERITIES, evaluate
 from fairaudit.inputs import AuditInputError, AuditInputs, group_name, resolve_inputs
 from fairaudit.mitigation import advice, recommend
 from fairaudit.models import Predictions, infer_task, predict
@@ -78,8 +80,9 @@ def audit(
     confidence : level of every interval.
     n_boot : bootstrap replicates of the group statistics (0 turns the bootstrap off).
     random_state : seed or Generator of the bootstrap.
-    explain : SHAP explanations; not part of this version, which refuses ``explain=True`` with a clear
-        error rather than ignoring it.
+    explain : explain with SHAP, on a sample stratified by group, what drives each group's gap in mean
+        model output and which features stand in for a sensitive attribute (``result.explanations``,
+        findings FA301/FA302); needs a model. See :mod:`fairaudit.explain`.
     policy : :class:`~fairaudit.Policy`, dict or YAML path; ``None`` is the default policy
         (four-fifths rule, demographic parity and equalized odds differences <= 0.1).
     mitigate : fit the catalogue's mitigations for the failing findings on half of the rows and measure
@@ -87,11 +90,6 @@ def audit(
         :mod:`fairaudit.mitigation`. Without it, recommendations are listed without measured effect.
     """
     started = time.perf_counter()
-    if explain:
-        raise AuditInputError(
-            "The 'explain' argument: SHAP explanations are not part of this fairaudit version; "
-            "call audit() with explain=False."
-        )
     task_name = infer_task(task, model, top_k)
     rules = _policy(policy, task_name, favorable)
     inputs = resolve_inputs(
@@ -132,6 +130,11 @@ def audit(
     if mitigate and task_name != "binary":
         raise AuditInputError("The 'mitigate' argument applies to binary decisions: use favorable= or top_k= to "
                               "turn segments or scores into a decision.")
+    if explain:
+        extra["explanations"] = _explanations(model, inputs, task_name, random_state)
+        findings = sorted(findings + explanation_findings(extra["explanations"], min_group_size=rules.min_group_size),
+                          key=lambda f: SEVERITIES.index(f.severity))
+        findings = [f for f in findings if f.code not in rules.ignore]
     recommendations = _recommendations(model, inputs, findings, rules, mitigate, random_state)
     meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
     if continuous:
@@ -145,6 +148,24 @@ def audit(
         measures=measures, metadata=meta, findings=findings, policy=rules,
         recommendations=recommendations, **extra,
     )
+
+
+def _explanations(model: Any, inputs: AuditInputs, task: str, random_state: Any) -> Explanations:
+    """SHAP summaries of the model on a stratified sample of the audited rows."""
+    if model is None:
+        raise AuditInputError("The 'explain' argument needs the model itself: pass model=, not only y_pred=/y_score=.")
+    if task == "segmentation":
+        raise AuditInputError("The 'explain' argument does not support segmentation models in this version; "
+                              "audit a favourable segment with favorable= and explain a scorer instead.")
+    groups = inputs.sensitive
+    data = inputs.data
+    absent = [a for a in groups.attributes if a not in data.columns]
+    if absent:  # sensitive values given as arrays: explain needs them as columns
+        labels = np.array(groups.groups, dtype=object)[groups.codes]
+        data = data.assign(**{a: labels[:, groups.attributes.index(a)] for a in absent})
+    seed = random_state if isinstance(random_state, int) else 0
+    return explain_model(model, data, sensitive=list(groups.attributes), features=inputs.features,
+                         pos_label=inputs.pos_label, confidence=inputs.confidence, random_state=seed)
 
 
 def _score_tables(stats: GroupStats, inputs: AuditInputs, predictions: Predictions, intersections: bool,

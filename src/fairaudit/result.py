@@ -42,6 +42,8 @@ class AuditResult:
     findings : every check of the policy, most severe first (passing checks included).
     policy : the policy the findings were judged by.
     recommendations : mitigations for the findings, best first, with their measured effect when simulated.
+    explanations : with ``explain=True``, a :class:`fairaudit.explain.Explanations` (per-group SHAP
+        importance, gap decomposition with intervals, proxy features); aggregates only.
     comparison : with a baseline audit (``fairaudit run --baseline``): per (``attribute``, ``measure``)
         ``old``, ``new``, ``change`` and its interval, and ``worsening`` (see :mod:`fairaudit.drift`).
     segments : segmentation audits: each group's share in each segment (index (``attribute``, ``group``),
@@ -61,6 +63,7 @@ class AuditResult:
     segments_ci_high: pd.DataFrame | None = None
     score_quantiles: pd.DataFrame | None = None
     comparison: pd.DataFrame | None = None
+    explanations: Any = None
 
     @property
     def passed(self) -> bool:
