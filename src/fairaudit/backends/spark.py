@@ -132,10 +132,11 @@ class SparkAudit:
     def count_if(self, condition: Any) -> Any:
         return self.F.count(self.F.when(condition, self.F.lit(1)))
 
-    def collect(self, frame: Any) -> list[Any]:
+    def action(self, run: Any) -> Any:
+        """Run a Spark action; fairaudit's own errors raised on an executor come back as themselves."""
         try:
-            return frame.collect()
-        except AuditInputError:
+            return run()
+        except (AuditInputError, AuditTypeError, RuntimeError):
             raise
         except Exception as error:
             translated = _translated(error)
@@ -143,14 +144,17 @@ class SparkAudit:
                 raise translated from None
             raise
 
+    def collect(self, frame: Any) -> list[Any]:
+        return self.action(frame.collect)
+
     def arrays(self, frame: Any) -> dict[str, np.ndarray]:
         """A small numeric result as numpy columns (through Arrow where this Spark has it)."""
         if hasattr(frame, "toArrow"):
-            table = frame.toArrow()
+            table = self.action(frame.toArrow)
             if any(table.column(name).null_count for name in table.column_names):
                 raise RuntimeError("Spark returned a sensitive value that its first pass did not see.")
             return {name: table.column(name).to_numpy() for name in table.column_names}
-        table = frame.toPandas()  # Spark 3.5: through Arrow when spark.sql.execution.arrow.pyspark.enabled
+        table = self.action(frame.toPandas)  # Spark 3.5: Arrow when spark.sql.execution.arrow.pyspark.enabled
         if table.isna().to_numpy().any():
             raise RuntimeError("Spark returned a sensitive value that its first pass did not see.")
         return {name: table[name].to_numpy() for name in table.columns}
