@@ -20,7 +20,8 @@ def proxied():
     rng = np.random.default_rng(0)
     n = 3000
     group = rng.choice(["a", "b"], n)
-    postcode = np.where(rng.random(n) < 0.9, np.where(group == "a", "north", "south"), rng.choice(["north", "south"], n))
+    usual = np.where(group == "a", "north", "south")
+    postcode = np.where(rng.random(n) < 0.9, usual, rng.choice(["north", "south"], n))
     noise = rng.normal(size=n)
     y = (rng.random(n) < np.where(postcode == "north", 0.6, 0.2)).astype(int)
     data = pd.DataFrame({"group": group, "postcode": postcode, "noise": noise, "y": y})
