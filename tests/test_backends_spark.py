@@ -72,6 +72,15 @@ def test_spark_gives_the_in_memory_statistics(engine_stats, case):
     assert_same_stats(quiet_group_stats(frame(), **kwargs), got)
 
 
+@pytest.mark.parametrize("kwargs", [
+    dict(sensitive=["tier"], y_score="score", threshold=0.3),
+    dict(sensitive=["region", "tier"], target="outcome", y_pred="decision", pos_label="approved"),
+])
+def test_without_target_or_score(spark, kwargs):
+    data = synthetic().iloc[:5000]
+    assert_same_stats(quiet_group_stats(data, **kwargs), quiet_group_stats(to_spark(spark, data), **kwargs))
+
+
 def test_tables_are_the_audit_tables(engine_stats):
     frame, kwargs = CASES["adult"]
     assert_same_tables(frame(), engine_stats["adult"], **kwargs)

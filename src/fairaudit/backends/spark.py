@@ -174,8 +174,8 @@ class SparkAudit:
         self.raise_checks(request, checks)
         labels = {argument: self.positives(argument, getattr(request, argument), values[argument])
                   for argument in values}
-        frame, score, decision = self.prepare(request, labels, codes, features, checks)
-        stats = self.statistics(request, frame, coder, score, decision, checks)
+        frame, has_score = self.prepare(request, labels, codes, features, checks)
+        stats = self.statistics(request, frame, coder, has_score, checks)
         rows = int(checks["rows"])
         missing = {name: int(checks[f"missing_{i}"]) for i, name in enumerate(request.sensitive)}
         return EngineStats(stats=stats, rows=rows, fingerprint=fingerprint(stats, rows, original_columns),
@@ -283,8 +283,9 @@ class SparkAudit:
         return int(self.collect(self.df.agg(self.F.countDistinct(column).alias("d")))[0]["d"])
 
     def prepare(self, request: Request, labels: dict[str, Any], codes: list[Any], features: list[str],
-                checks: dict[str, Any]) -> tuple[Any, bool, str]:
-        """The rows reduced to codes, label, weight, score and decision (the model applied in Spark)."""
+                checks: dict[str, Any]) -> tuple[Any, bool]:
+        """The rows reduced to codes ``k*``, label ``y``, weight ``w``, score ``s`` and decision ``p`` (the
+        model applied in Spark), and whether there is a score."""
         F = self.F
         has_score = request.y_score is not None
         columns = [*codes, labels.get("target", F.lit(0)).cast("int").alias("y")]
@@ -296,12 +297,13 @@ class SparkAudit:
                 decision = labels["y_pred"]
             else:
                 decision = (self.as_double(request.y_score) >= F.lit(request.threshold)).cast("int")
-            frame = self.df.select(*columns, decision.alias("p"))
-            return frame, has_score, "p"
+            return self.df.select(*columns, decision.alias("p")), has_score
         return self.apply_model(request, columns, features, len(codes), checks)
 
     def apply_model(self, request: Request, columns: list[Any], features: list[str], n_keys: int,
-                    checks: dict[str, Any]) -> tuple[Any, bool, str]:
+                    checks: dict[str, Any]) -> tuple[Any, bool]:
+        """Predictions on the executors: mapInPandas over batches of the feature columns with the model
+        broadcast, through the in-memory path's model adapter; the result is persisted in Spark."""
         F = self.F
         feature_columns = [self.col(f).alias(f"f{j}") for j, f in enumerate(features)]
         source = self.df.select(*columns, *feature_columns)
@@ -349,10 +351,9 @@ class SparkAudit:
             )
         if with_score:
             scored = scored.withColumn("s", F.col("model_score"))
-        return scored, bool(with_score) or request.y_score is not None, "p"
+        return scored, bool(with_score) or request.y_score is not None
 
-    def statistics(self, request: Request, frame: Any, coder: Any, has_score: bool, decision: str,
-                   checks: dict[str, Any]) -> Any:
+    def statistics(self, request: Request, frame: Any, coder: Any, has_score: bool, checks: dict[str, Any]) -> Any:
         F = self.F
         has_target = request.target is not None
         n_keys = len(request.sensitive)
@@ -370,7 +371,7 @@ class SparkAudit:
             sums = [n, F.sum(w), F.sum(w * w)] + ([F.sum(w * s), F.sum(w * s * s)] if has_score
                                                   else [F.lit(0.0)] * 2)
         aggregates = [expr.alias(name) for expr, name in zip(sums, CELL_SUMS, strict=True)]
-        cells = self.arrays(frame.groupBy(*keys, "y", F.col(decision).alias("p"), "c").agg(*aggregates))
+        cells = self.arrays(frame.groupBy(*keys, "y", "p", "c").agg(*aggregates))
         code_rows = np.column_stack([cells[f"k{i}"] for i in range(n_keys)]).astype(np.int64)
         codes = [tuple(row) for row in code_rows.tolist()]
         sums = {name: cells[name].astype(float) for name in CELL_SUMS}
