@@ -25,6 +25,7 @@ import numpy as np
 from fairaudit.backends._common import (
     BOOLEAN,
     CALIBRATION_INTERIOR,
+    CELL_SUMS,
     DECIMAL,
     ENUM,
     EXACT_KEY_LIMIT,
@@ -256,7 +257,7 @@ class Audit:
         if request.model is not None:
             features = resolve_features(request, self.columns)
             request, decision = self.apply_model(features)
-        checks = self.check(request, decision)
+        checks = self.check(request)
         labels = {argument: self.positives(argument, getattr(request, argument), checks)
                   for argument in ("target", "y_pred") if getattr(request, argument) is not None}
         stats = self.statistics(request, decision, labels, checks)
@@ -265,7 +266,7 @@ class Audit:
         return EngineStats(stats=stats, rows=rows, fingerprint=fingerprint(stats, rows, original_columns),
                            missing_sensitive=missing, columns=original_columns, engine=self.engine)
 
-    def check(self, request: Request, decision: Decision) -> dict[str, Any]:
+    def check(self, request: Request) -> dict[str, Any]:
         """One pass of counts for the in-memory path's checks, raised in its order."""
         items = {"rows": "count(*)"}
         distinct = {}
@@ -393,8 +394,7 @@ class Audit:
         codes = coder.codes_of(key_rows)
         first = k + 3 + len(enum_columns)
         column = lambda j: np.array([row[j] for row in rows], dtype=float)
-        arrays = {name: column(first + j) for j, name in
-                  enumerate(("count", "weight", "weight_sq", "score_sum", "score_sq_sum"))}
+        arrays = {name: column(first + j) for j, name in enumerate(CELL_SUMS)}
         ints = lambda j: np.array([row[j] for row in rows], dtype=np.int64)
         hist = {}
         if has_target and has_score:
