@@ -190,3 +190,17 @@ def test_the_report_shows_the_comparison(workdir):
 
     loaded = load(payload["reports"]["json"])
     assert ("group", "demographic_parity_difference") in loaded.comparison.index
+
+
+def test_parquet_glob_is_audited_by_duckdb(workdir):
+    parts = workdir / "parts"
+    parts.mkdir()
+    data = table(bias=1.5, seed=1)
+    for i, start in enumerate(range(0, len(data), 1000)):
+        data.iloc[start:start + 1000].to_parquet(parts / f"part-{i}.parquet")
+    write(workdir, "glob.yaml", CONFIG.format(data="parts/*.parquet"))
+    out = fairaudit("run", "glob.yaml", "--format", "json", "--json", cwd=workdir)
+    assert out.returncode == 1, out.stderr
+    saved = json.loads(Path(json.loads(out.stdout)["reports"]["json"]).read_text())
+    assert saved["metadata"]["engine"] == "files" and saved["metadata"]["rows"] == len(data)
+    assert "with DuckDB" in out.stderr

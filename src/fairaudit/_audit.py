@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairaudit.backends import engine_of, group_stats
 from fairaudit.explain import Explanations, explanation_findings
 from fairaudit.explain import explain as explain_model
 from fairaudit.findings import SEVERITIES, evaluate
-from fairaudit.inputs import AuditInputError, AuditInputs, group_name, resolve_inputs
+from fairaudit.inputs import AuditInputError, AuditInputs, check_options, group_name, resolve_inputs
 from fairaudit.mitigation import advice, recommend
 from fairaudit.models import Predictions, infer_task, predict
 from fairaudit.policy import DEFAULT_THRESHOLDS, SCORE_THRESHOLDS, SEGMENTATION_THRESHOLDS, Policy, PolicyError
@@ -92,6 +93,17 @@ def audit(
     started = time.perf_counter()
     task_name = infer_task(task, model, top_k)
     rules = _policy(policy, task_name, favorable)
+    if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
+        if task_name != "binary" or top_k is not None or favorable is not None or explain or mitigate:
+            raise AuditInputError(
+                "Engine inputs (files, DuckDB, polars, Spark) are audited as binary decisions from columns or a "
+                "model; for segmentation, score, top_k, explain or mitigate, pass a pandas DataFrame (a sample "
+                "collected from the engine)."
+            )
+        return _audit_in_engine(model, data, sensitive=sensitive, target=target, features=features, y_pred=y_pred,
+                                y_score=y_score, threshold=threshold, pos_label=pos_label, intersections=intersections,
+                                sample_weight=sample_weight, confidence=confidence, n_boot=n_boot,
+                                random_state=random_state, policy=rules, started=started)
     inputs = resolve_inputs(
         data, sensitive=sensitive, target=target, features=features, y_pred=y_pred, y_score=y_score,
         sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, confidence=confidence,
@@ -148,6 +160,39 @@ def audit(
         measures=measures, metadata=meta, findings=findings, policy=rules,
         recommendations=recommendations, **extra,
     )
+
+
+def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, features: Any, y_pred: Any, y_score: Any,
+                     threshold: float, pos_label: Any, intersections: bool, sample_weight: Any, confidence: float,
+                     n_boot: int, random_state: Any, policy: Policy, started: float) -> AuditResult:
+    """The audit of data held by an engine: the engine computes the group statistics, the rest is shared."""
+    check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
+    computed = group_stats(data, sensitive=sensitive, target=target, y_pred=y_pred, y_score=y_score,
+                           sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, model=model,
+                           features=features)
+    computed.warn(stacklevel=4)
+    stats = computed.stats
+    rng = np.random.default_rng(random_state)
+    tables = build_tables(stats, intersections=intersections, confidence=confidence, n_boot=n_boot, rng=rng)
+    _check_scope(policy, stats.attributes)
+    findings = evaluate(tables.by_group, tables.disparities, tables.measures, policy, confidence)
+    meta = {
+        "rows": computed.rows, "sensitive": list(stats.attributes), "finest_groups": stats.n_groups,
+        "engine": computed.engine, "target": target, "pos_label": str(pos_label), "task": "binary",
+        "model": "none (precomputed columns)" if model is None else type(model).__name__,
+        "model_repr": None if model is None else _short_repr(model), "columns": len(computed.columns),
+        "prediction_source": "columns" if model is None else "model (in the engine)", "threshold": float(threshold),
+        "features": None if features is None else list(features), "weighted": sample_weight is not None,
+        "confidence": confidence, "n_boot": n_boot,
+        "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",
+        "auc_score_bins": None if stats.score_edges is None else len(stats.score_edges) - 1,
+        "fingerprint_sha256": computed.fingerprint,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "duration_seconds": round(time.perf_counter() - started, 4), "versions": _versions(),
+    }
+    return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
+                       measures=tables.measures, metadata=meta, findings=findings, policy=policy,
+                       recommendations=advice(findings))
 
 
 def _explanations(model: Any, inputs: AuditInputs, task: str, random_state: Any) -> Explanations:

@@ -45,11 +45,14 @@ class AuditConfig:
     def path(self, key: str) -> Path:
         return (self.base / self.spec[key]).resolve()
 
-    def load_data(self) -> pd.DataFrame:
-        """The audited table: a bundled dataset, a CSV or a Parquet file."""
+    def load_data(self) -> pd.DataFrame | str:
+        """The audited table: a bundled dataset, a CSV or a Parquet file in memory; or, for a glob or
+        ``engine: duckdb``, the path for DuckDB to read out of core."""
         source = self.spec["data"]
         if source.startswith(BUNDLED):
             return load_dataset(source[len(BUNDLED):])
+        if self.spec.get("engine") == "duckdb" or any(c in source for c in "*?["):
+            return str(self.path("data"))
         path = self.path("data")
         if not path.exists():
             raise ConfigError(f"Config key 'data': file {str(path)!r} does not exist.")

@@ -274,7 +274,7 @@ def resolve_inputs(
         )
     if len(data) == 0:
         raise AuditInputError("The 'data' argument has no rows: there is nothing to audit.")
-    _check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
+    check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
 
     groups = encode_sensitive(data, sensitive)
     used = set(groups.attributes)
@@ -346,7 +346,7 @@ def check_top_k(top_k: Any, rows: int) -> int:
     return int(top_k)
 
 
-def _check_options(*, threshold: float, confidence: float, n_boot: int) -> None:
+def check_options(*, threshold: float, confidence: float, n_boot: int) -> None:
     if not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
         raise AuditInputError(f"The 'threshold' argument must be a finite number; got {threshold!r}.")
     if not isinstance(confidence, float) or not 0 < confidence < 1:

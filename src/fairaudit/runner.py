@@ -40,7 +40,8 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
         say(f"loading model {config.spec['model']}")
         model = load_model(config.spec["model"], base=config.base,
                            trusted=trust_model or bool(config.spec.get("trusted")))
-    say(f"auditing {len(data):,} rows")
+    say(f"auditing {len(data):,} rows" if hasattr(data, "__len__") and not isinstance(data, str)
+        else f"auditing {data} with DuckDB")
     result = audit(model, data, **config.audit_options())
     home = out / config.name
     outcome = RunOutcome(result, _new_folder(home))
