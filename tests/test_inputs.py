@@ -112,7 +112,7 @@ def test_too_many_groups_suggests_binning(data):
 def test_empty_data_and_wrong_type():
     with pytest.raises(fa.AuditInputError, match=r"'data' argument has no rows"):
         fa.audit(None, pd.DataFrame({"a": []}), sensitive="a", y_pred="a")
-    with pytest.raises(fa.AuditTypeError, match=r"'data' argument must be a pandas, polars or Spark .*got builtins.dict"):
+    with pytest.raises(fa.AuditTypeError, match=r"must be a pandas, polars or Spark .*got builtins.dict"):
         fa.audit(None, {"a": [1]}, sensitive="a", y_pred="a")
 
 
