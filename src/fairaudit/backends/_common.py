@@ -337,7 +337,7 @@ def group_coder(attributes: Sequence[str], kinds: Sequence[str], keys: Sequence[
     all_values, all_names = [], []
     for a, kind in enumerate(kinds):
         distinct = {_hashable(k[a]): k[a] for k in keys}
-        present = [v for h, v in distinct.items() if v is not None]
+        present = [v for v in distinct.values() if v is not None]
         has_missing = ("__none__",) in distinct
         order = enum_codes[a]
         if order is not None:
