@@ -161,3 +161,9 @@ def test_no_row_is_dropped(data):
         result = audit(data, sensitive=["sex", "region"])
     for attribute in ("sex", "region", "sex & region"):
         assert result.by_group.loc[attribute, "count"].sum() == len(data)
+
+
+def test_boolean_sensitive_column():
+    data = pd.DataFrame({"flag": [True, False] * 20, "p": [0, 1, 1, 0] * 10})
+    result = fa.audit(None, data, sensitive="flag", y_pred="p", n_boot=0)
+    assert result.by_group.loc["flag", "count"].to_dict() == {"0": 20, "1": 20}

@@ -200,7 +200,7 @@ def factorize(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     if values.dtype.kind in "iub" and values.size:
         low = int(values.min())
         if int(values.max()) - low < 1 << 20:
-            shifted = values.astype(np.int64) - low if low else values
+            shifted = values.astype(np.int64) - low
             return _compact(shifted, np.arange(low, int(values.max()) + 1))
     try:
         code, uniques = pd.factorize(series, sort=True, use_na_sentinel=True)
