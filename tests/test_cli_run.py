@@ -204,3 +204,19 @@ def test_parquet_glob_is_audited_by_duckdb(workdir):
     saved = json.loads(Path(json.loads(out.stdout)["reports"]["json"]).read_text())
     assert saved["metadata"]["engine"] == "files" and saved["metadata"]["rows"] == len(data)
     assert "with DuckDB" in out.stderr
+
+
+def test_config_with_top_k_and_segments(workdir):
+    write(workdir, "topk.yaml", CONFIG.format(data="fair.csv") + "top_k: 0.1\n")
+    out = fairaudit("run", "topk.yaml", "--format", "json", "--json", cwd=workdir)
+    saved = json.loads(Path(json.loads(out.stdout)["reports"]["json"]).read_text())
+    assert saved["metadata"]["targeted"] == 300
+    data = pd.read_csv(workdir / "fair.csv")
+    data["tier"] = np.where(data["score"] > 0.6, "premium", "standard")
+    data.to_csv(workdir / "tiers.csv", index=False)
+    write(workdir, "tiers.yaml", "name: tiers\ndata: tiers.csv\nsensitive: group\ny_pred: tier\ntask: segmentation\n"
+          "favorable: [premium]\nn_boot: 100\n")
+    out = fairaudit("run", "tiers.yaml", "--format", "json", "--json", cwd=workdir)
+    assert out.returncode in (0, 1), out.stderr
+    saved = json.loads(Path(json.loads(out.stdout)["reports"]["json"]).read_text())
+    assert saved["metadata"]["task"] == "segmentation" and saved["segments"]["records"]
