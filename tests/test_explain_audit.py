@@ -60,3 +60,23 @@ def test_explain_needs_a_model(proxied):
     data = data.assign(p=model.predict(data[["postcode", "noise"]]))
     with pytest.raises(fa.AuditInputError, match="'explain' argument needs the model itself"):
         quiet_audit(None, data, sensitive="group", y_pred="p", explain=True)
+
+
+def test_segment_membership_is_explained():
+    rng = np.random.default_rng(2)
+    n = 2000
+    group = rng.choice(["a", "b"], n)
+    data = pd.DataFrame({"group": group, "spend": rng.normal(size=n) + 2.0 * (group == "a"),
+                         "visits": rng.normal(size=n)})
+
+    class Tiers:
+        """A rule-based segmentation: premium customers spend above 1."""
+
+        def predict(self, X):
+            return np.where(X["spend"] > 1, "premium", "standard")
+
+    result = quiet_audit(Tiers(), data, sensitive="group", features=["spend", "visits"], task="segmentation",
+                         favorable=["premium"], explain=True, n_boot=50)
+    assert result.metadata["explained_output"] == "membership of segment(s) premium (0/1)"
+    gap = result.explanations.gap.loc[("group", "a")]["contribution"].drop(["(total gap)", "(residual)"])
+    assert gap.idxmax() == "spend" and abs(gap["visits"]) < 0.02

@@ -143,7 +143,9 @@ def audit(
         raise AuditInputError("The 'mitigate' argument applies to binary decisions: use favorable= or top_k= to "
                               "turn segments or scores into a decision.")
     if explain:
-        extra["explanations"] = _explanations(model, inputs, task_name, random_state)
+        explained = _explained_model(model, task_name, favorable, extra.get("segments"))
+        extra["explanations"] = _explanations(explained, inputs, random_state)
+        explained_segments = getattr(explained, "segments", None)
         findings = sorted(findings + explanation_findings(extra["explanations"], min_group_size=rules.min_group_size),
                           key=lambda f: SEVERITIES.index(f.severity))
         findings = [f for f in findings if f.code not in rules.ignore]
@@ -151,6 +153,9 @@ def audit(
     meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
     if continuous:
         meta["score_pairs"] = pairs
+    if explain:
+        meta["explained_output"] = (f"membership of segment(s) {', '.join(explained_segments)} (0/1)"
+                                    if explained_segments else extra["explanations"].units)
     if segmented is not None:
         meta["segments"] = list(predictions.segment_labels)
         meta["favorable"] = None if favorable is None else [group_name(f) for f in favorable]
@@ -195,13 +200,29 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
                        recommendations=advice(findings))
 
 
-def _explanations(model: Any, inputs: AuditInputs, task: str, random_state: Any) -> Explanations:
-    """SHAP summaries of the model on a stratified sample of the audited rows."""
+def _explained_model(model: Any, task: str, favorable: Sequence[Any] | None, segments: pd.DataFrame | None) -> Any:
+    """What SHAP explains: the model's output, or for a segmentation the membership of the favourable
+    segments (else of the segment whose share differs most between groups), as a 0/1 function."""
     if model is None:
         raise AuditInputError("The 'explain' argument needs the model itself: pass model=, not only y_pred=/y_score=.")
-    if task == "segmentation":
-        raise AuditInputError("The 'explain' argument does not support segmentation models in this version; "
-                              "audit a favourable segment with favorable= and explain a scorer instead.")
+    if task != "segmentation":
+        return model
+    if favorable is not None:
+        chosen = [group_name(f) for f in ([favorable] if isinstance(favorable, (str, int)) else favorable)]
+    else:
+        spread = segments.max() - segments.min()
+        chosen = [str(spread.idxmax())]
+
+    def membership(X: pd.DataFrame) -> np.ndarray:
+        labels = np.array([group_name(v) for v in np.asarray(model.predict(X))], dtype=object)
+        return np.isin(labels, chosen).astype(float)
+
+    membership.segments = chosen  # type: ignore[attr-defined]
+    return membership
+
+
+def _explanations(model: Any, inputs: AuditInputs, random_state: Any) -> Explanations:
+    """SHAP summaries of the model on a stratified sample of the audited rows."""
     groups = inputs.sensitive
     data = inputs.data
     absent = [a for a in groups.attributes if a not in data.columns]
