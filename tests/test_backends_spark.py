@@ -3,7 +3,6 @@ in Spark with mapInPandas, and the same errors."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
@@ -19,30 +18,6 @@ from tests.test_backends_common import CASES, assert_same_stats, assert_same_tab
 
 pytest.importorskip("pyspark", reason="pyspark is not installed: pip install 'fairaudit[spark]'")
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # pyspark's note on pandas 3
-
-
-@pytest.fixture(scope="session")
-def spark():
-    """A local Spark session (2 cores, 2 shuffle partitions, no UI) whose workers run this Python."""
-    from pyspark.sql import SparkSession
-
-    saved = {name: os.environ.get(name) for name in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
-    os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    session = (SparkSession.builder.master("local[2]").appName("fairaudit-tests")
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.driver.memory", "1g")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 def to_spark(spark, frame: pd.DataFrame):

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import fairaudit as fa
+import fairaudit.backends.sample
 from tests.helpers import quiet_audit
 
 
@@ -41,3 +42,42 @@ def test_engine_inputs_refuse_what_needs_rows(credit):
         quiet_audit(None, {"a": [1]}, sensitive="a", y_pred="a")
     with pytest.raises(fa.AuditInputError):
         quiet_audit(None, pd.DataFrame(), sensitive="a", y_pred="a")
+
+
+def test_explanations_run_on_a_sample_drawn_by_the_engine(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(4)
+    n = 20_000
+    data = pd.DataFrame({"group": rng.choice(["a", "b"], n)})
+    data["proxy"] = rng.normal(size=n) + 1.5 * (data["group"] == "a")
+    data["noise"] = rng.normal(size=n)
+    data["y"] = (rng.random(n) < 1 / (1 + np.exp(-data["proxy"]))).astype(int)
+    data.to_parquet(tmp_path / "rows.parquet")
+    model = LogisticRegression().fit(data[["proxy", "noise"]], data["y"])
+    result = quiet_audit(model, str(tmp_path / "rows.parquet"), sensitive="group", target="y", explain=True,
+                         n_boot=100)
+    assert result.metadata["engine"] == "files" and result.metadata["explanation_sample_rows"] == 20_000
+    gap = result.explanations.gap.loc[("group", "a")]["contribution"].drop(["(total gap)", "(residual)"])
+    assert gap.idxmax() == "proxy"
+    assert any(f.code == "FA301" and f.severity == "warn" for f in result.findings)
+    small = fa.backends.sample.sample_rows(str(tmp_path / "rows.parquet"), "files", ["group", "proxy"],
+                                           total=n, rows=500, seed=1)
+    assert len(small) == 500 and list(small.columns) == ["group", "proxy"]
+
+
+def test_spark_explanations_use_an_engine_sample(spark):
+    pytest.importorskip("pyspark")
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(5)
+    n = 5000
+    data = pd.DataFrame({"group": rng.choice(["a", "b"], n)})
+    data["proxy"] = rng.normal(size=n) + 1.5 * (data["group"] == "a")
+    data["y"] = (rng.random(n) < 1 / (1 + np.exp(-data["proxy"]))).astype(int)
+    model = LogisticRegression().fit(data[["proxy"]], data["y"])
+    frame = spark.createDataFrame(data)
+    result = quiet_audit(model, frame, sensitive="group", target="y", features=["proxy"], explain=True, n_boot=50)
+    assert result.metadata["engine"] == "spark"
+    assert 0 < result.metadata["explanation_sample_rows"] <= 5000
+    assert "proxy" in result.explanations.gap.index.get_level_values("feature")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.backends import engine_of, group_stats
+from fairaudit.backends.sample import sample_rows
 from fairaudit.explain import Explanations, explanation_findings
 from fairaudit.explain import explain as explain_model
 from fairaudit.findings import SEVERITIES, evaluate
@@ -94,16 +95,16 @@ def audit(
     task_name = infer_task(task, model, top_k)
     rules = _policy(policy, task_name, favorable)
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
-        if task_name != "binary" or top_k is not None or favorable is not None or explain or mitigate:
+        if task_name != "binary" or top_k is not None or favorable is not None or mitigate:
             raise AuditInputError(
                 "Engine inputs (files, DuckDB, polars, Spark) are audited as binary decisions from columns or a "
-                "model; for segmentation, score, top_k, explain or mitigate, pass a pandas DataFrame (a sample "
-                "collected from the engine)."
+                "model; for segmentation, score, top_k or mitigate, pass a pandas DataFrame (a sample collected "
+                "from the engine)."
             )
         return _audit_in_engine(model, data, sensitive=sensitive, target=target, features=features, y_pred=y_pred,
                                 y_score=y_score, threshold=threshold, pos_label=pos_label, intersections=intersections,
                                 sample_weight=sample_weight, confidence=confidence, n_boot=n_boot,
-                                random_state=random_state, policy=rules, started=started)
+                                random_state=random_state, policy=rules, started=started, explain=explain)
     inputs = resolve_inputs(
         data, sensitive=sensitive, target=target, features=features, y_pred=y_pred, y_score=y_score,
         sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, confidence=confidence,
@@ -169,8 +170,10 @@ def audit(
 
 def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, features: Any, y_pred: Any, y_score: Any,
                      threshold: float, pos_label: Any, intersections: bool, sample_weight: Any, confidence: float,
-                     n_boot: int, random_state: Any, policy: Policy, started: float) -> AuditResult:
-    """The audit of data held by an engine: the engine computes the group statistics, the rest is shared."""
+                     n_boot: int, random_state: Any, policy: Policy, started: float,
+                     explain: bool = False) -> AuditResult:
+    """The audit of data held by an engine: the engine computes the group statistics, the rest is shared;
+    explanations run on a random sample the engine draws (:mod:`fairaudit.backends.sample`)."""
     check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
     computed = group_stats(data, sensitive=sensitive, target=target, y_pred=y_pred, y_score=y_score,
                            sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, model=model,
@@ -181,6 +184,22 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
     tables = build_tables(stats, intersections=intersections, confidence=confidence, n_boot=n_boot, rng=rng)
     _check_scope(policy, stats.attributes)
     findings = evaluate(tables.by_group, tables.disparities, tables.measures, policy, confidence)
+    explanations = None
+    if explain:
+        if model is None:
+            raise AuditInputError("The 'explain' argument needs the model itself: pass model=, not y_pred=/y_score=.")
+        attributes = list(stats.attributes)
+        inputs_used = {target, y_pred, y_score, sample_weight} | set(attributes)
+        features = list(features) if features is not None else [
+            str(c) for c in getattr(model, "feature_names_in_", [c for c in computed.columns if c not in inputs_used])]
+        seed = random_state if isinstance(random_state, int) else 0
+        sample = sample_rows(data, computed.engine, list(dict.fromkeys(attributes + features)), total=computed.rows,
+                             seed=seed)
+        explanations = explain_model(model, sample, sensitive=attributes, features=features, pos_label=pos_label,
+                                     confidence=confidence, random_state=seed)
+        findings = sorted(findings + explanation_findings(explanations, min_group_size=policy.min_group_size),
+                          key=lambda f: SEVERITIES.index(f.severity))
+        findings = [f for f in findings if f.code not in policy.ignore]
     meta = {
         "rows": computed.rows, "sensitive": list(stats.attributes), "finest_groups": stats.n_groups,
         "engine": computed.engine, "target": target, "pos_label": str(pos_label), "task": "binary",
@@ -195,9 +214,11 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_seconds": round(time.perf_counter() - started, 4), "versions": _versions(),
     }
+    if explanations is not None:
+        meta["explanation_sample_rows"] = len(sample)
     return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
                        measures=tables.measures, metadata=meta, findings=findings, policy=policy,
-                       recommendations=advice(findings))
+                       recommendations=advice(findings), explanations=explanations)
 
 
 def _explained_model(model: Any, task: str, favorable: Sequence[Any] | None, segments: pd.DataFrame | None) -> Any:
