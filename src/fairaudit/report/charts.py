@@ -43,7 +43,6 @@ STYLE = {
 }
 SEVERITY_COLOURS = {"fail": "#b3261e", "warn": "#b86e00", "inconclusive": "#6b6b6b", "pass": "#2e7d32"}
 NEUTRAL = "#1f4e79"
-QUALITY = ("accuracy", "roc_auc")
 
 
 class ChartUnavailable(ValueError):
@@ -225,37 +224,50 @@ def heatmap(result: AuditResult) -> Figure:
 # ---------------------------------------------------------------------------- trade-off
 @_styled
 def tradeoff(result: AuditResult) -> Figure:
-    """Each recommendation's disparity after against its accuracy after; the model before is the cross."""
+    """Each recommendation's policy measure after mitigation against its balanced accuracy after (the
+    ranking's cost); the model before is the cross, the policy's limit the dashed line."""
     simulated = [(i, r) for i, r in enumerate(result.recommendations, start=1)
                  if r.effect is not None and "accuracy" in r.effect.index]
-    measures = list(dict.fromkeys(m for _, r in simulated for m in r.effect.index if m not in QUALITY))
+    measures = list(dict.fromkeys(m for _, r in simulated for m in r.effect.index
+                                  if _base(m) in result.policy.thresholds))
     if not simulated or not measures:
         raise ChartUnavailable("This result has no recommendation with a measured effect to draw.")
-    figure = _figure(max(5.5, min(4.2 * len(measures), 12.6)), 3.6)
-    axes_row = figure.subplots(1, len(measures), squeeze=False)[0]
-    for axes, measure in zip(axes_row, measures, strict=True):
+    quality = "balanced_accuracy" if all("balanced_accuracy" in r.effect.index for _, r in simulated) else "accuracy"
+    columns = min(3, len(measures))
+    rows = -(-len(measures) // columns)
+    figure = _figure(4.2 * columns, 3.4 * rows)
+    axes_grid = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axes in axes_grid[len(measures):]:
+        axes.set_visible(False)
+    for axes, measure in zip(axes_grid, measures, strict=False):
         before = next((r.effect for _, r in simulated if measure in r.effect.index), None)
         if before is not None:
-            axes.plot(before.loc["accuracy", "before"], before.loc[measure, "before"], "X", color="black",
+            axes.plot(before.loc[quality, "before"], before.loc[measure, "before"], "X", color="black",
                       markersize=9, label="before")
         for number, rec in simulated:
             if measure not in rec.effect.index:
                 continue
-            x, y = rec.effect.loc["accuracy"], rec.effect.loc[measure]
+            x, y = rec.effect.loc[quality], rec.effect.loc[measure]
             axes.errorbar([x["after"]], [y["after"]], xerr=_spread(x), yerr=_spread(y), fmt="o",
                           color=NEUTRAL if rec.clears_policy is not False else "#b86e00", capsize=3,
                           markersize=5)
-            axes.annotate(f"{number}. {_text(rec.mitigation)}", (x["after"], y["after"]), fontsize=7.5,
-                          xytext=(5, 4), textcoords="offset points")
-        threshold = result.policy.thresholds.get(measure)
+            axes.annotate(str(number), (x["after"], y["after"]), fontsize=7.5, xytext=(4, 3),
+                          textcoords="offset points")
+        threshold = result.policy.thresholds.get(_base(measure))
         if threshold is not None:
             axes.axhline(threshold.value, color="#b3261e", linestyle="--", linewidth=1)
-        axes.set_xlabel("accuracy after")
-        axes.set_ylabel(f"{words(measure)} after")
+        axes.set_xlabel(f"{words(quality)} after", fontsize=8)
+        axes.set_title(_text(measure), fontsize=8)
         axes.grid(color="#e5e5e5", linewidth=0.6)
-        axes.legend(loc="best", fontsize=7.5, frameon=False)
-    figure.suptitle("Recommendations: fairness against accuracy", fontsize=10)
+        axes.legend(loc="best", fontsize=7, frameon=False)
+    figure.suptitle("Recommendations: fairness against accuracy (points numbered as the recommendations)",
+                    fontsize=10)
     return figure
+
+
+def _base(measure: str) -> str:
+    """``demographic_parity_difference (age_group)`` -> ``demographic_parity_difference``."""
+    return measure.split(" (")[0]
 
 
 def _spread(row) -> list[list[float]] | None:
