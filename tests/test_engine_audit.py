@@ -32,6 +32,7 @@ def test_parquet_glob_matches_the_dataframe(credit):
         np.testing.assert_allclose(ours.loc[theirs.index, numeric].to_numpy(float), theirs[numeric].to_numpy(float),
                                    atol=1e-9, equal_nan=True)
     assert [(f.code, f.severity) for f in engine.findings] == [(f.code, f.severity) for f in memory.findings]
+    assert engine.metadata["fingerprint_sha256"] == memory.metadata["fingerprint_sha256"]
 
 
 def test_engine_inputs_refuse_what_needs_rows(credit):

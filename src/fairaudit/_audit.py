@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import time
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.backends import engine_of, group_stats
+from fairaudit.backends._common import fingerprint
 from fairaudit.backends.sample import sample_rows
 from fairaudit.explain import Explanations, explanation_findings
 from fairaudit.explain import explain as explain_model
@@ -363,17 +363,6 @@ def _short_repr(model: Any, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def fingerprint(inputs: AuditInputs, predictions: Predictions) -> str:
-    """SHA-256 of the audited columns (groups, labels, decisions, scores, weights): identifies the
-    data an audit saw without holding it."""
-    digest = hashlib.sha256()
-    digest.update(repr(inputs.sensitive.groups).encode())
-    for array in (inputs.sensitive.codes, inputs.y_true, predictions.y_pred, predictions.y_score,
-                  inputs.sample_weight):
-        digest.update(b"|" if array is None else np.ascontiguousarray(array).data)
-    return digest.hexdigest()
-
-
 def _metadata(model: Any, inputs: AuditInputs, predictions: Predictions, stats: GroupStats,
               random_state: Any, seconds: float) -> dict[str, Any]:
     return {
@@ -395,7 +384,7 @@ def _metadata(model: Any, inputs: AuditInputs, predictions: Predictions, stats: 
         "n_boot": inputs.n_boot,
         "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",
         "auc_score_bins": None if stats.score_edges is None else len(stats.score_edges) - 1,
-        "fingerprint_sha256": fingerprint(inputs, predictions),
+        "fingerprint_sha256": fingerprint(stats, len(inputs.data), [str(c) for c in inputs.data.columns]),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_seconds": round(seconds, 4),
         "versions": _versions(),

@@ -215,6 +215,8 @@ class GroupStats:
 
 def sum_groups(array: np.ndarray, member: np.ndarray, n_groups: int, axis: int) -> np.ndarray:
     """Sum the entries of ``array`` along ``axis`` into ``n_groups`` groups (``member`` per entry)."""
+    if np.all(member[1:] >= member[:-1]):  # already grouped: no reordering copy
+        return np.add.reduceat(array, np.searchsorted(member, np.arange(n_groups)), axis=axis)
     order = np.argsort(member, kind="stable")
     starts = np.searchsorted(member[order], np.arange(n_groups))
     return np.add.reduceat(np.take(array, order, axis=axis), starts, axis=axis)
