@@ -220,3 +220,13 @@ def test_config_with_top_k_and_segments(workdir):
     assert out.returncode in (0, 1), out.stderr
     saved = json.loads(Path(json.loads(out.stdout)["reports"]["json"]).read_text())
     assert saved["metadata"]["task"] == "segmentation" and saved["segments"]["records"]
+
+
+def test_quiet_run_prints_nothing_even_while_explaining(workdir):
+    write(workdir, "scoring.py", "import numpy as np\n\ndef score(X):\n    return 1 / (1 + np.exp(-X['x']))\n")
+    write(workdir, "explained.yaml", MODEL_CONFIG.format(model="scoring:score") + "explain: true\n")
+    out = fairaudit("run", "explained.yaml", "--format", "json", "--quiet", cwd=workdir)
+    assert out.returncode in (0, 1) and out.stdout == "" and out.stderr == "", out.stderr
+    loud = fairaudit("run", "explained.yaml", "--format", "json", "--json", cwd=workdir)
+    saved = json.loads(Path(json.loads(loud.stdout)["reports"]["json"]).read_text())
+    assert saved["explanations"]["explainer"] == "permutation"

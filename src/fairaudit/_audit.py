@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Sequence
@@ -196,7 +197,7 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
         sample = sample_rows(data, computed.engine, list(dict.fromkeys(attributes + features)), total=computed.rows,
                              seed=seed)
         explanations = explain_model(model, sample, sensitive=attributes, features=features, pos_label=pos_label,
-                                     confidence=confidence, random_state=seed)
+                                     confidence=confidence, random_state=seed, progress=progress_bars())
         findings = sorted(findings + explanation_findings(explanations, min_group_size=policy.min_group_size),
                           key=lambda f: SEVERITIES.index(f.severity))
         findings = [f for f in findings if f.code not in policy.ignore]
@@ -252,7 +253,13 @@ def _explanations(model: Any, inputs: AuditInputs, random_state: Any) -> Explana
         data = data.assign(**{a: labels[:, groups.attributes.index(a)] for a in absent})
     seed = random_state if isinstance(random_state, int) else 0
     return explain_model(model, data, sensitive=list(groups.attributes), features=inputs.features,
-                         pos_label=inputs.pos_label, confidence=inputs.confidence, random_state=seed)
+                         pos_label=inputs.pos_label, confidence=inputs.confidence, random_state=seed,
+                         progress=progress_bars())
+
+
+def progress_bars() -> bool:
+    """Progress bars unless ``TQDM_DISABLE`` is set (tqdm's own switch; ``fairaudit run --quiet`` sets it)."""
+    return os.environ.get("TQDM_DISABLE", "").lower() in ("", "0", "false")
 
 
 def _score_tables(stats: GroupStats, inputs: AuditInputs, predictions: Predictions, intersections: bool,

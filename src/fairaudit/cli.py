@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -91,6 +92,9 @@ def _run(args: argparse.Namespace) -> int:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ConfigError(f"--format {unknown[0]!r} is not one of {', '.join(FORMATS)}.")
+
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"  # no progress bars either (tqdm reads TQDM_* overrides)
 
     def progress(message: str) -> None:
         if not args.quiet:
