@@ -56,12 +56,3 @@ def test_schema_rejects_numbers_of_a_suppressed_group(small_group_result):  # no
     broken["findings"][0]["severity"] = "maybe"
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR(audit_schema()).validate(broken)
-
-
-def test_newer_schema_is_refused_with_a_clear_message(demo, tmp_path):  # noqa: F811
-    payload = demo.to_dict()
-    payload["schema_version"] = "2.0"
-    path = tmp_path / "future.json"
-    path.write_text(json.dumps(payload))
-    with pytest.raises(ValueError, match="schema_version 2.0, newer than the 1.0 this fairaudit reads"):
-        fa.load(path)
