@@ -56,7 +56,7 @@ def test_tiny_groups_are_inconclusive_never_pass_or_fail():
         if finding.measure is not None:
             assert finding.severity == "inconclusive", finding
     assert any(f.code == "FA201" and f.groups == ("tiny",) for f in result.findings)
-    assert result.passed  # inconclusive is not a failure
+    assert not result.passed and result.verdict == "not_determined"  # undecided is not a pass, nor a failure
 
 
 def test_warn_when_interval_straddles_the_threshold():

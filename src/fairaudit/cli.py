@@ -1,7 +1,8 @@
 """The command line: run audit configs, compare audits, validate configs, list datasets, the demo.
 
-Exit codes: 0 the policy passed, 1 it failed (or warned, with --fail-on warn), 2 bad input or config,
-3 an internal error.
+Exit codes: 0 the policy passed, 1 it failed (with --fail-on warn also: a warning or a verdict not
+determined), 2 bad input or config, 3 an internal error, 4 not determined (nothing fails, but a required
+check could not be decided).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from fairaudit import __version__
 
-PASSED, FAILED, BAD_INPUT, INTERNAL = 0, 1, 2, 3
+PASSED, FAILED, BAD_INPUT, INTERNAL, NOT_DETERMINED = 0, 1, 2, 3, 4
 
 EXAMPLES = """examples:
   fairaudit run examples/bank_marketing.yaml --out reports
@@ -25,8 +26,8 @@ EXAMPLES = """examples:
   fairaudit datasets
   fairaudit demo --out reports/demo
 
-exit codes: 0 policy passed, 1 policy failed (or warned with --fail-on warn), 2 bad input or config,
-3 internal error"""
+exit codes: 0 policy passed, 1 policy failed (with --fail-on warn also a warning or a verdict not
+determined), 2 bad input or config, 3 internal error, 4 verdict not determined (a required check undecided)"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,23 +105,34 @@ def _run(args: argparse.Namespace) -> int:
                          trust_model=args.trust_model, progress=progress)
     result = outcome.result
     failing = {"fail"} if args.fail_on == "fail" else {"fail", "warn"}
-    code = FAILED if any(f.severity in failing for f in result.findings) else PASSED
+    code = exit_code(result.verdict, any(f.severity in failing for f in result.findings), args.fail_on)
     if args.json:
         print(json.dumps({
-            "name": config.name, "passed": code == PASSED, "exit_code": code, "counts": result.counts(),
+            "name": config.name, "passed": code == PASSED, "verdict": result.verdict, "exit_code": code,
+            "counts": result.counts(),
             "reports": {k: str(v) for k, v in outcome.reports.items()}, "folder": str(outcome.folder),
             "baseline": None if outcome.baseline is None else str(outcome.baseline),
             "findings": [f.to_dict() for f in result.findings if f.severity in ("fail", "warn")],
         }, default=str))
     elif not args.quiet:
         counts = ", ".join(f"{n} {s}" for s, n in result.counts().items() if n)
-        print(f"{'PASSED' if code == PASSED else 'FAILED'}: {config.name} ({counts})")
+        print(f"{result.verdict.replace('_', ' ').upper()}: {config.name} ({counts})")
         for finding in result.findings:
             if finding.severity in failing:
                 print(f"  [{finding.severity}] {finding.code} {finding.message}")
         for kind, path in outcome.reports.items():
             print(f"{kind}: {path}")
     return code
+
+
+def exit_code(verdict: str, failing: bool, fail_on: str) -> int:
+    """The run's exit code: 1 when a finding of the ``--fail-on`` severity or worse is present (with
+    ``warn``, an undetermined verdict too), 4 when the verdict is not determined, else 0."""
+    if failing or verdict == "failed":
+        return FAILED
+    if verdict == "not_determined":
+        return FAILED if fail_on == "warn" else NOT_DETERMINED
+    return PASSED
 
 
 def _compare(args: argparse.Namespace) -> int:

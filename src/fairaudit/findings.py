@@ -8,11 +8,17 @@ Severity of a threshold check, from the measure's interval:
   measure is undefined;
 * ``pass``: otherwise. Passing checks are kept.
 
+A finding is ``required`` when the verdict depends on it: the threshold checks and the single-group check
+of every single attribute (of crossings too when the policy sets ``require_crossings``). The verdict
+(:func:`verdict_of`) has three states: ``failed`` when any check fails; ``not_determined`` when none fails
+but a required check could not be decided (``warn`` or ``inconclusive``); ``passed`` otherwise.
+
 Codes are documented once, in ``docs/findings.md``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,6 +30,7 @@ from fairaudit.stats import MISSING_GROUP
 from fairaudit.tables import JOIN
 
 SEVERITIES = ("fail", "warn", "inconclusive", "pass")
+VERDICTS = ("passed", "failed", "not_determined")
 
 MEASURE_CODES = {
     "demographic_parity_difference": "FA101",
@@ -79,6 +86,7 @@ class Finding:
     ci_high: float | None
     threshold: str | None
     message: str
+    required: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -87,7 +95,17 @@ class Finding:
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Finding:
-        return cls(**{**spec, "groups": tuple(spec["groups"])})
+        return cls(**{**spec, "groups": tuple(spec["groups"]), "required": bool(spec.get("required", False))})
+
+
+def verdict_of(findings: list[Finding]) -> str:
+    """``failed`` if any finding fails; else ``not_determined`` if a required check is ``warn`` or
+    ``inconclusive``; else ``passed``."""
+    if any(f.severity == "fail" for f in findings):
+        return "failed"
+    if any(f.required and f.severity in ("warn", "inconclusive") for f in findings):
+        return "not_determined"
+    return "passed"
 
 
 def evaluate(by_group: pd.DataFrame, disparities: pd.DataFrame, measures: pd.DataFrame,
@@ -97,10 +115,12 @@ def evaluate(by_group: pd.DataFrame, disparities: pd.DataFrame, measures: pd.Dat
     counts = by_group["count"]
     findings: list[Finding] = []
     for attribute in attributes:
-        for name, threshold in policy.thresholds.items():
-            findings.append(_threshold_check(attribute, name, threshold, counts, disparities, measures, policy,
-                                             confidence))
-        findings.extend(_data_checks(attribute, by_group.loc[attribute], policy))
+        required = JOIN not in attribute or policy.require_crossings
+        checks = [_threshold_check(attribute, name, threshold, counts, disparities, measures, policy, confidence)
+                  for name, threshold in policy.thresholds.items()]
+        checks += _data_checks(attribute, by_group.loc[attribute], policy)
+        findings.extend(dataclasses.replace(f, required=required and (f.measure is not None or f.code == SINGLE_GROUP))
+                        for f in checks)
     findings.extend(_privacy_checks(by_group.loc[attributes], policy))
     kept = [f for f in findings if f.code not in policy.ignore]
     return sorted(kept, key=lambda f: SEVERITIES.index(f.severity))

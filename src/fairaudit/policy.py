@@ -11,6 +11,7 @@ A policy comes from a :class:`Policy`, a dict, or a YAML file::
     attributes: [sex, race]                # attributes (or crossings) in scope; default all
     ignore: [FA202]                        # finding codes to mute
     max_regression: 0.05                   # drift: how much a measure may worsen since the baseline
+    require_crossings: false               # crossings' checks must be decided for a PASSED verdict
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ distributions that differ by at most 0.1 in their largest CDF gap (Kolmogorov-Sm
 
 MIN_BOUND = ("balance",)
 
-POLICY_KEYS = ("thresholds", "min_group_size", "suppress_below", "attributes", "ignore", "max_regression")
+POLICY_KEYS = ("thresholds", "min_group_size", "suppress_below", "attributes", "ignore", "max_regression",
+               "require_crossings")
 
 
 def known_measure(name: str) -> bool:
@@ -91,8 +93,11 @@ class Policy:
     attributes: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = ()
     max_regression: float = 0.05
+    require_crossings: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.require_crossings, bool):
+            raise PolicyError(f"Policy key 'require_crossings' must be true or false; got {self.require_crossings!r}.")
         if isinstance(self.max_regression, bool) or not isinstance(self.max_regression, (int, float)) \
                 or not 0 <= self.max_regression <= 1:
             raise PolicyError(f"Policy key 'max_regression' must be a number in [0, 1]; got {self.max_regression!r}.")
@@ -116,7 +121,7 @@ class Policy:
         options: dict[str, Any] = {}
         if "thresholds" in spec:
             options["thresholds"] = _parse_thresholds(spec["thresholds"])
-        for key in ("min_group_size", "suppress_below", "max_regression"):
+        for key in ("min_group_size", "suppress_below", "max_regression", "require_crossings"):
             if key in spec:
                 options[key] = spec[key]
         for key in ("attributes", "ignore"):
@@ -161,6 +166,7 @@ class Policy:
             "attributes": None if self.attributes is None else list(self.attributes),
             "ignore": list(self.ignore),
             "max_regression": self.max_regression,
+            "require_crossings": self.require_crossings,
         }
 
 

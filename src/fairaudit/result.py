@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fairaudit.findings import SEVERITIES, Finding
+from fairaudit.findings import SEVERITIES, Finding, verdict_of
 from fairaudit.policy import Policy
 from fairaudit.privacy import FLAG, GROUP_TABLES
 from fairaudit.recommendations import Recommendation
@@ -66,9 +66,15 @@ class AuditResult:
     explanations: Any = None
 
     @property
+    def verdict(self) -> str:
+        """``"passed"``, ``"failed"`` or ``"not_determined"`` (no check fails, but a required one could not
+        be decided); see :func:`fairaudit.findings.verdict_of`."""
+        return verdict_of(self.findings)
+
+    @property
     def passed(self) -> bool:
-        """The verdict: no finding failed the policy."""
-        return not any(f.severity == "fail" for f in self.findings)
+        """True only when the verdict is ``"passed"``: nothing fails and every required check was decided."""
+        return self.verdict == "passed"
 
     def summary(self) -> pd.DataFrame:
         """The findings as a table, most severe first."""
@@ -92,6 +98,7 @@ class AuditResult:
         out: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "passed": shown.passed,
+            "verdict": shown.verdict,
             "metadata": _clean(shown.metadata),
             "policy": shown.policy.to_dict(),
             "findings": _clean([f.to_dict() for f in shown.findings]),
@@ -162,7 +169,7 @@ class AuditResult:
         meta = shown.metadata
         counts = ", ".join(f"{n} {s}" for s, n in shown.counts().items() if n)
         lines = [
-            f"AuditResult: {'PASSED' if shown.passed else 'FAILED'} ({counts or 'no findings'})",
+            f"AuditResult: {shown.verdict.replace('_', ' ').upper()} ({counts or 'no findings'})",
             f"{meta.get('rows', '?')} rows, sensitive {', '.join(meta.get('sensitive', []))}, "
             f"{len(shown.by_group)} groups in {shown.by_group.index.get_level_values(0).nunique()} views",
             shown.headline().round(3).to_string(),

@@ -72,17 +72,23 @@ def _subtitle(meta: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------- verdict and findings
 def verdict(result: AuditResult) -> dict[str, Any]:
-    """PASSED / FAILED and one plain sentence with the count of checks by severity."""
+    """PASSED / FAILED / NOT DETERMINED and one plain sentence with the count of checks by severity."""
     counts = result.counts()
     total = sum(counts.values())
     tally = ", ".join(f"{n} {TALLY[s][n != 1]}" for s, n in counts.items() if n)
-    if result.passed:
-        sentence = (f"The model passes the fairness policy: none of its {total} checks fails"
-                    + (f" ({tally})." if tally else "."))
-    else:
+    state = result.verdict
+    undecided = sum(f.required and f.severity in ("warn", "inconclusive") for f in result.findings)
+    if state == "passed":
+        sentence = (f"The model passes the fairness policy: every required check was decided and none of its "
+                    f"{total} checks fails" + (f" ({tally})." if tally else "."))
+    elif state == "failed":
         sentence = f"The model fails the fairness policy. Of {total} checks, {tally}."
-    return {"passed": result.passed, "label": "PASSED" if result.passed else "FAILED", "sentence": sentence,
-            "counts": counts}
+    else:
+        sentence = (f"The audit cannot say whether the model meets the fairness policy: no check fails, but "
+                    f"{undecided} required check{'s' if undecided != 1 else ''} could not be decided "
+                    f"(of {total} checks, {tally}).")
+    return {"passed": state == "passed", "state": state, "label": state.replace("_", " ").upper(),
+            "sentence": sentence, "counts": counts}
 
 
 def key_findings(findings: list[Finding]) -> list[Finding]:
