@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -17,6 +17,8 @@ import pandas as pd
 from fairaudit.backends import engine_of, group_stats
 from fairaudit.backends._common import fingerprint
 from fairaudit.backends.sample import sample_rows
+from fairaudit.compliance import check_options as compliance_options
+from fairaudit.compliance.scoring import scoring_rates
 from fairaudit.explain import Explanations, explanation_findings
 from fairaudit.explain import explain as explain_model
 from fairaudit.findings import SEVERITIES, evaluate
@@ -54,6 +56,8 @@ def audit(
     mitigate: bool = False,
     top_k: float | int | None = None,
     favorable: Sequence[Any] | None = None,
+    compliance: Sequence[str] | None = None,
+    compliance_attributes: Mapping[str, str] | Sequence[str] | None = None,
 ) -> AuditResult:
     """Audit a model's decisions for group fairness across sensitive attributes and their crossings.
 
@@ -91,10 +95,15 @@ def audit(
     mitigate : fit the catalogue's mitigations for the failing findings on half of the rows and measure
         their effect on the other half (needs a refittable model and a target); see
         :mod:`fairaudit.mitigation`. Without it, recommendations are listed without measured effect.
+    compliance : standards whose tables the report shows (``"nyc_ll144"``, ``"eeoc_four_fifths"``); any
+        result builds them with :meth:`AuditResult.compliance`.
+    compliance_attributes : the sensitive attributes those tables use, ``{"sex": column, "race": column}``
+        or a list of names; default every audited attribute.
     """
     started = time.perf_counter()
     task_name = infer_task(task, model, top_k)
     rules = _policy(policy, task_name, favorable)
+    recorded = compliance_options(compliance, compliance_attributes)
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
         if task_name != "binary" or top_k is not None or favorable is not None or mitigate:
             raise AuditInputError(
@@ -102,10 +111,13 @@ def audit(
                 "model; for segmentation, score, top_k or mitigate, pass a pandas DataFrame (a sample collected "
                 "from the engine)."
             )
-        return _audit_in_engine(model, data, sensitive=sensitive, target=target, features=features, y_pred=y_pred,
-                                y_score=y_score, threshold=threshold, pos_label=pos_label, intersections=intersections,
-                                sample_weight=sample_weight, confidence=confidence, n_boot=n_boot,
-                                random_state=random_state, policy=rules, started=started, explain=explain)
+        result = _audit_in_engine(model, data, sensitive=sensitive, target=target, features=features, y_pred=y_pred,
+                                  y_score=y_score, threshold=threshold, pos_label=pos_label,
+                                  intersections=intersections, sample_weight=sample_weight, confidence=confidence,
+                                  n_boot=n_boot, random_state=random_state, policy=rules, started=started,
+                                  explain=explain)
+        result.metadata.update(recorded)
+        return result
     inputs = resolve_inputs(
         data, sensitive=sensitive, target=target, features=features, y_pred=y_pred, y_score=y_score,
         sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, confidence=confidence,
@@ -125,6 +137,9 @@ def audit(
         tables = _score_tables(stats, inputs, predictions, intersections, rng)
         extra["score_quantiles"] = tables.quantiles
         pairs = tables.pairs
+        if inputs.sample_weight is None:
+            tables.by_group["scoring_rate"], recorded["median_score"] = scoring_rates(
+                tables.by_group, stats, groups.codes, predictions.y_score, views(groups.attributes, intersections))
     else:
         tables = build_tables(stats, intersections=intersections, confidence=inputs.confidence,
                               n_boot=inputs.n_boot, rng=rng,
@@ -153,6 +168,7 @@ def audit(
         findings = [f for f in findings if f.code not in rules.ignore]
     recommendations = _recommendations(model, inputs, findings, rules, mitigate, random_state)
     meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
+    meta.update(recorded)
     if continuous:
         meta["score_pairs"] = pairs
     if explain:

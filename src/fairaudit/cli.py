@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", help="earlier audit JSON to compare with, or 'latest'")
     run.add_argument("--fail-on", choices=("fail", "warn"), default="fail", help="severity that fails the run")
     run.add_argument("--trust-model", action="store_true", help="allow loading a pickled model (runs its code)")
+    run.add_argument("--mlflow", action="store_true", help="also log measures, verdict and reports to MLflow "
+                     "(MLFLOW_TRACKING_URI; needs fairaudit[mlflow])")
     quiet = run.add_mutually_exclusive_group()
     quiet.add_argument("--quiet", action="store_true", help="print nothing; the exit code is the verdict")
     quiet.add_argument("--json", action="store_true", help="print one JSON object: verdict and report paths")
@@ -65,12 +67,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from fairaudit.compliance import ComplianceError
     from fairaudit.config import ConfigError
     from fairaudit.inputs import AuditInputError, AuditTypeError
+    from fairaudit.integrations.mlflow import MlflowUnavailable
     from fairaudit.model_files import UntrustedModelError
     from fairaudit.policy import PolicyError
 
-    bad_input = (ConfigError, PolicyError, AuditInputError, AuditTypeError, UntrustedModelError, FileNotFoundError)
+    bad_input = (ConfigError, PolicyError, AuditInputError, AuditTypeError, UntrustedModelError, FileNotFoundError,
+                 ComplianceError, MlflowUnavailable)
     try:
         return COMMANDS[args.command](args)
     except bad_input as error:
@@ -102,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"fairaudit: {message}", file=sys.stderr)
 
     outcome = run_config(config, out=Path(args.out).resolve(), formats=formats, baseline=args.baseline,
-                         trust_model=args.trust_model, progress=progress)
+                         trust_model=args.trust_model, progress=progress, mlflow=args.mlflow)
     result = outcome.result
     failing = {"fail"} if args.fail_on == "fail" else {"fail", "warn"}
     code = exit_code(result.verdict, any(f.severity in failing for f in result.findings), args.fail_on)
@@ -112,6 +117,7 @@ def _run(args: argparse.Namespace) -> int:
             "counts": result.counts(),
             "reports": {k: str(v) for k, v in outcome.reports.items()}, "folder": str(outcome.folder),
             "baseline": None if outcome.baseline is None else str(outcome.baseline),
+            "mlflow_run_id": outcome.mlflow_run,
             "findings": [f.to_dict() for f in result.findings if f.severity in ("fail", "warn")],
         }, default=str))
     elif not args.quiet:
@@ -122,6 +128,8 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"  [{finding.severity}] {finding.code} {finding.message}")
         for kind, path in outcome.reports.items():
             print(f"{kind}: {path}")
+        if outcome.mlflow_run:
+            print(f"mlflow run: {outcome.mlflow_run}")
     return code
 
 

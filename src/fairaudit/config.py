@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from fairaudit.datasets import load_dataset
-from fairaudit.policy import Policy
+from fairaudit.policy import PRESETS, Policy
 
 BUNDLED = "bundled:"
 
@@ -64,6 +64,8 @@ class AuditConfig:
 
     def policy(self) -> Policy:
         value = self.spec.get("policy")
+        if isinstance(value, str) and value in PRESETS:
+            return Policy.coerce(value)
         if isinstance(value, str):
             path = (self.base / value).resolve()
             if not path.exists():
@@ -74,7 +76,8 @@ class AuditConfig:
     def audit_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`fairaudit.audit` taken from the file."""
         keys = ("target", "features", "y_pred", "y_score", "task", "threshold", "pos_label", "intersections",
-                "sample_weight", "confidence", "n_boot", "random_state", "explain", "mitigate", "top_k", "favorable")
+                "sample_weight", "confidence", "n_boot", "random_state", "explain", "mitigate", "top_k", "favorable",
+                "compliance", "compliance_attributes")
         options = {k: self.spec[k] for k in keys if k in self.spec}
         options["sensitive"] = self.spec["sensitive"]
         options["policy"] = self.policy()

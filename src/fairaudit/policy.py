@@ -12,6 +12,8 @@ A policy comes from a :class:`Policy`, a dict, or a YAML file::
     ignore: [FA202]                        # finding codes to mute
     max_regression: 0.05                   # drift: how much a measure may worsen since the baseline
     require_crossings: false               # crossings' checks must be decided for a PASSED verdict
+
+or by a preset's name (:data:`PRESETS`): ``policy: nyc_ll144`` or ``policy: eeoc_four_fifths``.
 """
 
 from __future__ import annotations
@@ -145,11 +147,13 @@ class Policy:
 
     @classmethod
     def coerce(cls, policy: Policy | Mapping[str, Any] | str | Path | None) -> Policy:
-        """The default policy for ``None``; a dict, a YAML path or a Policy otherwise."""
+        """The default policy for ``None``; a preset's name, a dict, a YAML path or a Policy otherwise."""
         if policy is None:
             return cls()
         if isinstance(policy, Policy):
             return policy
+        if isinstance(policy, str) and policy in PRESETS:
+            return preset(policy)
         if isinstance(policy, (str, Path)):
             return cls.from_yaml(policy)
         if isinstance(policy, Mapping):
@@ -204,3 +208,19 @@ def _check_threshold(name: str, threshold: Threshold) -> None:
             f"Policy key 'thresholds.{name}' is {threshold.value:g}, impossible for {kind} of rates, which "
             "lies in [0, 1]."
         )
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "nyc_ll144": {"thresholds": {"disparate_impact_ratio": 0.8}, "require_crossings": True},
+    "eeoc_four_fifths": {"thresholds": {"disparate_impact_ratio": 0.8}},
+}
+"""Policies named after a standard. ``eeoc_four_fifths``: the four-fifths rule (29 CFR 1607.4(D)) on every
+attribute. ``nyc_ll144``: the law sets no pass mark, so the preset applies the same customary four-fifths
+check, and requires the sex x race/ethnicity crossings to be decided too, since the law reports them."""
+
+
+def preset(name: str) -> Policy:
+    """The policy a preset names (see :data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise PolicyError(f"Unknown policy preset {name!r}; the presets are {', '.join(PRESETS)}.")
+    return Policy.from_dict(PRESETS[name])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,8 @@ class AuditResult:
     Attributes
     ----------
     by_group : DataFrame indexed by (``attribute``, ``group``): ``count``, ``share``, every metric and
-        its ``_ci_low`` / ``_ci_high``.
+        its ``_ci_low`` / ``_ci_high``; unweighted score audits also ``scoring_rate`` (the share strictly above
+        the median score of all audited rows, for NYC Local Law 144).
     overall : DataFrame indexed by ``metric``: ``value``, ``ci_low``, ``ci_high`` on all rows.
     disparities : DataFrame indexed by (``attribute``, ``metric``): ``difference`` (max - min),
         ``ratio`` (min / max), their intervals, ``p_value``, ``p_value_adjusted`` (Holm),
@@ -155,6 +157,29 @@ class AuditResult:
             recommendations=[Recommendation.from_dict(r) for r in payload.get("recommendations", [])],
             **tables,
         )
+
+    # ------------------------------------------------------------------ regulators' formats
+    def compliance(self, standard: str, *, attributes: Mapping[str, str] | Sequence[str] | None = None,
+                   suppress: bool = True) -> pd.DataFrame:
+        """The table a standard prescribes: ``"nyc_ll144"`` (NYC Local Law 144 bias audit: rates and impact
+        ratios per category of sex, race/ethnicity and their crossing) or ``"eeoc_four_fifths"`` (EEOC
+        four-fifths rule with Fisher's exact test and the shortfall); see :mod:`fairaudit.compliance.tables`.
+
+        ``attributes`` maps ``{"sex": column, "race": column}`` (default: the audit's
+        ``compliance_attributes``, else its sensitive attributes). Small groups are suppressed as in the
+        report unless ``suppress=False``; ``table.attrs`` records which, and the rules applied.
+        """
+        from fairaudit.compliance import compliance_table
+
+        return compliance_table(self, standard, attributes=attributes, suppress=suppress)
+
+    def model_card(self, *, intended_use: str | None = None, data_period: str | None = None) -> str:
+        """A model-card section in Markdown (Google Model Card fields; EU AI Act Art. 10 and 13): intended
+        use, evaluation data, groups and sizes, performance per group with intervals, limitations from the
+        findings, mitigations with their measured effect. Small groups are suppressed."""
+        from fairaudit.compliance import model_card_markdown
+
+        return model_card_markdown(self, intended_use=intended_use, data_period=data_period)
 
     # ------------------------------------------------------------------ display
     def headline(self) -> pd.DataFrame:

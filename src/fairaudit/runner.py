@@ -27,11 +27,13 @@ class RunOutcome:
     reports: dict[str, Path] = field(default_factory=dict)
     baseline: Path | None = None
     comparison: Any = None
+    mlflow_run: str | None = None
 
 
 def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], baseline: str | None,
-               trust_model: bool, progress: Any = None) -> RunOutcome:
-    """Load data and model, audit, compare with the baseline, and write the reports."""
+               trust_model: bool, progress: Any = None, mlflow: bool = False) -> RunOutcome:
+    """Load data and model, audit, compare with the baseline, and write the reports (and, with ``mlflow``,
+    log them to MLflow: :func:`fairaudit.integrations.mlflow.log_audit`)."""
     say = progress or (lambda message: None)
     say(f"loading data {config.spec['data']}")
     data = config.load_data()
@@ -43,6 +45,8 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
     say(f"auditing {len(data):,} rows" if hasattr(data, "__len__") and not isinstance(data, str)
         else f"auditing {data} with DuckDB")
     result = audit(model, data, **config.audit_options())
+    if "model_card" in config.spec:
+        result.metadata["model_card"] = dict(config.spec["model_card"])
     home = out / config.name
     outcome = RunOutcome(result, _new_folder(home))
     reference = _baseline_path(baseline or config.spec.get("baseline"), home, config.base)
@@ -63,6 +67,11 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
         path = outcome.folder / "comparison.csv"
         outcome.comparison.to_csv(path)
         outcome.reports["comparison"] = path
+    if mlflow:
+        from fairaudit.integrations.mlflow import log_audit
+
+        say("logging to MLflow")
+        outcome.mlflow_run = log_audit(result, files=outcome.reports)
     latest = home / "latest"
     if latest.exists():
         shutil.rmtree(latest)
@@ -71,9 +80,13 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
 
 
 def write_reports(result: AuditResult, folder: Path, formats: tuple[str, ...], say: Any) -> dict[str, Path]:
-    """The JSON always, and the other requested formats, in ``folder``."""
+    """The JSON always, the other requested formats, and the requested compliance tables as CSV
+    (``nyc_ll144.csv``, ``eeoc_four_fifths.csv``), in ``folder``."""
     written = {"json": folder / "audit.json"}
     result.to_json(written["json"])
+    for standard in result.metadata.get("compliance", []):
+        written[standard] = folder / f"{standard}.csv"
+        result.compliance(standard).to_csv(written[standard])
     for fmt in formats:
         if fmt == "json":
             continue

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from fairaudit.privacy import suppress
-from fairaudit.report import context
+from fairaudit.report import compliance, context
 
 if TYPE_CHECKING:
     from fairaudit.result import AuditResult
@@ -37,7 +37,7 @@ def stylesheet() -> Markup:
 
 def render_html(result: AuditResult) -> str:
     """The full report of ``result`` as one self-contained HTML document (small groups suppressed)."""
-    page = context.build(suppress(result))
+    page = context.build(suppress(result)) | compliance.sections(result)
     return environment().get_template("report.html.j2").render(css=stylesheet(), **page)
 
 
