@@ -79,7 +79,7 @@ def model_card_markdown(result: AuditResult, *, intended_use: str | None = None,
     lines = ["## Model card: fairness and performance by group", "",
              "### Model details", "", f"- **Name:** {details['name']}", f"- **Overview:** `{details['overview']}`",
              f"- **Documentation:** {details['documentation']}", "",
-             "### Intended use", "", card["use_cases"], "",
+             "### Intended use", "", _md(card["use_cases"]), "",
              "### Evaluation data", "", *_table(["field", "value"], card["data"]), "",
              "### Groups and their sizes", ""]
     for attribute in card["groups"]:

@@ -201,7 +201,7 @@ def _ll144(by_group: pd.DataFrame, views: list[tuple[str, list[str]]], rate: str
            hidden: set[tuple[str, str]]) -> pd.DataFrame:
     frames = []
     for view, parts in views:
-        table = by_group.loc[view]
+        table = _complete(by_group, view)
         unknown = np.array([MISSING_GROUP in _categories(view, label, parts, by_group) for label in table.index])
         known = table[~unknown]
         counts = known["count"].astype(float)
@@ -227,6 +227,16 @@ def _ll144(by_group: pd.DataFrame, views: list[tuple[str, list[str]]], rate: str
     return _flagged(pd.concat(frames))
 
 
+def _complete(by_group: pd.DataFrame, view: str) -> pd.DataFrame:
+    """A view's rows, refused when a saved result lost some counts to suppression (the 2% rule and the
+    highest group need them all)."""
+    table = by_group.loc[view]
+    if table["count"].isna().any():
+        raise ComplianceError(f"Some groups of {view} were suppressed when the audit was saved, and these tables "
+                              "need every count: build them from the audit itself (fairaudit run writes them).")
+    return table
+
+
 def _categories(view: str, label: str, parts: list[str], by_group: pd.DataFrame) -> tuple[str, ...]:
     """The category of each attribute in a crossing's group label."""
     categories = split_group(label, [list(by_group.loc[p].index) for p in parts])
@@ -240,7 +250,7 @@ def _categories(view: str, label: str, parts: list[str], by_group: pd.DataFrame)
 def _four_fifths(by_group: pd.DataFrame, views: list[str], hidden: set[tuple[str, str]]) -> pd.DataFrame:
     frames = []
     for view in views:
-        table = by_group.loc[view]
+        table = _complete(by_group, view)
         counts = table["count"].astype(float)
         rates = table["selection_rate"].astype(float)
         selected = (counts * rates).round()
