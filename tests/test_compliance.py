@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ from fairaudit.cli import main
 from fairaudit.compliance import ComplianceError
 from fairaudit.policy import Policy, PolicyError
 from fairaudit.result import AuditResult
+from fairaudit.schema import audit_schema
 
 VIEWS = (["sex"], ["race"], ["sex", "race"])
 MISSING = "(missing)"
@@ -206,8 +208,12 @@ def test_a_saved_result_with_suppressed_groups_is_refused(small_top):
 
 
 def test_a_saved_result_without_suppression_gives_the_same_tables(adult):
-    result = _audit(adult.dropna(), y_score="score", task="score")
-    loaded = AuditResult.from_dict(result.to_dict())
+    result = _audit(adult.dropna(), y_score="score", task="score", compliance=["nyc_ll144"],
+                    compliance_attributes={"sex": "sex", "race": "race"})
+    payload = result.to_dict()
+    jsonschema.Draft202012Validator(audit_schema()).validate(payload)
+    assert payload["metadata"]["compliance"] == ["nyc_ll144"]
+    loaded = AuditResult.from_dict(payload)
     pd.testing.assert_frame_equal(loaded.compliance("nyc_ll144"), result.compliance("nyc_ll144"))
 
 
@@ -278,3 +284,15 @@ def test_fairaudit_run_writes_the_tables_beside_the_json(adult, tmp_path):
         assert rates.loc["sex"].loc[hand.index].to_numpy() == pytest.approx(hand.to_numpy(), abs=1e-12)
     html = (folder / "audit.html").read_text()
     assert "Screens applicants." in html and "EEOC four-fifths rule" in html and "NYC Local Law 144" in html
+
+
+def test_an_engine_audit_gives_the_same_tables(adult, decided, tmp_path):
+    adult.to_parquet(tmp_path / "adult.parquet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        engine = fa.audit(None, str(tmp_path / "*.parquet"), sensitive=["sex", "race"], y_pred="decision", n_boot=0,
+                          compliance=["eeoc_four_fifths"])
+    assert engine.metadata["engine"] == "files" and engine.metadata["compliance"] == ["eeoc_four_fifths"]
+    for standard in ("nyc_ll144", "eeoc_four_fifths"):
+        pd.testing.assert_frame_equal(engine.compliance(standard).sort_index(),
+                                      decided.compliance(standard).sort_index(), atol=1e-12)
