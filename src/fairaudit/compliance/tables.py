@@ -47,6 +47,7 @@ LL144_ROLES = ("sex", "race")
 EXCLUDED_BELOW = 0.02
 FOUR_FIFTHS = 0.8
 UNKNOWN = "category unknown: no rate or ratio"
+ATTRIBUTES = "The 'compliance_attributes' (or 'attributes') argument"
 
 
 class ComplianceError(ValueError):
@@ -104,31 +105,30 @@ def _roles(attributes: Any) -> dict[str, str] | list[str]:
     if isinstance(attributes, Mapping):
         unknown = [k for k in attributes if k not in LL144_ROLES]
         if unknown or not attributes:
-            raise ComplianceError(f"The 'compliance_attributes' argument maps the roles {', '.join(LL144_ROLES)} "
-                                  f"to sensitive columns; got {dict(attributes)!r}.")
+            raise ComplianceError(f"{ATTRIBUTES} maps the roles {', '.join(LL144_ROLES)} to sensitive columns; "
+                                  f"got {dict(attributes)!r}.")
         values = dict(attributes)
     elif isinstance(attributes, Sequence) and not isinstance(attributes, str) and attributes:
         values = list(attributes)
     else:
-        raise ComplianceError("The 'compliance_attributes' argument must be a mapping {'sex': column, 'race': "
-                              f"column}} or a list of sensitive attribute names; got {attributes!r}.")
+        raise ComplianceError(f"{ATTRIBUTES} must be a mapping {{'sex': column, 'race': column}} or a list of "
+                              f"sensitive attribute names; got {attributes!r}.")
     names = values.values() if isinstance(values, dict) else values
     if not all(isinstance(v, str) for v in names):
-        raise ComplianceError("The 'compliance_attributes' argument must name attributes as strings; "
-                              f"got {attributes!r}.")
+        raise ComplianceError(f"{ATTRIBUTES} must name attributes as strings; got {attributes!r}.")
     return values
 
 
 def _rate_column(by_group: pd.DataFrame, meta: dict[str, Any], standard: str) -> str:
-    if "selection_rate" in by_group.columns and meta.get("task") != "score":
+    score = meta.get("task") == "score"
+    if not score and "selection_rate" in by_group.columns:
         return "selection_rate"
-    if standard == "nyc_ll144" and "scoring_rate" in by_group.columns:
+    if score and standard == "nyc_ll144" and "scoring_rate" in by_group.columns:
         return "scoring_rate"
-    if meta.get("task") == "score":
-        raise ComplianceError(f"The {standard} table needs decisions; a score audit has "
-                              + ("a scoring rate for nyc_ll144 only" if standard != "nyc_ll144" else
-                                 "no scoring rate in this result (it is recorded by audits with fairaudit 0.1 "
-                                 "and later)") + ": audit with top_k= or threshold= to turn scores into decisions.")
+    if score:
+        lacking = "decisions" if standard != "nyc_ll144" else "decisions or a scoring rate (this saved result has none)"
+        raise ComplianceError(f"The {standard} table needs {lacking}: audit with top_k= to turn the scores into "
+                              "decisions.")
     raise ComplianceError(f"The {standard} table needs decisions: this audit has no selection rate (a "
                           "segmentation needs favorable= to say which segments are a positive decision).")
 
@@ -148,8 +148,8 @@ def _check_views(names: list[str], by_group: pd.DataFrame) -> None:
     audited = list(dict.fromkeys(by_group.index.get_level_values("attribute")))
     for name in names:
         if name not in audited:
-            raise ComplianceError(f"The 'compliance_attributes' argument names {name!r}, which this audit has no "
-                                  f"table for; the audited attributes and crossings are {', '.join(audited)}.")
+            raise ComplianceError(f"{ATTRIBUTES} names {name!r}, which this audit has no table for; the audited "
+                                  f"attributes and crossings are {', '.join(audited)}.")
 
 
 def _ll144_views(by_group: pd.DataFrame, roles: Any, meta: dict[str, Any]) -> list[tuple[str, list[str]]]:
