@@ -25,7 +25,14 @@ from fairaudit.findings import SEVERITIES, evaluate
 from fairaudit.inputs import AuditInputError, AuditInputs, check_options, group_name, resolve_inputs
 from fairaudit.mitigation import advice, recommend
 from fairaudit.models import Predictions, infer_task, predict
-from fairaudit.policy import DEFAULT_THRESHOLDS, SCORE_THRESHOLDS, SEGMENTATION_THRESHOLDS, Policy, PolicyError
+from fairaudit.policy import (
+    DEFAULT_THRESHOLDS,
+    RANKING_THRESHOLDS,
+    SCORE_THRESHOLDS,
+    SEGMENTATION_THRESHOLDS,
+    Policy,
+    PolicyError,
+)
 from fairaudit.result import AuditResult
 from fairaudit.scores import ScoreStats, group_metrics, score_tables
 from fairaudit.segmentation import SegmentStats, segment_tables
@@ -58,6 +65,9 @@ def audit(
     favorable: Sequence[Any] | None = None,
     compliance: Sequence[str] | None = None,
     compliance_attributes: Mapping[str, str] | Sequence[str] | None = None,
+    query: str | None = None,
+    y_rank: str | None = None,
+    item: str | None = None,
 ) -> AuditResult:
     """Audit a model's decisions for group fairness across sensitive attributes and their crossings.
 
@@ -99,9 +109,22 @@ def audit(
         result builds them with :meth:`AuditResult.compliance`.
     compliance_attributes : the sensitive attributes those tables use, ``{"sex": column, "race": column}``
         or a list of names; default every audited attribute.
+    query, y_rank, item : ranking audits (``task="ranking"``, long data: one row per customer x item shown):
+        the column identifying each list (customer), the rank column (1 = top; or ``y_score=`` ranked within
+        each query) and the item (offer) column; ``top_k`` is then the list cutoff and ``favorable`` the
+        favourable items. See :mod:`fairaudit.ranking`.
     """
     started = time.perf_counter()
-    task_name = infer_task(task, model, top_k)
+    task_name = infer_task(task, model, top_k, query)
+    if task_name == "ranking":
+        return _audit_ranking(model, data, sensitive=sensitive, target=target, query=query, y_rank=y_rank,
+                              y_score=y_score, item=item, favorable=favorable, top_k=top_k,
+                              intersections=intersections, sample_weight=sample_weight, confidence=confidence,
+                              n_boot=n_boot, random_state=random_state, policy=policy, explain=explain,
+                              mitigate=mitigate, y_pred=y_pred, started=started)
+    if y_rank is not None or item is not None:
+        raise AuditInputError("The 'y_rank' and 'item' arguments apply to task='ranking': pass query= naming the "
+                              "column that identifies each list.")
     rules = _policy(policy, task_name, favorable)
     recorded = compliance_options(compliance, compliance_attributes)
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
@@ -236,6 +259,60 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
     return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
                        measures=tables.measures, metadata=meta, findings=findings, policy=policy,
                        recommendations=advice(findings), explanations=explanations)
+
+
+def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None, query: str, y_rank: str | None,
+                   y_score: str | None, item: str | None, favorable: Any, top_k: Any, intersections: bool,
+                   sample_weight: Any, confidence: float, n_boot: int, random_state: Any, policy: Any,
+                   explain: bool, mitigate: bool, y_pred: Any, started: float) -> AuditResult:
+    """The audit of ranked lists, from any engine: the engine returns per-group sums (see
+    :mod:`fairaudit.ranking_engine`), the rest is the ranking tables and the usual findings."""
+    from fairaudit.ranking import ranking_stats, ranking_tables
+    from fairaudit.ranking_checks import customer_policy, ranking_findings
+    from fairaudit.ranking_input import check_ranking_arguments, ranking_fingerprint
+
+    check_options(threshold=0.5, confidence=confidence, n_boot=n_boot)
+    names, k, favorable = check_ranking_arguments(
+        model=model, sensitive=sensitive, target=target, query=query, y_rank=y_rank, y_score=y_score, item=item,
+        favorable=favorable, top_k=top_k, sample_weight=sample_weight, explain=explain, mitigate=mitigate,
+        y_pred=y_pred)
+    engine = engine_of(data)
+    if engine == "files":
+        from fairaudit.ranking_input import open_files
+
+        data = open_files(data)
+    stats, columns = ranking_stats(data, sensitive=names, query=query, item=item, k=k, y_rank=y_rank,
+                                   y_score=y_score, target=target, favorable=favorable)
+    rules = Policy.coerce(policy) if policy is not None else Policy(
+        thresholds={name: t for name, t in RANKING_THRESHOLDS.items()
+                    if (name.startswith("ndcg") and target is not None)
+                    or (name.startswith("favorable") and favorable is not None)})
+    tables = ranking_tables(stats, views(stats.attributes, intersections), confidence=confidence, n_boot=n_boot,
+                            rng=np.random.default_rng(random_state))
+    _check_scope(rules, stats.attributes)
+    findings = evaluate(tables.by_group, tables.disparities, tables.measures, customer_policy(rules), confidence)
+    findings += ranking_findings(tables.by_group, tables.items, tables.exposure_per_merit_ratio, rules, item)
+    findings = sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
+    rows = int(stats.column("rows").sum())
+    customers = int(stats.column("queries").sum())
+    meta = {
+        "rows": rows, "sensitive": list(stats.attributes), "finest_groups": len(stats.groups),
+        "engine": engine, "task": "ranking",
+        "target": target, "query": query, "item": item, "y_rank": y_rank, "y_score": y_score, "top_k": k,
+        "customers": customers, "favorable": None if favorable is None else [group_name(f) for f in favorable],
+        "lists_without_relevant": int(customers - stats.column("ndcg_lists").sum()) if target else None,
+        "exposure_per_merit_ratio": tables.exposure_per_merit_ratio,
+        "model": "none (precomputed columns)", "model_repr": None, "columns": len(columns),
+        "prediction_source": "columns", "confidence": confidence, "n_boot": n_boot,
+        "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",
+        "fingerprint_sha256": ranking_fingerprint(stats, rows, columns),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "duration_seconds": round(time.perf_counter() - started, 4), "versions": _versions(),
+    }
+    return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
+                       measures=tables.measures, metadata=meta, findings=findings, policy=rules,
+                       recommendations=advice(findings), ranking_positions=tables.positions,
+                       item_exposure=tables.items)
 
 
 def _explained_model(model: Any, task: str, favorable: Sequence[Any] | None, segments: pd.DataFrame | None) -> Any:

@@ -47,7 +47,14 @@ MEASURE_CODES = {
     "balance": "FA123",
     "standardized_mean_difference": "FA130",
     "ks_statistic": "FA131",
+    "favorable_exposure_ratio": "FA140",
+    "favorable_exposure_difference": "FA141",
+    "favorable_in_top_k_difference": "FA142",
+    "favorable_in_top_k_ratio": "FA142",
+    "ndcg_at_k_difference": "FA143",
+    "exposure_per_merit_ratio": "FA144",
 }
+LISTS_WITHOUT_RELEVANT = "FA145"
 METRIC_DISPARITY_CODE = "FA110"
 SMALL_GROUPS, MISSING_VALUES, SINGLE_GROUP = "FA201", "FA202", "FA203"
 SUPPRESSED_GROUPS, UNDEFINED_METRICS = "FA401", "FA402"
@@ -69,6 +76,7 @@ _PHRASES = {
     "standardized_mean_difference": "gap between the highest and lowest group's mean score, in standard "
                                     "deviations",
     "ks_statistic": "largest gap between two groups' score distributions (Kolmogorov-Smirnov)",
+    "exposure_per_merit_ratio": "lowest over highest exposure per unit of relevance across items",
 }
 
 

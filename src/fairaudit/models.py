@@ -23,7 +23,7 @@ from fairaudit.inputs import (
     factorize,
 )
 
-SUPPORTED_TASKS = ("auto", "binary", "score", "segmentation")
+SUPPORTED_TASKS = ("auto", "binary", "score", "segmentation", "ranking")
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,19 @@ class Predictions:
     targeted: int | None = None
 
 
-def infer_task(task: str, model: Any, top_k: float | int | None = None) -> str:
-    """The task to audit: ``"segmentation"`` for clustering models, ``"score"`` for regressors, else
-    ``"binary"``; a ``top_k`` rule turns any score into a binary decision."""
+def infer_task(task: str, model: Any, top_k: float | int | None = None, query: Any = None) -> str:
+    """The task to audit: ``"ranking"`` when ``query`` names the lists, ``"segmentation"`` for clustering
+    models, ``"score"`` for regressors, else ``"binary"``; a ``top_k`` rule turns any score into a binary
+    decision (in a ranking it is the list cutoff)."""
     if task not in SUPPORTED_TASKS:
         raise AuditInputError(
             f"The 'task' argument must be one of {', '.join(map(repr, SUPPORTED_TASKS))}; got {task!r}."
         )
+    if query is not None and task in ("auto", "ranking"):
+        return "ranking"
+    if task == "ranking":
+        raise AuditInputError("task='ranking' needs query= naming the column that identifies each list (the "
+                              "customer id), with y_rank= or y_score= and item=.")
     if top_k is not None and task in ("auto", "score"):
         return "binary"
     if task == "auto":

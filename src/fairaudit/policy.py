@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fairaudit.metrics import METRICS
+from fairaudit.ranking import RANKING_METRICS
 from fairaudit.tables import MEASURES
 
 SEGMENT_THRESHOLDABLE = ("cramers_v", "normalized_mutual_info", "min_representation_ratio", "balance",
@@ -69,7 +70,19 @@ SCORE_THRESHOLDS: dict[str, Threshold] = {
 """Defaults for a score audit: group means within a small effect (Cohen's d <= 0.2) and score
 distributions that differ by at most 0.1 in their largest CDF gap (Kolmogorov-Smirnov)."""
 
-MIN_BOUND = ("balance",)
+RANKING_THRESHOLDS: dict[str, Threshold] = {
+    "favorable_exposure_ratio": Threshold("min", 0.8),
+    "favorable_in_top_k_difference": Threshold("max", 0.1),
+    "ndcg_at_k_difference": Threshold("max", 0.1),
+}
+"""Defaults for a ranking audit: every group's mean exposure to the favourable items at least four fifths of
+the most exposed group's, shares of customers with a favourable item in the top k within 0.1, and list
+quality (NDCG@k) within 0.1. The first two apply with ``favorable=``, the last with a target."""
+
+ITEM_MEASURES = ("exposure_per_merit_ratio",)
+"""Item-side measures of a ranking audit; not in the defaults (items are offers, not people)."""
+
+MIN_BOUND = ("balance", "exposure_per_merit_ratio")
 
 POLICY_KEYS = ("thresholds", "min_group_size", "suppress_below", "attributes", "ignore", "max_regression",
                "require_crossings")
@@ -77,10 +90,11 @@ POLICY_KEYS = ("thresholds", "min_group_size", "suppress_below", "attributes", "
 
 def known_measure(name: str) -> bool:
     """A named measure, or ``<metric>_difference`` / ``<metric>_ratio`` of a registry metric."""
-    if name in MEASURES or name in SEGMENT_THRESHOLDABLE:
+    if name in MEASURES or name in SEGMENT_THRESHOLDABLE or name in ITEM_MEASURES:
         return True
     for suffix in ("_difference", "_ratio"):
-        if name.endswith(suffix) and (name[: -len(suffix)] in METRICS or name[: -len(suffix)] in SCORE_METRICS):
+        if name.endswith(suffix) and any(name[: -len(suffix)] in known for known in (METRICS, SCORE_METRICS,
+                                                                                       RANKING_METRICS)):
             return True
     return False
 

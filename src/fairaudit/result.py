@@ -50,6 +50,10 @@ class AuditResult:
         ``old``, ``new``, ``change`` and its interval, and ``worsening`` (see :mod:`fairaudit.drift`).
     segments : segmentation audits: each group's share in each segment (index (``attribute``, ``group``),
         one column per segment, rows sum to 1), with Wilson intervals in ``segments_ci_low/_high``.
+    ranking_positions : ranking audits with favourable items: per (``attribute``, ``group``) and position
+        (columns ``"1"``, ``"2"``, ...), the share of the group's customers shown a favourable item there.
+    item_exposure : ranking audits: per item, ``shown``, ``exposure`` and ``exposure_share``; with a target
+        ``relevance``, ``relevance_share`` and ``exposure_per_merit`` (see :mod:`fairaudit.ranking`).
     """
 
     by_group: pd.DataFrame
@@ -66,6 +70,8 @@ class AuditResult:
     score_quantiles: pd.DataFrame | None = None
     comparison: pd.DataFrame | None = None
     explanations: Any = None
+    ranking_positions: pd.DataFrame | None = None
+    item_exposure: pd.DataFrame | None = None
 
     @property
     def verdict(self) -> str:
@@ -114,6 +120,7 @@ class AuditResult:
         explanations = getattr(shown, "explanations", None)
         out["explanations"] = None if explanations is None else explanations.to_dict()
         out["comparison"] = None if self.comparison is None else _records(_shown_comparison(self.comparison, shown))
+        out["item_exposure"] = None if self.item_exposure is None else _records(self.item_exposure)
         return out
 
     def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
@@ -143,9 +150,11 @@ class AuditResult:
         for name in GROUP_TABLES:
             if name in known and payload.get(name) is not None:
                 tables[name] = _table(payload[name], columns_name="segment" if name.startswith("segments")
-                                      else None)
+                                      else "position" if name == "ranking_positions" else None)
         if payload.get("comparison") is not None:
             tables["comparison"] = _table(payload["comparison"])
+        if payload.get("item_exposure") is not None:
+            tables["item_exposure"] = _table(payload["item_exposure"])
         if "explanations" in known and payload.get("explanations") is not None:
             from fairaudit.explain import Explanations
 
