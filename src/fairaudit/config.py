@@ -77,10 +77,11 @@ class AuditConfig:
         """Keyword arguments of :func:`fairaudit.audit` taken from the file."""
         keys = ("target", "features", "y_pred", "y_score", "task", "threshold", "pos_label", "intersections",
                 "sample_weight", "confidence", "n_boot", "random_state", "explain", "mitigate", "top_k", "favorable",
-                "compliance", "compliance_attributes")
+                "compliance", "compliance_attributes", "query", "y_rank", "item")
         options = {k: self.spec[k] for k in keys if k in self.spec}
         options["sensitive"] = self.spec["sensitive"]
-        options["policy"] = self.policy()
+        if "policy" in self.spec:  # otherwise audit() applies the task's default policy
+            options["policy"] = self.policy()
         return options
 
 
@@ -107,9 +108,9 @@ def validate(spec: Any, base: Path) -> AuditConfig:
     if "model" in spec and ("y_pred" in spec or "y_score" in spec):
         raise ConfigError("Config keys 'model' and 'y_pred'/'y_score' exclude each other: audit either a model "
                           "or precomputed columns.")
-    if not any(k in spec for k in ("model", "y_pred", "y_score")):
-        raise ConfigError("Config needs 'model' (a model file or entry point) or 'y_pred'/'y_score' "
-                          "(columns of precomputed predictions).")
+    if not any(k in spec for k in ("model", "y_pred", "y_score", "y_rank")):
+        raise ConfigError("Config needs 'model' (a model file or entry point) or 'y_pred'/'y_score'/'y_rank' "
+                          "(columns of precomputed predictions or ranks).")
     config = AuditConfig(spec, base)
     config.policy()
     return config

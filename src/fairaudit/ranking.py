@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairaudit.inputs import MAX_GROUPS_PER_ATTRIBUTE, AuditInputError
 from fairaudit.metrics import safe_divide
 from fairaudit.ranking_engine import QUERY_SUMS, RankingSpec, as_float, engine_tables, group_labels
 from fairaudit.uncertainty import (
@@ -125,6 +126,11 @@ def ranking_stats(data: Any, *, sensitive: Sequence[str], query: str, item: str,
     tables = engine_tables(data, spec)
     keys = list(spec.sensitive)
     raw_labels = group_labels(tables.groups, keys)
+    for position, name in enumerate(keys):
+        distinct = len({label[position] for label in raw_labels})
+        if distinct > MAX_GROUPS_PER_ATTRIBUTE:
+            raise AuditInputError(f"The 'sensitive' column {name!r} has {distinct} distinct values among the lists, "
+                                  f"more than {MAX_GROUPS_PER_ATTRIBUTE}: is it an identifier? Bin or group it first.")
     order = sorted(range(len(raw_labels)), key=lambda i: _sort_key(raw_labels[i]))
     groups_table = tables.groups.iloc[order].reset_index(drop=True)
     labels = group_labels(groups_table, keys)

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = "1.0"
 TABLES = ("by_group", "overall", "disparities", "measures")
-HEADLINE_MEASURES = ("demographic_parity_difference", "equalized_odds_difference", "disparate_impact_ratio")
+HEADLINE_MEASURES = ("demographic_parity_difference", "equalized_odds_difference", "disparate_impact_ratio",
+                     "favorable_exposure_ratio", "favorable_in_top_k_difference", "ndcg_at_k_difference")
 
 
 @dataclass(eq=False)

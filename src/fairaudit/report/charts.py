@@ -8,7 +8,8 @@ Charts only draw what the result holds: no statistic is computed here.
   model before marked;
 * ``segments``: each group's share in each segment (segmentation audits);
 * ``scores``: each group's score distribution as percentiles (score audits);
-* ``gap``: each group's gap in mean model output split into features' SHAP contributions (explanations).
+* ``gap``: each group's gap in mean model output split into features' SHAP contributions (explanations);
+* ``positions``: per group, the share of customers shown a favourable item at each position (rankings).
 """
 
 from __future__ import annotations
@@ -382,10 +383,39 @@ def gap(result: AuditResult) -> Figure:
     return figure
 
 
+@_styled
+def positions(result: AuditResult) -> Figure:
+    """Favourable exposure by position: per view, one line per group of the share of its customers shown a
+    favourable item at each position (ranking audits)."""
+    table = getattr(result, "ranking_positions", None)
+    if table is None:
+        raise ChartUnavailable("This result has no favourable items by position: it is not a ranking audit "
+                               "with favorable=.")
+    views = {v: t for v, t in _views(table).items() if JOIN not in v}
+    figure = _figure(7.0, 0.4 + 2.2 * len(views))
+    axes_list = figure.subplots(len(views), 1, squeeze=False)[:, 0]
+    for axes, (view, frame) in zip(axes_list, views.items(), strict=True):
+        xs = np.array([int(c) for c in frame.columns])
+        for group, row in frame.iterrows():
+            values = row.to_numpy(dtype=float)
+            if np.isfinite(values).any():
+                axes.plot(xs, values, marker="o", markersize=3, linewidth=1.3, label=_text(group))
+        hidden = [_text(g) for g, row in frame.iterrows() if not np.isfinite(row.to_numpy(dtype=float)).any()]
+        title = f"share shown a favourable item at each position, by {_text(view)}"
+        axes.set_title(title + (f" ({', '.join(hidden)}: {SUPPRESSED})" if hidden else ""), loc="left")
+        axes.set_xticks(xs)
+        axes.set_xlabel("position in the list (1 = top)")
+        axes.set_ylim(bottom=0)
+        axes.grid(color="#e5e5e5", linewidth=0.6)
+        axes.legend(fontsize=8, frameon=False, ncol=min(len(frame), 5))
+    return figure
+
+
 # ---------------------------------------------------------------------------- registry and SVG
 CHARTS: dict[str, Callable[[AuditResult], Figure]] = {
     "forest": forest, "heatmap": heatmap, "tradeoff": tradeoff, "segments": segments, "scores": scores, "gap": gap,
 }
+CHARTS["positions"] = positions
 
 _SVG_START = re.compile(r"^.*?(?=<svg\b)", re.S)
 _NAMESPACES = re.compile(r'\s+xmlns(?::xlink)?="[^"]*"')

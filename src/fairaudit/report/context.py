@@ -56,6 +56,7 @@ def build(result: AuditResult) -> dict[str, Any]:
         "comparison": _comparison(result),
         "segments": _segments(result),
         "scores": _group_table(getattr(result, "score_quantiles", None), "{:.3f}"),
+        "ranking": _ranking(result),
         "explanations": _explanations(getattr(result, "explanations", None)),
         "privacy": _privacy(result),
         "method": method(metric_names, measure_names, segments=getattr(result, "segments", None) is not None,
@@ -280,6 +281,29 @@ def _segments(result: AuditResult) -> list[dict[str, Any]]:
     shares = getattr(result, "segments", None)
     return _group_table(shares, "{:.1%}", getattr(result, "segments_ci_low", None),
                         getattr(result, "segments_ci_high", None))
+
+
+def _ranking(result: AuditResult) -> dict[str, Any] | None:
+    """Ranking audits: favourable items by position per group, and the item-side exposure table."""
+    items = getattr(result, "item_exposure", None)
+    if items is None:
+        return None
+    meta = result.metadata
+    columns = [c for c in ("shown", "exposure_share", "relevance_share", "exposure_per_merit") if c in items.columns]
+    patterns = {"shown": "{:,.0f}", "exposure_share": "{:.1%}", "relevance_share": "{:.1%}",
+                "exposure_per_merit": "{:.2f}"}
+    rows = [{"item": str(name), "cells": [patterns[c].format(row[c]) if fmt.is_number(row[c]) else fmt.UNDEFINED
+                                          for c in columns]} for name, row in items.iterrows()]
+    ratio = meta.get("exposure_per_merit_ratio")
+    return {
+        "k": meta.get("top_k"), "query": meta.get("query"), "item": meta.get("item"),
+        "customers": fmt.count(meta["customers"]) if "customers" in meta else "",
+        "favorable": ", ".join(meta.get("favorable") or []),
+        "lists_without_relevant": meta.get("lists_without_relevant"),
+        "positions": _group_table(getattr(result, "ranking_positions", None), "{:.1%}"),
+        "item_columns": [c.replace("_", " ") for c in columns], "item_rows": rows,
+        "exposure_per_merit_ratio": f"{ratio:.2f}" if fmt.is_number(ratio) else None,
+    }
 
 
 EXPLAINED_FEATURES = 5
