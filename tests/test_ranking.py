@@ -265,3 +265,15 @@ def test_an_identifier_as_sensitive_column_is_refused():
     data = make_lists(13, customers=120).assign(sex=lambda d: d["customer_id"])
     with pytest.raises(AuditInputError, match="'sex' has 120 distinct"):
         audit_lists(data)
+
+
+def test_small_groups_are_suppressed_in_positions_and_the_report():
+    data = make_lists(14, customers=300)
+    data.loc[data["customer_id"].isin(["c0", "c3", "c6"]), "sex"] = "tiny"
+    result = audit_lists(data)
+    payload = json.loads(result.to_json())
+    rows = {r["group"]: r for r in payload["ranking_positions"]["records"]}
+    assert all(v is None for k, v in rows["tiny"].items() if k not in ("attribute", "group"))
+    assert sum(rows[g]["1"] is not None for g in "abc") >= 2
+    html = result.to_html()
+    assert "Singh &amp; Joachims" in html and "Rankings and exposure" in html

@@ -60,7 +60,8 @@ def build(result: AuditResult) -> dict[str, Any]:
         "explanations": _explanations(getattr(result, "explanations", None)),
         "privacy": _privacy(result),
         "method": method(metric_names, measure_names, segments=getattr(result, "segments", None) is not None,
-                         scores=getattr(result, "score_quantiles", None) is not None),
+                         scores=getattr(result, "score_quantiles", None) is not None,
+                         ranking=getattr(result, "item_exposure", None) is not None),
     }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from fairaudit import privacy, segmentation, uncertainty
+from fairaudit import ranking as ranking_module
 from fairaudit import scores as score_module
 from fairaudit.metrics import METRICS
 from fairaudit.tables import MEASURES
@@ -62,7 +63,7 @@ def docstring_html(doc: str) -> Markup:
 
 
 def method(metric_names: list[str], measure_names: list[str], *, segments: bool = False,
-           scores: bool = False) -> dict[str, Any]:
+           scores: bool = False, ranking: bool = False) -> dict[str, Any]:
     """The section's content for the metrics and measures a result holds."""
     metrics = [
         {"name": name, "description": METRICS[name].description,
@@ -77,7 +78,8 @@ def method(metric_names: list[str], measure_names: list[str], *, segments: bool 
         "measures": [{"name": m, "description": MEASURES[m]} for m in measure_names if m in MEASURES],
         "intervals": docstring_html(uncertainty.__doc__),
         "audits": [docstring_html(module.__doc__) for module, present in ((segmentation, segments),
-                                                                           (score_module, scores)) if present],
+                                                                           (score_module, scores),
+                                                                           (ranking_module, ranking)) if present],
         "privacy": docstring_html(privacy.__doc__),
         "limits": LIMITS,
     }
