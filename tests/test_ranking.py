@@ -224,11 +224,15 @@ def test_engines_give_the_pandas_numbers(tmp_path):
     for engine, native in _engine_inputs(data, tmp_path).items():
         result = quiet_audit(None, native, **ENGINE_OPTIONS)
         assert result.metadata["engine"] == engine
-        pd.testing.assert_frame_equal(result.by_group, reference.by_group, atol=1e-9, rtol=0)
-        pd.testing.assert_frame_equal(result.ranking_positions, reference.ranking_positions, atol=1e-9, rtol=0)
-        pd.testing.assert_frame_equal(result.item_exposure, reference.item_exposure, atol=1e-9, rtol=0,
-                                      check_dtype=False)
-        assert result.metadata["fingerprint_sha256"] == reference.metadata["fingerprint_sha256"]
+        _assert_same(result, reference)
+
+
+def _assert_same(result: fa.AuditResult, reference: fa.AuditResult) -> None:
+    pd.testing.assert_frame_equal(result.by_group, reference.by_group, atol=1e-9, rtol=0)
+    pd.testing.assert_frame_equal(result.ranking_positions, reference.ranking_positions, atol=1e-9, rtol=0)
+    pd.testing.assert_frame_equal(result.item_exposure, reference.item_exposure, atol=1e-9, rtol=0,
+                                  check_dtype=False)
+    assert result.metadata["fingerprint_sha256"] == reference.metadata["fingerprint_sha256"]
 
 
 def test_engines_refuse_bad_rankings(tmp_path):
@@ -242,8 +246,7 @@ def test_engines_refuse_bad_rankings(tmp_path):
 def test_spark_gives_the_pandas_numbers(spark):
     data = make_lists(10, customers=300, ties=True)
     reference = quiet_audit(None, data, **ENGINE_OPTIONS)
-    result = quiet_audit(None, spark.createDataFrame(data), **ENGINE_OPTIONS)
-    pd.testing.assert_frame_equal(result.by_group, reference.by_group, atol=1e-9, rtol=0)
+    _assert_same(quiet_audit(None, spark.createDataFrame(data), **ENGINE_OPTIONS), reference)
 
 
 def test_bank_marketing_offer_example_and_config(tmp_path):

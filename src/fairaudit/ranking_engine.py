@@ -166,7 +166,7 @@ def _check_rows(frame: Any, spec: RankingSpec, position: str) -> None:
     import narwhals as nw
 
     col = nw.col
-    checks = {f"null:{a}:{n}": col(n).is_null().sum() for a, n in
+    checks = {f"null:{a}:{n}": col(n).is_null().cast(nw.Int64).sum() for a, n in
               (("query", spec.query), ("item", spec.item), ("y_rank" if spec.y_rank else "y_score", position))}
     numeric = col(position).cast(nw.Float64)
     checks["nonfinite"] = (~numeric.is_finite()).cast(nw.Int64).sum()
@@ -174,7 +174,7 @@ def _check_rows(frame: Any, spec: RankingSpec, position: str) -> None:
         checks["fraction"] = (numeric != numeric.floor()).cast(nw.Int64).sum()
     if spec.target is not None:
         target = col(spec.target).cast(nw.Float64)
-        checks[f"null:target:{spec.target}"] = target.is_null().sum()
+        checks[f"null:target:{spec.target}"] = target.is_null().cast(nw.Int64).sum()
         checks["negative"] = (target < 0).cast(nw.Int64).sum()
         checks["target_nonfinite"] = (~target.is_finite()).cast(nw.Int64).sum()
     checks["rows"] = nw.len()
