@@ -210,12 +210,14 @@ ENGINE_OPTIONS = dict(sensitive=["sex", "region"], query="customer_id", item="of
 
 def _engine_inputs(data: pd.DataFrame, tmp_path) -> dict[str, object]:
     import duckdb
+    import ibis
     import polars as pl
 
     path = tmp_path / "lists.parquet"
     data.to_parquet(path)
     connection = duckdb.connect()
-    return {"polars": pl.from_pandas(data), "duckdb": connection.from_df(data), "files": str(path)}
+    return {"polars": pl.from_pandas(data), "duckdb": connection.from_df(data), "files": str(path),
+            "ibis": ibis.memtable(data)}
 
 
 def test_engines_give_the_pandas_numbers(tmp_path):

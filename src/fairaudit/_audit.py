@@ -269,14 +269,14 @@ def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None,
     :mod:`fairaudit.ranking_engine`), the rest is the ranking tables and the usual findings."""
     from fairaudit.ranking import ranking_stats, ranking_tables
     from fairaudit.ranking_checks import customer_policy, ranking_findings
-    from fairaudit.ranking_input import check_ranking_arguments, ranking_fingerprint
+    from fairaudit.ranking_input import check_ranking_arguments, ranking_engine, ranking_fingerprint
 
     check_options(threshold=0.5, confidence=confidence, n_boot=n_boot)
     names, k, favorable = check_ranking_arguments(
         model=model, sensitive=sensitive, target=target, query=query, y_rank=y_rank, y_score=y_score, item=item,
         favorable=favorable, top_k=top_k, sample_weight=sample_weight, explain=explain, mitigate=mitigate,
         y_pred=y_pred)
-    engine = engine_of(data)
+    engine = ranking_engine(data)
     if engine == "files":
         from fairaudit.ranking_input import open_files
 

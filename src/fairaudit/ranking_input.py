@@ -55,6 +55,16 @@ def check_ranking_arguments(*, model: Any, sensitive: Any, target: Any, query: A
     return names, int(top_k), favorable
 
 
+def ranking_engine(data: Any) -> str:
+    """The engine of a ranking's data: :func:`fairaudit.backends.engine_of`'s name, or ``"ibis"`` for an Ibis
+    table (which narwhals runs on the table's own backend)."""
+    from fairaudit.backends import engine_of
+
+    if (type(data).__module__ or "").split(".")[0] == "ibis":
+        return "ibis"
+    return engine_of(data)
+
+
 def open_files(paths: str | Sequence[str]) -> Any:
     """A DuckDB relation over Parquet or CSV files (read out of core)."""
     try:
