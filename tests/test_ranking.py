@@ -175,6 +175,8 @@ def test_bad_rankings_are_refused_naming_the_column(change, column, message):
     ({"target": None, "favorable": None}, "target="),
     ({"sample_weight": "rank"}, "sample_weight"),
     ({"item": None}, "item="),
+    ({"threshold": 0.3}, "'threshold'"),
+    ({"features": ["rank"]}, "'features'"),
 ])
 def test_bad_ranking_arguments(options, message):
     with pytest.raises(AuditInputError, match=message):

@@ -121,7 +121,8 @@ def audit(
                               y_score=y_score, item=item, favorable=favorable, top_k=top_k,
                               intersections=intersections, sample_weight=sample_weight, confidence=confidence,
                               n_boot=n_boot, random_state=random_state, policy=policy, explain=explain,
-                              mitigate=mitigate, y_pred=y_pred, started=started)
+                              mitigate=mitigate, y_pred=y_pred, features=features, threshold=threshold,
+                              pos_label=pos_label, started=started)
     if y_rank is not None or item is not None:
         raise AuditInputError("The 'y_rank' and 'item' arguments apply to task='ranking': pass query= naming the "
                               "column that identifies each list.")
@@ -264,18 +265,19 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
 def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None, query: str, y_rank: str | None,
                    y_score: str | None, item: str | None, favorable: Any, top_k: Any, intersections: bool,
                    sample_weight: Any, confidence: float, n_boot: int, random_state: Any, policy: Any,
-                   explain: bool, mitigate: bool, y_pred: Any, started: float) -> AuditResult:
+                   explain: bool, mitigate: bool, y_pred: Any, features: Any, threshold: float, pos_label: Any,
+                   started: float) -> AuditResult:
     """The audit of ranked lists, from any engine: the engine returns per-group sums (see
     :mod:`fairaudit.ranking_engine`), the rest is the ranking tables and the usual findings."""
     from fairaudit.ranking import ranking_stats, ranking_tables
     from fairaudit.ranking_checks import customer_policy, ranking_findings
     from fairaudit.ranking_input import check_ranking_arguments, ranking_engine, ranking_fingerprint
 
-    check_options(threshold=0.5, confidence=confidence, n_boot=n_boot)
+    check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
     names, k, favorable = check_ranking_arguments(
         model=model, sensitive=sensitive, target=target, query=query, y_rank=y_rank, y_score=y_score, item=item,
         favorable=favorable, top_k=top_k, sample_weight=sample_weight, explain=explain, mitigate=mitigate,
-        y_pred=y_pred)
+        y_pred=y_pred, features=features, threshold=threshold, pos_label=pos_label)
     engine = ranking_engine(data)
     if engine == "files":
         from fairaudit.ranking_input import open_files
