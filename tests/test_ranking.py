@@ -188,6 +188,9 @@ def test_ranking_arguments_outside_a_ranking_are_refused():
         fa.audit(None, make_lists(8, customers=30), sensitive="sex", y_pred="clicked", y_rank="rank")
     with pytest.raises(AuditInputError, match="query="):
         fa.audit(None, make_lists(8, customers=30), sensitive="sex", task="ranking", y_rank="rank")
+    with pytest.raises(AuditInputError, match="task='binary'"):
+        fa.audit(None, make_lists(8, customers=30), sensitive="sex", task="binary", y_pred="clicked",
+                 query="customer_id")
 
 
 def test_json_round_trip_validates_against_the_schema_and_report_shows_the_section():

@@ -123,9 +123,10 @@ def audit(
                               n_boot=n_boot, random_state=random_state, policy=policy, explain=explain,
                               mitigate=mitigate, y_pred=y_pred, features=features, threshold=threshold,
                               pos_label=pos_label, started=started)
-    if y_rank is not None or item is not None:
-        raise AuditInputError("The 'y_rank' and 'item' arguments apply to task='ranking': pass query= naming the "
-                              "column that identifies each list.")
+    if query is not None or y_rank is not None or item is not None:
+        raise AuditInputError(f"The 'query', 'y_rank' and 'item' arguments apply to task='ranking' (got "
+                              f"task={task!r}): pass task='ranking' (or 'auto') with query= naming the column that "
+                              "identifies each list.")
     rules = _policy(policy, task_name, favorable)
     recorded = compliance_options(compliance, compliance_attributes)
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
