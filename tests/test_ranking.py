@@ -55,6 +55,9 @@ def test_ndcg_equals_scikit_learn_per_list_averaged_per_group():
                 values.append(ndcg_score([lst["clicked"]], [-lst["rank"]], k=3))
         assert result.by_group.loc[("sex", group), "ndcg_at_k"] == pytest.approx(np.mean(values), abs=1e-9)
         assert result.by_group.loc[("sex", group), "ndcg_lists"] == len(values)
+    without = int((data.groupby("customer_id")["clicked"].sum() == 0).sum())
+    noted = [f for f in result.findings if f.code == "FA145"]
+    assert without > 0 and noted[0].value == without and noted[0].severity == "pass" and not noted[0].required
 
 
 def test_ties_in_scores_are_averaged_as_scikit_learn_does():

@@ -45,7 +45,7 @@ def ranking_findings(by_group: pd.DataFrame, items: pd.DataFrame, ratio: float, 
         lists, left_out = int(table["count"].sum()), int((table["count"] - table["ndcg_lists"]).sum())
         if left_out:
             out.append(Finding(
-                LISTS_WITHOUT_RELEVANT, "warn", None, "ndcg_at_k", (), float(left_out), None, None, None,
+                LISTS_WITHOUT_RELEVANT, "pass", None, "ndcg_at_k", (), float(left_out), None, None, None,
                 f"{left_out} of {lists} lists have no relevant item: they are left out of NDCG@k (undefined "
                 "there) and count as misses in precision@k and hit rate@k."))
     return [f for f in out if f.code not in policy.ignore]
