@@ -290,3 +290,8 @@ def test_small_groups_are_suppressed_in_positions_and_the_report():
     assert sum(rows[g]["1"] is not None for g in "abc") >= 2
     html = result.to_html()
     assert "Singh &amp; Joachims" in html and "Rankings and exposure" in html
+
+
+def test_a_failing_ranking_is_advised_to_rerank():
+    result = audit_lists(make_lists(11, customers=900, demote=1.0))
+    assert "exposure_constrained_reranking" in [r.mitigation for r in result.recommendations]

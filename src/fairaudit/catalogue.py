@@ -126,6 +126,17 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         None,
     ),
     CatalogueEntry(
+        "exposure_constrained_reranking", "Re-rank the lists under an exposure constraint",
+        ("FA140", "FA141", "FA142", "FA143", "FA144"),
+        "A post-processing step re-orders each list so that the favourable items reach every group's customers "
+        "at comparable positions (FA*IR, Zehlike et al. 2017; exposure constraints, Singh & Joachims 2018), "
+        "keeping the model's scores as the order within each constraint.",
+        "The model's scores per customer and item; the sensitive attribute at ranking time.",
+        SENSITIVE_AT_DECISION + " Check first whether the gap follows a legitimate difference in relevance "
+        "(compare ndcg_at_k and the item-side exposure per merit), and re-audit the lists after re-ranking.",
+        None,
+    ),
+    CatalogueEntry(
         "collect_more_data", "Collect more data for under-represented groups",
         ("FA201", "FA203"),
         "Groups too small to audit can neither be shown fair nor unfair, and models learn them worst; more "
