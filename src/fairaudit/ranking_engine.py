@@ -57,8 +57,13 @@ class EngineTables:
 
 
 def _lazy(native: Any) -> Any:
+    """A narwhals LazyFrame; a pyarrow table runs in DuckDB (narwhals' pyarrow backend has no ranked windows)."""
     import narwhals as nw
 
+    if (type(native).__module__ or "").split(".")[0] == "pyarrow":
+        import duckdb
+
+        native = duckdb.from_arrow(native)
     frame = nw.from_native(native)
     return frame.lazy() if isinstance(frame, nw.DataFrame) else frame
 
