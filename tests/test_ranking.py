@@ -180,6 +180,7 @@ def test_bad_rankings_are_refused_naming_the_column(change, column, message):
     ({"item": None}, "item="),
     ({"threshold": 0.3}, "'threshold'"),
     ({"features": ["rank"]}, "'features'"),
+    ({"compliance": ["nyc_ll144"]}, "'compliance'"),
 ])
 def test_bad_ranking_arguments(options, message):
     with pytest.raises(AuditInputError, match=message):

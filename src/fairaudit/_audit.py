@@ -117,6 +117,9 @@ def audit(
     started = time.perf_counter()
     task_name = infer_task(task, model, top_k, query)
     if task_name == "ranking":
+        if compliance is not None or compliance_attributes is not None:
+            raise AuditInputError("The 'compliance' tables report selection or scoring rates of decisions; they do "
+                                  "not apply to task='ranking': leave compliance= out.")
         return _audit_ranking(model, data, sensitive=sensitive, target=target, query=query, y_rank=y_rank,
                               y_score=y_score, item=item, favorable=favorable, top_k=top_k,
                               intersections=intersections, sample_weight=sample_weight, confidence=confidence,
