@@ -77,7 +77,7 @@ class AuditConfig:
         """Keyword arguments of :func:`fairaudit.audit` taken from the file."""
         keys = ("target", "features", "y_pred", "y_score", "task", "threshold", "pos_label", "intersections",
                 "sample_weight", "confidence", "n_boot", "random_state", "explain", "mitigate", "top_k", "favorable",
-                "compliance", "compliance_attributes")
+                "compliance", "compliance_attributes", "reference")
         options = {k: self.spec[k] for k in keys if k in self.spec}
         options["sensitive"] = self.spec["sensitive"]
         options["policy"] = self.policy()
