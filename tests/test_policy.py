@@ -8,6 +8,7 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.policy import DEFAULT_THRESHOLDS
+from tests.helpers import quiet_audit as run
 
 
 def test_defaults():
@@ -45,6 +46,10 @@ def test_from_dict_and_yaml(tmp_path):
     ({"suppress_below": -1}, r"'suppress_below' must be a whole number"),
     ({"ignore": "FA202"}, r"'ignore' must be a list of names"),
     ({"thresholds": [0.8]}, r"'thresholds' must map measure names"),
+    ({"multiplicity": "fdr"}, r"'multiplicity' must be one of holm, bonferroni, none; got 'fdr'"),
+    ({"fwer": 0}, r"'fwer' must be a number between 0 and 1"),
+    ({"fwer": True}, r"'fwer' must be a number between 0 and 1"),
+    ({"compare_missing": "yes"}, r"'compare_missing' must be true or false"),
 ])
 def test_bad_policies_name_the_key(spec, message):
     with pytest.raises(fa.PolicyError, match=message):
@@ -69,3 +74,19 @@ def test_scope_and_ignore_in_an_audit():
                       policy={"attributes": ["sex"], "ignore": ["FA104"]})
     assert {f.attribute for f in result.findings} == {"sex"}
     assert all(f.code != "FA104" for f in result.findings)
+
+
+def test_multiplicity_keys_round_trip_and_change_the_verdict():
+    policy = fa.Policy.from_dict({"multiplicity": "bonferroni", "fwer": 0.01, "compare_missing": True})
+    assert fa.Policy.from_dict(policy.to_dict()) == policy
+    assert (fa.Policy().multiplicity, fa.Policy().fwer, fa.Policy().compare_missing) == ("holm", 0.05, False)
+    # rates 0.30 and 0.39 in 600 each: a 0.09 gap against a 0.02 limit (z = 2.6, p = 0.01): fails at 0.05, not 0.001
+    data = pd.DataFrame({"g": np.repeat(["a", "b"], 600), "h": np.tile(["x", "y"], 600)})
+    data["p"] = np.r_[np.arange(600) % 100 < 30, np.arange(600) % 100 < 39].astype(int)
+    limits = {"thresholds": {"demographic_parity_difference": 0.02}}
+    alone = run(None, data, sensitive=["g", "h"], y_pred="p", policy={**limits, "multiplicity": "none"})
+    family = run(None, data, sensitive=["g", "h"], y_pred="p", policy={**limits, "fwer": 0.001})
+    check = [f for f in alone.findings if f.attribute == "g" and f.measure == "demographic_parity_difference"][0]
+    assert check.severity == "fail"
+    check = [f for f in family.findings if f.attribute == "g" and f.measure == "demographic_parity_difference"][0]
+    assert check.severity == "warn" and "checks of this audit" in check.message

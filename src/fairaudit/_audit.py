@@ -37,7 +37,7 @@ from fairaudit.result import AuditResult
 from fairaudit.scores import ScoreStats, group_metrics, score_tables
 from fairaudit.segmentation import SegmentStats, segment_tables
 from fairaudit.stats import GroupStats
-from fairaudit.tables import JOIN, build_tables, views
+from fairaudit.tables import JOIN, build_tables, left_out_groups, views
 from fairaudit.uncertainty import normal_interval
 
 
@@ -68,6 +68,7 @@ def audit(
     query: str | None = None,
     y_rank: str | None = None,
     item: str | None = None,
+    reference: dict[str, Any] | None = None,
 ) -> AuditResult:
     """Audit a model's decisions for group fairness across sensitive attributes and their crossings.
 
@@ -113,6 +114,8 @@ def audit(
         the column identifying each list (customer), the rank column (1 = top; or ``y_score=`` ranked within
         each query) and the item (offer) column; ``top_k`` is then the list cutoff and ``favorable`` the
         favourable items. See :mod:`fairaudit.ranking`.
+    reference : per attribute, the group every ratio (disparate impact) is taken against, e.g.
+        ``{"sex": "male"}``; default the most favoured group that can be shown, never ``"(missing)"``.
     """
     started = time.perf_counter()
     task_name = infer_task(task, model, top_k, query)
@@ -143,7 +146,7 @@ def audit(
                                   y_score=y_score, threshold=threshold, pos_label=pos_label,
                                   intersections=intersections, sample_weight=sample_weight, confidence=confidence,
                                   n_boot=n_boot, random_state=random_state, policy=rules, started=started,
-                                  explain=explain)
+                                  explain=explain, reference=reference)
         result.metadata.update(recorded)
         return result
     inputs = resolve_inputs(
@@ -161,7 +164,11 @@ def audit(
     )
     rng = np.random.default_rng(random_state)
     extra: dict[str, Any] = {}
+    extra_meta: dict[str, Any] = {}
     if continuous:
+        if reference is not None:
+            raise AuditInputError("The 'reference' argument applies to ratios of decision rates; a score audit has "
+                                  "none. Pass threshold= or top_k= to audit decisions, or drop reference=.")
         tables = _score_tables(stats, inputs, predictions, intersections, rng)
         extra["score_quantiles"] = tables.quantiles
         pairs = tables.pairs
@@ -169,9 +176,11 @@ def audit(
             tables.by_group["scoring_rate"], recorded["median_score"] = scoring_rates(
                 tables.by_group, stats, groups.codes, predictions.y_score, views(groups.attributes, intersections))
     else:
+        compared = _comparison(stats, intersections, rules, reference)
+        extra_meta = {"reference": compared["reference"]}
         tables = build_tables(stats, intersections=intersections, confidence=inputs.confidence,
                               n_boot=inputs.n_boot, rng=rng,
-                              decisions=task_name != "segmentation" or favorable is not None)
+                              decisions=task_name != "segmentation" or favorable is not None, **compared)
     measures, segmented = tables.measures, None
     if task_name == "segmentation":
         segment_stats = SegmentStats.from_codes(groups.attributes, groups.groups, groups.codes,
@@ -183,7 +192,8 @@ def audit(
         extra.update(segments=segmented.segments, segments_ci_low=segmented.segments_ci_low,
                      segments_ci_high=segmented.segments_ci_high)
     _check_scope(rules, groups.attributes)
-    findings = evaluate(tables.by_group, tables.disparities, measures, rules, inputs.confidence)
+    findings = evaluate(tables.by_group, tables.disparities, measures, rules, inputs.confidence,
+                        p_values=getattr(tables, "p_value", None))
     if mitigate and task_name != "binary":
         raise AuditInputError("The 'mitigate' argument applies to binary decisions: use favorable= or top_k= to "
                               "turn segments or scores into a decision.")
@@ -197,6 +207,7 @@ def audit(
     recommendations = _recommendations(model, inputs, findings, rules, mitigate, random_state)
     meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
     meta.update(recorded)
+    meta.update(_compared(tables), **extra_meta)
     if continuous:
         meta["score_pairs"] = pairs
     if explain:
@@ -209,14 +220,14 @@ def audit(
     return AuditResult(
         by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
         measures=measures, metadata=meta, findings=findings, policy=rules,
-        recommendations=recommendations, **extra,
+        recommendations=recommendations, pairwise=getattr(tables, "pairwise", None), **extra,
     )
 
 
 def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, features: Any, y_pred: Any, y_score: Any,
                      threshold: float, pos_label: Any, intersections: bool, sample_weight: Any, confidence: float,
                      n_boot: int, random_state: Any, policy: Policy, started: float,
-                     explain: bool = False) -> AuditResult:
+                     explain: bool = False, reference: dict[str, Any] | None = None) -> AuditResult:
     """The audit of data held by an engine: the engine computes the group statistics, the rest is shared;
     explanations run on a random sample the engine draws (:mod:`fairaudit.backends.sample`)."""
     check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
@@ -226,9 +237,12 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
     computed.warn(stacklevel=4)
     stats = computed.stats
     rng = np.random.default_rng(random_state)
-    tables = build_tables(stats, intersections=intersections, confidence=confidence, n_boot=n_boot, rng=rng)
+    compared = _comparison(stats, intersections, policy, reference)
+    tables = build_tables(stats, intersections=intersections, confidence=confidence, n_boot=n_boot, rng=rng,
+                          **compared)
     _check_scope(policy, stats.attributes)
-    findings = evaluate(tables.by_group, tables.disparities, tables.measures, policy, confidence)
+    findings = evaluate(tables.by_group, tables.disparities, tables.measures, policy, confidence,
+                        p_values=tables.p_value)
     explanations = None
     if explain:
         if model is None:
@@ -261,9 +275,10 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
     }
     if explanations is not None:
         meta["explanation_sample_rows"] = len(sample)
+    meta.update(_compared(tables), reference=compared["reference"])
     return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
                        measures=tables.measures, metadata=meta, findings=findings, policy=policy,
-                       recommendations=advice(findings), explanations=explanations)
+                       recommendations=advice(findings), explanations=explanations, pairwise=tables.pairwise)
 
 
 def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None, query: str, y_rank: str | None,
@@ -436,6 +451,42 @@ def _recommendations(model: Any, inputs: AuditInputs, findings: list, policy: Po
     return recommend(model, inputs.data, features=inputs.features, attributes=list(inputs.sensitive.attributes),
                      y_true=inputs.y_true, threshold=inputs.threshold, findings=findings, policy=policy,
                      confidence=inputs.confidence, random_state=seed)
+
+
+def _comparison(stats: GroupStats, intersections: bool, policy: Policy,
+                reference: dict[str, Any] | None) -> dict[str, Any]:
+    """Which groups the comparisons leave out (too small to show; missing values unless the policy compares
+    them) and the checked reference group of each attribute."""
+    left_out = left_out_groups(stats, intersections=intersections, suppress_below=policy.suppress_below,
+                               compare_missing=policy.compare_missing)
+    if reference is None:
+        return {"left_out": left_out, "reference": None}
+    if not isinstance(reference, dict):
+        raise AuditInputError(f"The 'reference' argument must map attribute names to a group, e.g. "
+                              f"{{'sex': 'male'}}; got {type(reference).__name__}.")
+    checked = {}
+    for attribute, group in reference.items():
+        if attribute not in stats.attributes:
+            raise AuditInputError(f"The 'reference' argument names attribute {attribute!r}, which is not a sensitive "
+                                  f"attribute of this audit ({', '.join(stats.attributes)}).")
+        keys, _ = stats.membership((attribute,))
+        name = group_name(group)
+        if (name,) not in keys:
+            raise AuditInputError(f"The 'reference' argument names group {name!r} of attribute {attribute!r}, which "
+                                  f"has no such group; its groups are {', '.join(k[0] for k in keys)}.")
+        if (attribute, (name,)) in left_out:
+            raise AuditInputError(f"The 'reference' argument names group {name!r} of attribute {attribute!r}, which "
+                                  f"no comparison may use: {left_out[(attribute, (name,))]}. Choose another group.")
+        checked[attribute] = name
+    return {"left_out": left_out, "reference": checked}
+
+
+def _compared(tables: Any) -> dict[str, Any]:
+    """Metadata on who the comparisons left out, and why."""
+    left_out = getattr(tables, "left_out", None)
+    if left_out is None:
+        return {}
+    return {"left_out": [{"attribute": a, "group": g, "reason": r} for (a, g), r in left_out["reason"].items()]}
 
 
 def _check_scope(policy: Policy, attributes: tuple[str, ...]) -> None:

@@ -77,7 +77,7 @@ class AuditConfig:
         """Keyword arguments of :func:`fairaudit.audit` taken from the file."""
         keys = ("target", "features", "y_pred", "y_score", "task", "threshold", "pos_label", "intersections",
                 "sample_weight", "confidence", "n_boot", "random_state", "explain", "mitigate", "top_k", "favorable",
-                "compliance", "compliance_attributes", "query", "y_rank", "item")
+                "compliance", "compliance_attributes", "query", "y_rank", "item", "reference")
         options = {k: self.spec[k] for k in keys if k in self.spec}
         options["sensitive"] = self.spec["sensitive"]
         if "policy" in self.spec:  # otherwise audit() applies the task's default policy

@@ -12,8 +12,17 @@ A policy comes from a :class:`Policy`, a dict, or a YAML file::
     ignore: [FA202]                        # finding codes to mute
     max_regression: 0.05                   # drift: how much a measure may worsen since the baseline
     require_crossings: false               # crossings' checks must be decided for a PASSED verdict
+    multiplicity: holm                     # how `fail` is controlled over all checks: holm, bonferroni, none
+    fwer: 0.05                             # the family-wise false-alarm rate a `fail` must hold at
+    compare_missing: false                 # whether the "(missing)" group enters the comparisons
 
 or by a preset's name (:data:`PRESETS`): ``policy: nyc_ll144`` or ``policy: eeoc_four_fifths``.
+
+``multiplicity`` and ``fwer``: a check fails only when its evidence of a breach (the simultaneous level
+at which its interval lies wholly beyond the threshold) survives Holm's step-down correction over every
+decided threshold check of the audit (every measure of every attribute and crossing), so that a model with
+no disparity fails with probability at most ``fwer``. ``bonferroni`` is more conservative; ``none``
+controls each check alone.
 """
 
 from __future__ import annotations
@@ -85,7 +94,8 @@ ITEM_MEASURES = ("exposure_per_merit_ratio",)
 MIN_BOUND = ("balance", "exposure_per_merit_ratio")
 
 POLICY_KEYS = ("thresholds", "min_group_size", "suppress_below", "attributes", "ignore", "max_regression",
-               "require_crossings")
+               "require_crossings", "multiplicity", "fwer", "compare_missing")
+MULTIPLICITY = ("holm", "bonferroni", "none")
 
 
 def known_measure(name: str) -> bool:
@@ -110,10 +120,19 @@ class Policy:
     ignore: tuple[str, ...] = ()
     max_regression: float = 0.05
     require_crossings: bool = False
+    multiplicity: str = "holm"
+    fwer: float = 0.05
+    compare_missing: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.require_crossings, bool):
-            raise PolicyError(f"Policy key 'require_crossings' must be true or false; got {self.require_crossings!r}.")
+        for key in ("require_crossings", "compare_missing"):
+            if not isinstance(getattr(self, key), bool):
+                raise PolicyError(f"Policy key '{key}' must be true or false; got {getattr(self, key)!r}.")
+        if self.multiplicity not in MULTIPLICITY:
+            raise PolicyError(f"Policy key 'multiplicity' must be one of {', '.join(MULTIPLICITY)}; "
+                              f"got {self.multiplicity!r}.")
+        if isinstance(self.fwer, bool) or not isinstance(self.fwer, (int, float)) or not 0 < self.fwer < 1:
+            raise PolicyError(f"Policy key 'fwer' must be a number between 0 and 1 (e.g. 0.05); got {self.fwer!r}.")
         if isinstance(self.max_regression, bool) or not isinstance(self.max_regression, (int, float)) \
                 or not 0 <= self.max_regression <= 1:
             raise PolicyError(f"Policy key 'max_regression' must be a number in [0, 1]; got {self.max_regression!r}.")
@@ -137,7 +156,8 @@ class Policy:
         options: dict[str, Any] = {}
         if "thresholds" in spec:
             options["thresholds"] = _parse_thresholds(spec["thresholds"])
-        for key in ("min_group_size", "suppress_below", "max_regression", "require_crossings"):
+        for key in ("min_group_size", "suppress_below", "max_regression", "require_crossings", "multiplicity", "fwer",
+                    "compare_missing"):
             if key in spec:
                 options[key] = spec[key]
         for key in ("attributes", "ignore"):
@@ -185,6 +205,9 @@ class Policy:
             "ignore": list(self.ignore),
             "max_regression": self.max_regression,
             "require_crossings": self.require_crossings,
+            "multiplicity": self.multiplicity,
+            "fwer": self.fwer,
+            "compare_missing": self.compare_missing,
         }
 
 

@@ -49,6 +49,9 @@ class AuditResult:
         importance, gap decomposition with intervals, proxy features); aggregates only.
     comparison : with a baseline audit (``fairaudit run --baseline``): per (``attribute``, ``measure``)
         ``old``, ``new``, ``change`` and its interval, and ``worsening`` (see :mod:`fairaudit.drift`).
+    pairwise : DataFrame indexed by (``attribute``, ``metric``, ``group_a``, ``group_b``): every pair of
+        compared groups' ``difference`` (a - b) and ``ratio`` (a / b) with intervals simultaneous over the
+        view's pairs; rows of groups hidden for privacy are left out of the JSON.
     segments : segmentation audits: each group's share in each segment (index (``attribute``, ``group``),
         one column per segment, rows sum to 1), with Wilson intervals in ``segments_ci_low/_high``.
     ranking_positions : ranking audits with favourable items: per (``attribute``, ``group``) and position
@@ -73,6 +76,7 @@ class AuditResult:
     explanations: Any = None
     ranking_positions: pd.DataFrame | None = None
     item_exposure: pd.DataFrame | None = None
+    pairwise: pd.DataFrame | None = None
 
     @property
     def verdict(self) -> str:
@@ -122,6 +126,7 @@ class AuditResult:
         out["explanations"] = None if explanations is None else explanations.to_dict()
         out["comparison"] = None if self.comparison is None else _records(_shown_comparison(self.comparison, shown))
         out["item_exposure"] = None if self.item_exposure is None else _records(self.item_exposure)
+        out["pairwise"] = None if self.pairwise is None else _records(_shown_pairs(self.pairwise, self))
         return out
 
     def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
@@ -156,6 +161,8 @@ class AuditResult:
             tables["comparison"] = _table(payload["comparison"])
         if payload.get("item_exposure") is not None:
             tables["item_exposure"] = _table(payload["item_exposure"])
+        if payload.get("pairwise") is not None:
+            tables["pairwise"] = _table(payload["pairwise"])
         if "explanations" in known and payload.get("explanations") is not None:
             from fairaudit.explain import Explanations
 
@@ -270,6 +277,19 @@ def _shown_comparison(comparison: pd.DataFrame, shown: AuditResult) -> pd.DataFr
     if hidden.any():
         out[FLAG] = hidden
     return out
+
+
+def _shown_pairs(pairwise: pd.DataFrame, result: AuditResult) -> pd.DataFrame:
+    """The pairs without any group that privacy hides."""
+    from fairaudit.privacy import suppressed_groups
+
+    hidden = suppressed_groups(result.by_group, result.policy.suppress_below)
+    if not hidden or pairwise.empty:
+        return pairwise
+    attribute = pairwise.index.get_level_values("attribute")
+    keep = [(a, x) not in hidden and (a, y) not in hidden for a, x, y in zip(
+        attribute, pairwise.index.get_level_values("group_a"), pairwise.index.get_level_values("group_b"), strict=True)]
+    return pairwise[np.array(keep, dtype=bool)]
 
 
 def _records(table: pd.DataFrame) -> dict[str, Any]:

@@ -5,13 +5,19 @@ Views. Each single sensitive attribute and (with intersections) each crossing of
 the attribute names with ``" & "`` in the order given; its groups join the values the same way.
 
 Disparities between the groups of a view, as fairlearn's ``between_groups``: ``difference`` is
-max - min and ``ratio`` min / max over groups where the metric is defined.
+max - min and ``ratio`` min / max over the *compared* groups where the metric is defined, with intervals
+simultaneous over the groups (:mod:`fairaudit.uncertainty`). Compared groups leave out those too small to
+be shown (policy ``suppress_below``) and, unless the policy's ``compare_missing`` is true, any group with a
+missing value; ``result.metadata["left_out"]`` lists them with the reason. The disparate impact ratio takes
+every compared group's selection rate over the reference group's: the one named by ``reference=``, else
+the most favoured compared group, never ``"(missing)"``.
 """
 
 from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,9 +25,12 @@ import pandas as pd
 
 from fairaudit.inputs import UndefinedMetricWarning
 from fairaudit.metrics import Cells, Metric, applicable_metrics, safe_divide
-from fairaudit.stats import GroupStats
+from fairaudit.stats import MISSING_GROUP, GroupStats
 from fairaudit.uncertainty import (
+    Contrasts,
     Replicates,
+    auc_countable,
+    auc_interval,
     auc_variance,
     balanced_accuracy_variance,
     bootstrap_cells,
@@ -30,6 +39,8 @@ from fairaudit.uncertainty import (
     mean_score_variance,
     normal_interval,
     percentile_interval,
+    range_critical,
+    range_p_value,
     rate_effective_size,
     wald_homogeneity,
     wilson_interval,
@@ -44,9 +55,45 @@ MEASURES = {
     "equalized_odds_ratio": "smaller of the true- and false-positive-rate ratios",
     "equal_opportunity_difference": "largest difference in true positive rate between groups",
     "equal_opportunity_ratio": "smallest over largest true positive rate",
-    "disparate_impact_ratio": "selection rate of the least favoured group over the most favoured "
-                              "(the four-fifths rule asks >= 0.8)",
+    "disparate_impact_ratio": "selection rate of the least favoured group over the reference group (default the "
+                              "most favoured; the four-fifths rule asks >= 0.8)",
 }
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measure of one view as a function of the critical value: its point ``value`` and ``bounds(z)``;
+    ``n_groups`` and ``families`` say which simultaneous distribution ``z`` refers to."""
+
+    value: float
+    bounds: Callable[[float], tuple[float, float]]
+    n_groups: int
+    families: int = 1
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        if self.n_groups < 2 or not np.isfinite(self.value):
+            return np.nan, np.nan
+        return self.bounds(range_critical(self.n_groups, confidence, self.families))
+
+    def p_value(self, bound: str, limit: float) -> float:
+        """Evidence that the measure lies beyond ``limit`` (``bound`` "max": above; "min": below): the
+        smallest simultaneous error level at which the interval lies wholly beyond it."""
+        if self.n_groups < 2 or not np.isfinite(self.value):
+            return np.nan
+
+        def beyond(z: float) -> bool:
+            low, high = self.bounds(z)
+            return bool(low > limit) if bound == "max" else bool(high < limit)
+
+        if not beyond(0.0):
+            return 1.0
+        inside, outside = 0.0, 64.0
+        if beyond(outside):
+            return range_p_value(outside, self.n_groups, self.families)
+        for _ in range(20):  # z to within 64 / 2**20
+            middle = (inside + outside) / 2
+            inside, outside = (middle, outside) if beyond(middle) else (inside, middle)
+        return range_p_value(inside, self.n_groups, self.families)
 
 
 @dataclass(frozen=True)
@@ -55,11 +102,19 @@ class Tables:
     overall: pd.DataFrame
     disparities: pd.DataFrame
     measures: pd.DataFrame
+    pairwise: pd.DataFrame
+    left_out: pd.DataFrame
+    checks: dict[tuple[str, str], Check]
+
+    def p_value(self, attribute: str, name: str, bound: str, limit: float) -> float:
+        """:meth:`Check.p_value` of a named measure or a ``<metric>_difference`` / ``_ratio`` (NaN if absent)."""
+        check = self.checks.get((attribute, name))
+        return np.nan if check is None else check.p_value(bound, limit)
 
 
 @dataclass(frozen=True)
 class _View:
-    """One view's point values, intervals and bootstrap replicates, per metric."""
+    """One view's point values, intervals and contrasts per metric, and which groups it compares."""
 
     name: str
     labels: list[str]
@@ -68,7 +123,14 @@ class _View:
     low: dict[str, np.ndarray]
     high: dict[str, np.ndarray]
     variance: dict[str, np.ndarray]
-    replicates: dict[str, np.ndarray]
+    contrasts: dict[str, Contrasts]
+    compared: np.ndarray
+    reference: np.ndarray
+
+    def groups(self, metric: str) -> np.ndarray:
+        """Indices of the groups compared on ``metric``: shown, and with a defined value and variance."""
+        ok = self.compared & np.isfinite(self.values[metric]) & np.isfinite(self.variance[metric])
+        return np.flatnonzero(ok)
 
 
 def views(attributes: tuple[str, ...], intersections: bool) -> list[tuple[str, ...]]:
@@ -80,18 +142,40 @@ def views(attributes: tuple[str, ...], intersections: bool) -> list[tuple[str, .
     return out
 
 
+def left_out_groups(stats: GroupStats, *, intersections: bool, suppress_below: int,
+                    compare_missing: bool) -> dict[tuple[str, tuple[str, ...]], str]:
+    """The (view, group key) pairs that no comparison may use, with the reason: groups too small to be
+    shown, and (unless ``compare_missing``) groups with a missing value of any of their attributes."""
+    out = {}
+    for attrs in views(stats.attributes, intersections):
+        keys, member = stats.membership(attrs)
+        counts = np.bincount(member, weights=stats.group_count, minlength=len(keys))
+        for key, count in zip(keys, counts, strict=True):
+            if count < suppress_below:
+                out[(JOIN.join(attrs), key)] = f"fewer than {suppress_below} people (policy suppress_below)"
+            elif not compare_missing and MISSING_GROUP in key:
+                out[(JOIN.join(attrs), key)] = "missing value (policy compare_missing: false)"
+    return out
+
+
 def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n_boot: int,
-                 rng: np.random.Generator, decisions: bool = True) -> Tables:
+                 rng: np.random.Generator, decisions: bool = True,
+                 left_out: Mapping[tuple[str, tuple[str, ...]], str] | None = None,
+                 reference: Mapping[str, str] | None = None) -> Tables:
     """Every table of the audit from the finest group statistics (``decisions=False``: counts only, for
-    a segmentation without favourable segments)."""
+    a segmentation without favourable segments). ``left_out`` (see :func:`left_out_groups`) keeps groups
+    out of every comparison; ``reference`` names, per attribute, the group ratios are taken against."""
     metrics = applicable_metrics(stats.has_target, stats.has_score) if decisions else []
-    replicates = bootstrap_cells(stats, n_boot, rng)
+    left_out = dict(left_out or {})
+    bootstrapped = any(m.interval == "bootstrap" for m in metrics)
+    replicates = bootstrap_cells(stats, n_boot, rng) if bootstrapped else None
     evaluated = [
-        _evaluate(stats, attrs, metrics, replicates, confidence, rng)
+        _evaluate(stats, attrs, metrics, replicates, confidence, left_out, dict(reference or {}))
         for attrs in views(stats.attributes, intersections)
     ]
-    overall = _evaluate(stats, (), metrics, replicates, confidence, rng)
+    overall = _evaluate(stats, (), metrics, replicates, confidence, {}, {})
     _warn_undefined(evaluated, metrics)
+    checks = _checks(evaluated, metrics, stats.has_target)
     return Tables(
         by_group=_by_group(evaluated, metrics, stats.group_weight.sum(), confidence),
         overall=pd.DataFrame(
@@ -102,43 +186,54 @@ def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n
             },
             index=pd.Index([m.name for m in metrics], name="metric"),
         ),
-        disparities=_disparities(evaluated, metrics, confidence),
-        measures=_measures(evaluated, stats.has_target, confidence),
+        disparities=_disparities(evaluated, metrics, checks, confidence),
+        measures=_measures(evaluated, checks, confidence),
+        pairwise=_pairwise(evaluated, metrics, confidence),
+        left_out=pd.DataFrame(
+            {"reason": list(left_out.values())},
+            index=pd.MultiIndex.from_tuples([(v, JOIN.join(k)) for v, k in left_out] or [("", "")][:0],
+                                            names=["attribute", "group"]),
+        ),
+        checks=checks,
     )
 
 
-def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric],
-              replicates: Replicates, confidence: float,
-              rng: np.random.Generator) -> _View:
+def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric], replicates: Replicates | None,
+              confidence: float, left_out: dict[tuple[str, tuple[str, ...]], str],
+              reference: dict[str, str]) -> _View:
     keys, member = finest.membership(attrs)
     stats = finest if attrs == finest.attributes else finest.collapse(attrs)
+    name = JOIN.join(attrs)
     cells = Cells.of(stats)
-    confusion_cells, calibration_cells = replicates.collapse(member, len(keys)).cells(stats.has_target)
-    n_boot = replicates.confusion.shape[0]
-    values, low, high, variance, reps = {}, {}, {}, {}, {}
+    values, low, high, variance, contrasts = {}, {}, {}, {}, {}
     for metric in metrics:
         value = metric.value(cells)
         values[metric.name] = value
         var = _variance(metric, stats, value)
-        variance[metric.name] = var
+        trials = rate_effective_size(metric, stats) if metric.is_rate else None
         if metric.interval == "wilson":
-            low[metric.name], high[metric.name] = wilson_interval(
-                value, rate_effective_size(metric, stats), confidence)
-        elif metric.interval in ("delong", "normal"):
-            bounds = (0.0, 1.0)
-            low[metric.name], high[metric.name] = normal_interval(value, var, confidence, bounds)
-        if metric.interval in ("delong",) or metric.name == "mean_score":
-            draws = rng.standard_normal((n_boot, len(keys)))
-            reps[metric.name] = value + np.sqrt(var) * draws
+            low[metric.name], high[metric.name] = wilson_interval(value, trials, confidence)
+        elif metric.interval == "delong":
+            low[metric.name], high[metric.name] = auc_interval(value, var, stats, confidence)
+            var = np.where(auc_countable(stats), var, np.nan)
+        elif metric.interval == "normal":
+            low[metric.name], high[metric.name] = normal_interval(value, var, confidence, (0.0, 1.0))
         else:
+            confusion_cells, calibration_cells = replicates.collapse(member, len(keys)).cells(stats.has_target)
             with np.errstate(all="ignore"):
-                cells_of = calibration_cells if metric.name == "calibration_error" else confusion_cells
-                reps[metric.name] = metric.value(cells_of)
-        if metric.interval == "bootstrap":
-            low[metric.name], high[metric.name] = percentile_interval(reps[metric.name], confidence)
-            variance[metric.name] = _replicate_variance(reps[metric.name])
-    labels = [JOIN.join(k) for k in keys]
-    return _View(JOIN.join(attrs), labels, stats, values, low, high, variance, reps)
+                reps = metric.value(calibration_cells if metric.name == "calibration_error" else confusion_cells)
+            low[metric.name], high[metric.name] = percentile_interval(reps, confidence)
+            var = _replicate_variance(reps)
+        variance[metric.name] = var
+        contrasts[metric.name] = Contrasts(value, var, trials)
+    compared = np.array([(name, k) not in left_out for k in keys], dtype=bool)
+    chosen = tuple(reference.get(a) for a in attrs)
+    if attrs and all(c is not None for c in chosen) and chosen in keys and compared[keys.index(chosen)]:
+        ref = np.array([k == chosen for k in keys])
+    else:
+        ref = compared & np.array([MISSING_GROUP not in k for k in keys], dtype=bool)
+    return _View(name, [JOIN.join(k) for k in keys], stats, values, low, high, variance, contrasts,
+                 compared, ref)
 
 
 def _variance(metric: Metric, stats: GroupStats, value: np.ndarray) -> np.ndarray:
@@ -180,6 +275,92 @@ def _warn_undefined(evaluated: list[_View], metrics: list[Metric]) -> None:
         )
 
 
+# ---------------------------------------------------------------------------- checks
+def _pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ordered pairs ``(i, j)`` with ``i`` in ``first``, ``j`` in ``second`` and ``i != j``."""
+    i, j = (a.ravel() for a in np.meshgrid(first, second, indexing="ij"))
+    return i[i != j], j[i != j]
+
+
+def _undefined(n_groups: int) -> Check:
+    return Check(np.nan, lambda z: (np.nan, np.nan), n_groups)
+
+
+def _difference_check(contrast: Contrasts, idx: np.ndarray) -> Check:
+    """max - min over the groups ``idx``: at least the largest lower bound of any ordered pair's difference
+    (and 0), at most the largest upper bound."""
+    if len(idx) < 2:
+        return _undefined(len(idx))
+    i, j = _pairs(idx, idx)
+
+    def bounds(z: float) -> tuple[float, float]:
+        low, high = contrast.difference(i, j, z)
+        return max(float(np.max(low)), 0.0), float(np.max(high))
+
+    return Check(float(contrast.value[idx].max() - contrast.value[idx].min()), bounds, len(idx))
+
+
+def _ratio_check(contrast: Contrasts, idx: np.ndarray, references: np.ndarray) -> Check:
+    """The smallest ratio of a group in ``idx`` to a group in ``references``, with the log-scale bounds of
+    every such pair (capped at 1 when two or more groups can be the reference)."""
+    i, j = _pairs(idx, references)
+    if len(idx) < 2 or len(i) == 0:
+        return _undefined(len(idx))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        value = float(np.nanmin(safe_divide(contrast.value[i], contrast.value[j])))
+    cap = 1.0 if len(references) >= 2 else np.inf
+
+    def bounds(z: float) -> tuple[float, float]:
+        low, high = contrast.log_ratio(i, j, z)
+        return min(float(np.exp(np.min(low))), cap), min(float(np.exp(np.min(high))), cap)
+
+    return Check(value, bounds, len(idx))
+
+
+def _either(a: Check, b: Check, pick) -> Check:
+    """fairlearn's worst case of two measures on independent rows (NaN when either is undefined)."""
+    if not (np.isfinite(a.value) and np.isfinite(b.value)):
+        return _undefined(max(a.n_groups, b.n_groups))
+
+    def bounds(z: float) -> tuple[float, float]:
+        (a_low, a_high), (b_low, b_high) = a.bounds(z), b.bounds(z)
+        return float(pick(a_low, b_low)), float(pick(a_high, b_high))
+
+    return Check(float(pick(a.value, b.value)), bounds, max(a.n_groups, b.n_groups), a.families + b.families)
+
+
+def _references(view: _View, idx: np.ndarray) -> np.ndarray:
+    return idx[view.reference[idx]]
+
+
+def _checks(evaluated: list[_View], metrics: list[Metric], has_target: bool) -> dict[tuple[str, str], Check]:
+    """Every disparity and named measure of every view, as a :class:`Check`."""
+    out: dict[tuple[str, str], Check] = {}
+    for view in evaluated:
+        for metric in metrics:
+            idx = view.groups(metric.name)
+            contrast = view.contrasts[metric.name]
+            out[(view.name, f"{metric.name}_difference")] = _difference_check(contrast, idx)
+            out[(view.name, f"{metric.name}_ratio")] = _ratio_check(contrast, idx, idx)
+        if "selection_rate" not in view.values:
+            continue
+        named = {
+            "demographic_parity_difference": out[(view.name, "selection_rate_difference")],
+            "demographic_parity_ratio": out[(view.name, "selection_rate_ratio")],
+        }
+        if has_target:
+            tpr_d, tpr_r = (out[(view.name, f"true_positive_rate_{kind}")] for kind in ("difference", "ratio"))
+            fpr_d, fpr_r = (out[(view.name, f"false_positive_rate_{kind}")] for kind in ("difference", "ratio"))
+            named.update(equalized_odds_difference=_either(tpr_d, fpr_d, max),
+                         equalized_odds_ratio=_either(tpr_r, fpr_r, min),
+                         equal_opportunity_difference=tpr_d, equal_opportunity_ratio=tpr_r)
+        idx = view.groups("selection_rate")
+        named["disparate_impact_ratio"] = _ratio_check(view.contrasts["selection_rate"], idx, _references(view, idx))
+        out.update({(view.name, name): check for name, check in named.items()})
+    return out
+
+
 # ---------------------------------------------------------------------------- tables
 def _by_group(evaluated: list[_View], metrics: list[Metric], total_weight: float,
               confidence: float) -> pd.DataFrame:
@@ -204,21 +385,28 @@ def _by_group(evaluated: list[_View], metrics: list[Metric], total_weight: float
 
 
 def _impact_ratio(view: _View, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each group's selection rate over that of the most favoured group (the observed highest)."""
+    """Each compared group's selection rate over the reference's (the named reference, else the most
+    favoured group that can be a reference), with Katz intervals simultaneous over the groups."""
+    nan = np.full(len(view.labels), np.nan)
     rate = view.values["selection_rate"]
-    reps = view.replicates["selection_rate"]
-    favoured = int(np.nanargmax(rate))
-    low, high = percentile_interval(safe_divide(reps, reps[:, favoured:favoured + 1]), confidence)
-    return safe_divide(rate, rate[favoured]), low, np.minimum(high, 1.0)
+    idx = view.groups("selection_rate")
+    references = _references(view, idx)
+    if len(idx) < 2 or len(references) == 0:
+        return nan, nan.copy(), nan.copy()
+    favoured = int(references[np.argmax(rate[references])])
+    others = idx[idx != favoured]
+    low, high = view.contrasts["selection_rate"].log_ratio(
+        others, np.full(len(others), favoured), range_critical(len(idx), confidence))
+    ratio, ci_low, ci_high = nan.copy(), nan.copy(), nan.copy()
+    ratio[idx] = safe_divide(rate[idx], rate[favoured])
+    ci_low[others], ci_high[others] = np.exp(low), np.exp(high)
+    ci_low[favoured] = ci_high[favoured] = 1.0
+    return ratio, ci_low, ci_high
 
 
 def _spread(values: np.ndarray, replicates: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """max - min and min / max over the groups where the value is defined, and their replicates.
-
-    The replicates contrast the *same* two groups as the point estimate (the observed highest and
-    lowest), so that an interval of the difference covers 0 when the groups do not differ; taking
-    max - min anew in each replicate would bias the interval away from 0.
-    """
+    """max - min and min / max over the groups where the value is defined, and their bootstrap replicates
+    contrasting the same two groups (used by :mod:`fairaudit.scores`)."""
     defined = np.isfinite(values)
     if defined.sum() < 2:
         nan = np.full(replicates.shape[0], np.nan)
@@ -237,20 +425,24 @@ def _intervals(rep_difference: np.ndarray, rep_ratio: np.ndarray, confidence: fl
     return max(d_low, 0.0), max(d_high, 0.0), min(r_low, 1.0), min(r_high, 1.0)
 
 
-def _disparities(evaluated: list[_View], metrics: list[Metric], confidence: float) -> pd.DataFrame:
+def _disparities(evaluated: list[_View], metrics: list[Metric], checks: dict[tuple[str, str], Check],
+                 confidence: float) -> pd.DataFrame:
     rows, index = [], []
     for view in evaluated:
         for metric in metrics:
             value = view.values[metric.name]
-            difference, ratio, rep_difference, rep_ratio = _spread(value, view.replicates[metric.name])
-            d_low, d_high, r_low, r_high = _intervals(rep_difference, rep_ratio, confidence)
-            defined = np.isfinite(value)
+            idx = view.groups(metric.name)
+            difference = checks[(view.name, f"{metric.name}_difference")]
+            ratio = checks[(view.name, f"{metric.name}_ratio")]
+            d_low, d_high = difference.interval(confidence)
+            r_low, r_high = ratio.interval(confidence)
+            decided = len(idx) >= 2
             rows.append({
-                "difference": difference, "difference_ci_low": d_low, "difference_ci_high": d_high,
-                "ratio": ratio, "ratio_ci_low": r_low, "ratio_ci_high": r_high,
-                "p_value": _p_value(metric, view) if np.isfinite(difference) else np.nan,
-                "min_group": view.labels[int(np.nanargmin(value))] if defined.sum() >= 2 else None,
-                "max_group": view.labels[int(np.nanargmax(value))] if defined.sum() >= 2 else None,
+                "difference": difference.value, "difference_ci_low": d_low, "difference_ci_high": d_high,
+                "ratio": ratio.value, "ratio_ci_low": r_low, "ratio_ci_high": r_high,
+                "p_value": _p_value(metric, view, idx) if decided else np.nan,
+                "min_group": view.labels[idx[np.argmin(value[idx])]] if decided else None,
+                "max_group": view.labels[idx[np.argmax(value[idx])]] if decided else None,
             })
             index.append((view.name, metric.name))
     columns = ["difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high",
@@ -261,56 +453,53 @@ def _disparities(evaluated: list[_View], metrics: list[Metric], confidence: floa
     return table.astype({c: float for c in table.columns if c not in ("min_group", "max_group")})
 
 
-def _p_value(metric: Metric, view: _View) -> float:
-    """Homogeneity test: chi-squared for rates, Wald on the estimates' variances otherwise."""
+def _p_value(metric: Metric, view: _View, idx: np.ndarray) -> float:
+    """Homogeneity test over the compared groups: chi-squared for rates, Wald on the variances otherwise."""
     if metric.is_rate:
         numerator, denominator = metric.parts(Cells.of(view.stats))
         n_eff = rate_effective_size(metric, view.stats)
         scale = safe_divide(n_eff, denominator)
-        return chi2_homogeneity(np.nan_to_num(numerator * scale), np.nan_to_num(n_eff))
-    return wald_homogeneity(view.values[metric.name], view.variance[metric.name])
+        return chi2_homogeneity(np.nan_to_num(numerator * scale)[idx], np.nan_to_num(n_eff)[idx])
+    return wald_homogeneity(view.values[metric.name][idx], view.variance[metric.name][idx])
 
 
-def _measures(evaluated: list[_View], has_target: bool, confidence: float) -> pd.DataFrame:
+def _measures(evaluated: list[_View], checks: dict[tuple[str, str], Check], confidence: float) -> pd.DataFrame:
     rows, index = [], []
     for view in evaluated:
-        for name, (value, reps) in _named_measures(view, has_target).items():
-            low, high = percentile_interval(reps, confidence)
-            if name.endswith("_difference"):
-                low, high = max(low, 0.0), max(high, 0.0)
-            else:
-                low, high = min(low, 1.0), min(high, 1.0)
-            rows.append({"value": float(value), "ci_low": float(low), "ci_high": float(high)})
+        for name in MEASURES:
+            check = checks.get((view.name, name))
+            if check is None:
+                continue
+            low, high = check.interval(confidence)
+            rows.append({"value": float(check.value), "ci_low": float(low), "ci_high": float(high)})
             index.append((view.name, name))
     return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["attribute", "measure"]),
                         columns=["value", "ci_low", "ci_high"])
 
 
-def _named_measures(view: _View, has_target: bool) -> dict[str, tuple[float, np.ndarray]]:
-    """fairlearn's named measures (between groups, worst case), with their bootstrap replicates."""
-
-    def spread(metric: str) -> tuple[float, float, np.ndarray, np.ndarray]:
-        return _spread(view.values[metric], view.replicates[metric])
-
-    if "selection_rate" not in view.values:
-        return {}
-    sr = spread("selection_rate")
-    out = {
-        "demographic_parity_difference": (sr[0], sr[2]),
-        "demographic_parity_ratio": (sr[1], sr[3]),
-    }
-    if has_target:
-        tpr, fpr = spread("true_positive_rate"), spread("false_positive_rate")
-        out["equalized_odds_difference"] = _worst(tpr[0], fpr[0], tpr[2], fpr[2], np.fmax)
-        out["equalized_odds_ratio"] = _worst(tpr[1], fpr[1], tpr[3], fpr[3], np.fmin)
-        out["equal_opportunity_difference"] = (tpr[0], tpr[2])
-        out["equal_opportunity_ratio"] = (tpr[1], tpr[3])
-    out["disparate_impact_ratio"] = (sr[1], sr[3])
-    return out
-
-
-def _worst(a: float, b: float, reps_a: np.ndarray, reps_b: np.ndarray, pick) -> tuple[float, np.ndarray]:
-    """fairlearn's worst case of two measures (NaN when either is undefined)."""
-    if not (np.isfinite(a) and np.isfinite(b)):
-        return np.nan, np.full(reps_a.shape, np.nan)
-    return float(pick(a, b)), pick(reps_a, reps_b)
+def _pairwise(evaluated: list[_View], metrics: list[Metric], confidence: float) -> pd.DataFrame:
+    """Every pair of compared groups per view and metric: difference and ratio (first over second) with
+    intervals that hold simultaneously over the view's pairs."""
+    columns = ["attribute", "metric", "group_a", "group_b", "difference", "difference_ci_low", "difference_ci_high",
+               "ratio", "ratio_ci_low", "ratio_ci_high"]
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    for view in evaluated:
+        labels = np.array(view.labels, dtype=object)
+        for metric in metrics:
+            idx = view.groups(metric.name)
+            if len(idx) < 2:
+                continue
+            i, j = (idx[a] for a in np.triu_indices(len(idx), 1))
+            z = range_critical(len(idx), confidence)
+            contrast = view.contrasts[metric.name]
+            d_low, d_high = contrast.difference(i, j, z)
+            r_low, r_high = contrast.log_ratio(i, j, z)
+            value = contrast.value
+            for column, array in zip(columns, (
+                    np.full(len(i), view.name, dtype=object), np.full(len(i), metric.name, dtype=object), labels[i],
+                    labels[j], value[i] - value[j], d_low, d_high, safe_divide(value[i], value[j]), np.exp(r_low),
+                    np.exp(r_high)), strict=True):
+                parts[column].append(array)
+    table = pd.DataFrame({c: np.concatenate(a) if a else np.array([], dtype=object if k < 4 else float)
+                          for k, (c, a) in enumerate(parts.items())})
+    return table.set_index(columns[:4])

@@ -4,15 +4,38 @@ How each number gets its interval:
 
 * rates (selection rate, TPR, precision, ...): Wilson score interval; with weights, on the Kish
   effective sample size ``(sum w)^2 / sum w^2``;
-* ``roc_auc``: normal interval with DeLong's variance, computed from the score histograms;
+* ``roc_auc``: normal interval on the logit scale with DeLong's variance, computed from the score
+  histograms, for groups with at least 10 positives and 10 negatives (else no interval, finding FA403);
 * ``mean_score`` and ``balanced_accuracy``: normal interval with the plug-in standard error;
-* ``calibration_error`` and every disparity and named measure: percentile bootstrap.
+* ``calibration_error``: percentile bootstrap;
+* disparities between groups (``difference`` max - min, ``ratio`` min / max), every named measure and
+  every pair of groups (``result.pairwise``): simultaneous intervals. Each pair of groups gets an interval
+  of its difference (rates: Newcombe's hybrid score interval from the two Wilson intervals; otherwise
+  normal) and of its log ratio (rates: Katz's interval with half a success and one trial added per group;
+  otherwise the delta method), all at the critical value of the studentized range over the view's groups
+  (Tukey-Kramer, which holds for unequal variances), so that every pair's interval holds at once. Then
+  max - min lies between the largest lower bound of any ordered pair (and 0) and the largest upper bound,
+  and min / max likewise on the log scale: the interval holds whichever groups come out highest and
+  lowest, with no winner's curse. Equalized odds takes the worse of two such sets (true and false positive
+  rates, on disjoint people), each at level ``confidence ** (1/2)``. A zero count never gives a zero-width
+  interval: a rate of 0 keeps a Wilson upper bound above 0, and its ratio reaches 0 (or infinity).
 
-The bootstrap never touches rows. Per finest group it draws the group's cell counts from a
-multinomial with the group's own size and cell shares (stratified by group, as a row bootstrap
-stratified by group would), each drawn row carrying its cell's mean weight and mean score. Metrics
-that the cells cannot resample finely enough (ROC AUC, mean score) are drawn from their normal
-sampling distribution instead, independently per group.
+A threshold check's evidence is the smallest simultaneous error level at which the measure's interval lies
+wholly beyond the threshold (the studentized range's tail at that critical value); the findings correct
+these p-values over every check of the audit (Holm by default, see :mod:`fairaudit.policy`).
+
+The bootstrap never touches rows. Per finest group it draws the group's cell counts from a multinomial
+with the group's own size and its cell shares smoothed by one pseudo-row spread as the pooled shares of
+all groups (so a cell empty in a group can still be drawn), each drawn row carrying its cell's mean weight
+and mean score. It runs only when a bootstrapped metric (calibration error) is audited.
+
+Chosen by simulation (``benchmarks/bench_coverage.py``, 1,000 replications per cell): at n >= 200 every
+interval covers 93.7-100% at the 95% level, including max - min over 8 equal groups (95-97%; the former
+bootstrap of the observed extremes: 49-56%), Newcombe's difference with groups of 30 and 2,000 (96%; Wald:
+79%), Katz's ratio of 5% rates in groups of 30 (94%), and the logit AUC with 10 positives (94%; DeLong on
+the AUC scale: 92%, Hanley-McNeil: 97%). Below n = 200, the Wilson rate at n = 30 and p = 0.05 covers 94%
+and max - min of 4 groups of 30 at p = 0.5 93%; an AUC with fewer than 10 positives or negatives gets no
+interval.
 """
 
 from __future__ import annotations
@@ -41,13 +64,8 @@ def effective_size(weight: np.ndarray, weight_sq: np.ndarray) -> np.ndarray:
 
 def wilson_interval(p: np.ndarray, n: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval of a proportion ``p`` observed on ``n`` (effective) trials."""
-    z = z_value(confidence)
     n = np.asarray(n, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denominator = 1 + z * z / n
-        centre = (p + z * z / (2 * n)) / denominator
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    low, high = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    low, high = wilson_bounds(p, n, z_value(confidence))
     undefined = ~np.isfinite(p) | ~(n > 0)
     return np.where(undefined, np.nan, low), np.where(undefined, np.nan, high)
 
@@ -162,8 +180,9 @@ def bootstrap_cells(stats: GroupStats, n_boot: int, rng: np.random.Generator) ->
     counts = stats.count.reshape(shape[0], -1)
     used = np.flatnonzero(counts.sum(axis=0))  # cells empty in every group are never drawn
     sizes = counts.sum(axis=1)
-    draws = rng.multinomial(np.rint(sizes).astype(np.int64), counts[:, used] / sizes[:, None],
-                            size=(n_boot, shape[0]))
+    pooled = counts[:, used].sum(axis=0) / counts.sum()
+    shares = (counts[:, used] + pooled) / (sizes[:, None] + 1)  # one pseudo-row spread as the pooled shares
+    draws = rng.multinomial(np.rint(sizes).astype(np.int64), shares, size=(n_boot, shape[0]))
     mean_weight = np.nan_to_num(safe_divide(stats.weight.reshape(counts.shape), counts))[:, used]
     mean_score = np.nan_to_num(safe_divide(stats.score_sum.reshape(counts.shape), counts))[:, used]
     weight = np.zeros((n_boot,) + counts.shape)
@@ -213,3 +232,107 @@ def holm(p_values: np.ndarray) -> np.ndarray:
     adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
     out[order] = np.minimum(adjusted, 1.0)
     return out
+
+
+# ---------------------------------------------------------------------------- simultaneous contrasts
+@functools.lru_cache(maxsize=256)
+def range_critical(n_groups: int, confidence: float, families: int = 1) -> float:
+    """Critical value ``z`` under which every pairwise contrast of ``n_groups`` independent estimates holds
+    at once with probability ``confidence`` (the studentized range over sqrt 2: Tukey-Kramer, conservative
+    for unequal variances, Hayter 1984). ``families`` independent sets of groups (the true and the false
+    positive rates of equalized odds) share the level: each gets ``confidence ** (1 / families)``."""
+    level = confidence ** (1 / families)
+    if n_groups <= 2:
+        return z_value(level)
+    return float(scipy_stats.studentized_range.ppf(level, n_groups, np.inf) / np.sqrt(2))
+
+
+def range_p_value(z: float, n_groups: int, families: int = 1) -> float:
+    """Probability that the largest standardised pairwise contrast exceeds ``z`` when no group differs: the
+    p-value that :func:`range_critical` inverts."""
+    if not np.isfinite(z):
+        return 0.0 if z > 0 else 1.0
+    if n_groups <= 2:
+        one = 2 * scipy_stats.norm.sf(z)
+    else:
+        one = float(scipy_stats.studentized_range.sf(z * np.sqrt(2), n_groups, np.inf))
+    return float(1 - (1 - min(one, 1.0)) ** families)
+
+
+def wilson_bounds(p: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score bounds of a proportion at critical value ``z``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denominator = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denominator
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+@dataclass(frozen=True)
+class Contrasts:
+    """Per-group estimates of one metric, from which any pair's difference and ratio get an interval.
+
+    Rates (``trials`` given, effective sizes with weights): the difference by Newcombe's hybrid score
+    interval (from the two Wilson intervals), the ratio by Katz's log interval with half a success and one
+    trial added to each group, so that a zero count never gives a zero-width interval (a zero rate's
+    ratio reaches 0 as numerator, infinity as denominator). Other metrics
+    (``variance`` given): normal on the difference, delta method on the log ratio."""
+
+    value: np.ndarray
+    variance: np.ndarray
+    trials: np.ndarray | None = None
+
+    def difference(self, i: np.ndarray, j: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of ``value[i] - value[j]``."""
+        d = self.value[i] - self.value[j]
+        if self.trials is None:
+            half = z * np.sqrt(self.variance[i] + self.variance[j])
+            return d - half, d + half
+        low, high = wilson_bounds(self.value, self.trials, z)
+        with np.errstate(invalid="ignore"):
+            below = np.sqrt((self.value[i] - low[i]) ** 2 + (high[j] - self.value[j]) ** 2)
+            above = np.sqrt((high[i] - self.value[i]) ** 2 + (self.value[j] - low[j]) ** 2)
+        return d - below, d + above
+
+    def log_ratio(self, i: np.ndarray, j: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of ``log(value[i] / value[j])``."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.trials is None:
+                centre = np.log(self.value[i]) - np.log(self.value[j])
+                se = np.sqrt(self.variance[i] / self.value[i] ** 2 + self.variance[j] / self.value[j] ** 2)
+            else:
+                x, n = self.value * self.trials + 0.5, self.trials + 1.0
+                centre = np.log(x[i] / n[i]) - np.log(x[j] / n[j])
+                se = np.sqrt(1 / x[i] - 1 / n[i] + 1 / x[j] - 1 / n[j])
+        low, high = centre - z * se, centre + z * se
+        # a zero rate can be truly zero: its ratio reaches 0 (numerator) or infinity (denominator)
+        return np.where(self.value[i] == 0, -np.inf, low), np.where(self.value[j] == 0, np.inf, high)
+
+
+MIN_AUC_COUNT = 10
+"""Fewest positives and negatives (effective) for a group's ROC AUC to get an interval."""
+
+
+def auc_interval(auc: np.ndarray, variance: np.ndarray, stats: GroupStats,
+                 confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Normal interval of the ROC AUC on the logit scale (DeLong's variance by the delta method), NaN for
+    groups with fewer than :data:`MIN_AUC_COUNT` positives or negatives. An AUC of exactly 0 or 1 is moved
+    half a pair inside and, its DeLong variance being 0, given Hanley and McNeil's variance there."""
+    negatives, positives = label_effective_sizes(stats)
+    pairs = negatives * positives
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.clip(auc, 0.5 / pairs, 1 - 0.5 / pairs)
+        q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+        hanley = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / pairs
+        se = np.sqrt(np.where(variance > 0, variance, hanley)) / (a * (1 - a))
+        centre = np.log(a / (1 - a))
+        half = z_value(confidence) * se
+        low, high = 1 / (1 + np.exp(-(centre - half))), 1 / (1 + np.exp(-(centre + half)))
+    few = ~auc_countable(stats)
+    return np.where(few, np.nan, low), np.where(few, np.nan, high)
+
+
+def auc_countable(stats: GroupStats) -> np.ndarray:
+    """Groups with at least :data:`MIN_AUC_COUNT` effective positives and negatives."""
+    negatives, positives = label_effective_sizes(stats)
+    return (negatives >= MIN_AUC_COUNT) & (positives >= MIN_AUC_COUNT)

@@ -17,8 +17,9 @@ from fairaudit.tables import MEASURES
 INTERVALS = {
     "wilson": "Wilson score",
     "normal": "normal, plug-in standard error",
-    "delong": "normal, DeLong variance",
+    "delong": "logit-normal, DeLong variance (>= 10 positives and negatives)",
     "bootstrap": "percentile bootstrap",
+    "katz": "Katz log ratio to the reference group, simultaneous over the groups",
 }
 
 LIMITS = (
@@ -72,7 +73,7 @@ def method(metric_names: list[str], measure_names: list[str], *, segments: bool 
     ]
     if "disparate_impact_ratio" in metric_names:
         metrics.append({"name": "disparate_impact_ratio", "description": MEASURES["disparate_impact_ratio"],
-                        "interval": INTERVALS["bootstrap"]})
+                        "interval": INTERVALS["katz"]})
     return {
         "metrics": metrics,
         "measures": [{"name": m, "description": MEASURES[m]} for m in measure_names if m in MEASURES],
