@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from fairaudit.findings import SEVERITIES, Finding, verdict_of
@@ -120,7 +119,7 @@ class AuditResult:
             out[name] = None if table is None else _records(table)
         explanations = getattr(shown, "explanations", None)
         out["explanations"] = None if explanations is None else explanations.to_dict()
-        out["comparison"] = None if self.comparison is None else _records(_shown_comparison(self.comparison, shown))
+        out["comparison"] = None if shown.comparison is None else _records(shown.comparison)
         out["item_exposure"] = None if self.item_exposure is None else _records(self.item_exposure)
         return out
 
@@ -259,17 +258,6 @@ class AuditResult:
 def load(path: str | Path) -> AuditResult:
     """Read an audit saved with :meth:`AuditResult.to_json`."""
     return AuditResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def _shown_comparison(comparison: pd.DataFrame, shown: AuditResult) -> pd.DataFrame:
-    """The comparison without the measures the suppressed copy withholds."""
-    withheld = shown.measures.index[shown.measures["value"].isna()]
-    out = comparison.copy()
-    hidden = out.index.isin(withheld)
-    out.loc[hidden, :] = np.nan
-    if hidden.any():
-        out[FLAG] = hidden
-    return out
 
 
 def _records(table: pd.DataFrame) -> dict[str, Any]:
