@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import warnings
@@ -238,3 +239,59 @@ def test_notebook_view_and_repr_are_suppressed(result):
     assert "0.429" not in result._repr_html_()
     assert "withheld" in result._repr_html_() or "suppressed" in result._repr_html_()
     assert "0.429" not in repr(result)
+
+
+# ---------------------------------------------------------------------------- comparison, scores
+def test_the_baseline_comparison_withholds_what_the_report_withholds(result, tmp_path):
+    """The comparison used to show, in HTML/PDF and comparison.csv, measures the JSON withheld."""
+    from fairaudit.config import AuditConfig
+    from fairaudit.drift import compare
+    from fairaudit.runner import run_config
+
+    withheld = ("region", "demographic_parity_difference")
+    value = result.measures.loc[withheld, "value"]
+    shown = suppress(dataclasses.replace(result, comparison=compare(result, result)))
+    assert shown.comparison.loc[withheld, "suppressed"]
+    assert shown.comparison.loc[withheld].drop("suppressed").isna().all()
+    assert not shown.comparison.loc[("sex", "demographic_parity_difference"), "suppressed"]
+    html = visible_text(dataclasses.replace(result, comparison=compare(result, result)).to_html())
+    start = html.index("Comparison with the baseline audit", html.index("Comparison with the baseline") + 40)
+    section = html[start:html.index("Recommendations", start)]
+    assert "region demographic parity difference withheld" in section
+    assert not re.search(rf"(?<![\d.-]){value:.3f}", section) and "sex demographic parity difference 0." in section
+    small_group_data().to_csv(tmp_path / "data.csv", index=False)
+    config = AuditConfig({"name": "small", "data": "data.csv", "sensitive": ["region", "sex"], "target": "y",
+                          "y_pred": "p", "n_boot": 20}, tmp_path)
+    run_config(config, out=tmp_path / "reports", formats=("json",), baseline=None, trust_model=False)
+    outcome = run_config(config, out=tmp_path / "reports", formats=("json",), baseline="latest", trust_model=False)
+    table = pd.read_csv(outcome.reports["comparison"], index_col=[0, 1])
+    assert table.loc[withheld, "suppressed"] and table.loc[withheld, ["old", "new", "change"]].isna().all()
+    assert np.isfinite(table.loc[("sex", "demographic_parity_difference"), "new"])
+
+
+def score_data() -> pd.DataFrame:
+    """A 12-person group 'z' beside groups of 25 and 400, with distinct scores (rounded to cents)."""
+    rng = np.random.default_rng(5)
+    sizes = {"z": 12, "m": 25, "big": 400}
+    group = np.repeat(list(sizes), list(sizes.values()))
+    score = np.round(rng.uniform(0, 1000, len(group)), 2)
+    return pd.DataFrame({"g": group, "s": score})
+
+
+def test_score_quantiles_never_publish_an_individual_score():
+    data = score_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fa.FairAuditWarning)
+        scored = fa.audit(None, data, sensitive="g", y_score="s", task="score", n_boot=20)
+    payload = scored.to_dict()
+    records = {(r["attribute"], r["group"]): r for r in payload["score_quantiles"]["records"]}
+    columns = [c for c in records[("g", "big")] if c.startswith("q")]
+    assert all(records[("g", "z")][c] is None for c in columns)  # 12 people: no quantile at all
+    assert [c for c in columns if records[("g", "m")][c] is not None] == ["q50"]  # 25: the median only
+    assert all(records[("g", "big")][c] is not None for c in columns)  # 400: every quantile (n * 5% >= 10)
+    published = [v for r in records.values() for c in columns if (v := r[c]) is not None]
+    assert published and not set(published) & set(data["s"])
+    assert not {"min", "max", "q00", "q100"} & set(columns)
+    text = visible_text(scored.to_html())
+    for person in data.loc[data.g == "z", "s"]:
+        assert f"{person:.3f}" not in text

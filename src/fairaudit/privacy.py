@@ -19,6 +19,8 @@ Groups with fewer than ``suppress_below`` people (a policy setting, 10 by defaul
   impact ratio of every group of a view whose selection-rate disparity is withheld is withheld too; a score
   measure comparing a pair of groups is withheld when either is suppressed, and a measure that is an
   extreme over the groups of a view (such as the lowest representation ratio) whenever any is;
+* a simulated mitigation's measures of an attribute with a suppressed group are withheld (they are measured
+  on held-out rows, where its groups are smaller still);
 * segment shares, score quantiles and SHAP summaries (importance, share of the gap, proxies that predict
   the group) of a suppressed group are suppressed with it; the baseline comparison (and FA501 drift
   findings) withholds the measures the suppressed copy withholds;
@@ -93,6 +95,8 @@ def suppress(result: AuditResult) -> AuditResult:
         extra["score_quantiles"] = _mask_quantiles(extra["score_quantiles"], result.by_group["count"], k)
     if result.comparison is not None:
         extra["comparison"] = mask_comparison(result.comparison, measures)
+    if any(r.effect is not None for r in result.recommendations):
+        extra["recommendations"] = [_mask_effect(r, {view for view, _ in hidden}) for r in result.recommendations]
     masked = dataclasses.replace(result, by_group=by_group, disparities=disparities, measures=measures,
                                  findings=findings, **extra)
     explanations = getattr(result, "explanations", None)
@@ -110,6 +114,17 @@ def mask_comparison(comparison: pd.DataFrame, measures: pd.DataFrame) -> pd.Data
     _blank(out, flag)
     out[FLAG] = flag
     return out
+
+
+def _mask_effect(recommendation: Any, views: set[str]) -> Any:
+    """A simulated mitigation's measures ("measure (attribute)"), measured on held-out rows where every group
+    is smaller still, are withheld for each attribute with a suppressed group."""
+    if recommendation.effect is None:
+        return recommendation
+    effect = recommendation.effect.copy()
+    rows = np.array([any(str(label).endswith(f" ({view})") for view in views) for label in effect.index], dtype=bool)
+    _blank(effect, rows)
+    return dataclasses.replace(recommendation, effect=effect)
 
 
 def _mask_quantiles(table: pd.DataFrame, counts: pd.Series, suppress_below: int) -> pd.DataFrame:
@@ -177,7 +192,7 @@ def suppressed_groups(by_group: pd.DataFrame, suppress_below: int, layout: Layou
         hidden |= added
 
 
-_TRIES = 8  # shown partners tried, smallest first, for the one that frees a recoverable cell
+_TRIES = 4  # shown partners tried, smallest first, for the one that frees a recoverable cell
 
 
 def _neighbours(sums: list[tuple[Key | None, list[Key]]], cell: Key) -> set[Key]:
@@ -378,13 +393,16 @@ def _blank(frame: pd.DataFrame, rows: np.ndarray, keep: tuple[str, ...] = ()) ->
     columns in ``keep`` and the ``suppressed`` flag: numbers become NaN, anything else None."""
     if not rows.any():
         return
-    for column in frame.columns:
-        if column == FLAG or column in keep:
-            continue
-        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
-            frame[column] = frame[column].astype(float).mask(rows)
-        else:
-            frame[column] = frame[column].astype(object).mask(rows, None)
+    columns = [c for c in frame.columns if c != FLAG and c not in keep]
+    numeric = [c for c in columns
+               if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    other = [c for c in columns if c not in numeric]
+    if numeric:
+        values = frame[numeric].to_numpy(dtype=float, na_value=np.nan, copy=True)
+        values[rows] = np.nan
+        frame[numeric] = values
+    for column in other:
+        frame[column] = frame[column].astype(object).mask(rows, None)
 
 
 def _mask_by_group(by_group: pd.DataFrame, hidden: set[Key], disparities: pd.DataFrame) -> pd.DataFrame:
@@ -427,7 +445,8 @@ def _release(deciders: set[Key], metric: str, by_group: pd.DataFrame, primary: s
     without exposing a hidden group (:func:`exposed_by_rates`); if so they are added to ``released``."""
     if deciders & primary or metric not in by_group.columns:
         return False
-    rates = {**released, **{(key, metric): float(by_group.loc[key, metric]) for key in deciders}}
+    column = by_group[metric]
+    rates = {**released, **{(key, metric): float(column[key]) for key in deciders}}
     if _exposed(null, order, rates):
         return False
     released.update(rates)
