@@ -132,7 +132,7 @@ def revealed_rates(payload: dict, records: dict) -> list[tuple[tuple[str, str], 
 
 
 def random_data(seed: int) -> tuple[pd.DataFrame, list[str]]:
-    """2-4 attributes of 2-4 values (at most 36 crossed cells), small cells (some empty), random labels."""
+    """2-4 attributes of 2-4 values (at most 27 crossed cells), small cells (some empty), random labels."""
     rng = np.random.default_rng(seed)
     n_attributes = int(rng.integers(2, 5))
     names = [f"s{i}" for i in range(n_attributes)]

@@ -427,10 +427,14 @@ def _mask_disparities(disparities: pd.DataFrame, by_group: pd.DataFrame, hidden:
     released: dict[tuple[Key, str], float] = {}
     order = sorted(hidden)
     null = _null_space(_Incidence(sums).rows(order))
+    loaded = {key for key, flag in by_group[FLAG].items() if flag} if FLAG in by_group.columns else set()
     flags = []
     for (view, metric), row in out.iterrows():
         deciders = {(view, g) for g in (row.get("min_group"), row.get("max_group")) if isinstance(g, str)} & hidden
-        flags.append(bool(deciders) and not _release(deciders, metric, by_group, primary, null, order, released))
+        if deciders and deciders <= loaded and FLAG in disparities.columns:  # decided when it was saved
+            flags.append(bool(row[FLAG]))
+        else:
+            flags.append(bool(deciders) and not _release(deciders, metric, by_group, primary, null, order, released))
     flag = pd.Series(flags, index=out.index, dtype=bool)
     if FLAG in disparities.columns:
         flag |= disparities[FLAG].astype(bool)
