@@ -10,9 +10,10 @@ Groups with fewer than ``suppress_below`` people (a policy setting, 10 by defaul
   confusion cell, sums of scores) is published for exactly the shown groups, so one linear system serves
   them all: with shown groups moved to the right-hand side, a hidden group is recoverable exactly when its
   unit vector lies in the row space of the sums over hidden groups (:func:`recoverable`, a rank test as
-  statistical agencies run). While any is, the smallest shown group sharing a sum with it that frees it is
-  suppressed too. Crossings carry their parts structurally (``metadata["views"]``, :class:`Layout`):
-  names are never split on ``" & "``. A view of a single group equals the total and cannot be protected.
+  statistical agencies run). While any is, a shown group sharing a sum with it is suppressed too: of its
+  own view before a coarser one, the smallest that frees it, else the smallest. Crossings carry their
+  parts structurally (``metadata["views"]``, :class:`Layout`): names are never split on ``" & "``. A view
+  of a single group equals the total and cannot be protected.
 * a disparity or named measure whose lowest or highest group is suppressed is withheld, unless that
   group is hidden only as a complement and publishing its rate (which the disparity reveals) together
   with the rates already published exposes no hidden group (:func:`exposed_by_rates`); the disparate
@@ -183,7 +184,7 @@ def suppressed_groups(by_group: pd.DataFrame, suppress_below: int, layout: Layou
             near = _neighbours(sums, cell)
             if near & added:  # a complement chosen this round may already free it
                 continue
-            ranked = sorted(near - hidden, key=lambda k: (counts[k], k))
+            ranked = sorted(near - hidden, key=lambda k: (k[0] != cell[0], counts[k], k))  # its own view first
             if ranked:
                 added.add(next((p for p in ranked[:_TRIES] if cell not in incidence.recoverable(hidden | added | {p})),
                                ranked[0]))
