@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import warnings
@@ -14,7 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 import fairaudit as fa
-from fairaudit.privacy import suppress, suppressed_groups
+from fairaudit.privacy import Layout, exposed_by_rates, suppress, suppressed_groups
 
 
 def by_group(counts: dict[tuple[str, str], int]) -> pd.DataFrame:
@@ -22,23 +23,44 @@ def by_group(counts: dict[tuple[str, str], int]) -> pd.DataFrame:
     return pd.DataFrame({"count": list(counts.values())}, index=index)
 
 
-def recoverable(table: pd.DataFrame, hidden: set) -> list:
-    """Sums (view total, or a coarser group as the sum of its crossing's groups) with exactly one hidden
-    part while the whole is shown: a hand-written check, independent of the implementation."""
+def layout(table: pd.DataFrame, crossings: dict[str, tuple[str, str]]) -> Layout:
+    """Views as given: each crossing names its two attributes; its groups are (first, second) value pairs
+    written 'x | y' (so that nothing is read back from ' & ')."""
+    attributes = {view: crossings.get(view, (view,)) for view, _ in table.index}
+    values = {(view, g): tuple(g.split(" | ")) if view in crossings else (g,) for view, g in table.index}
+    return Layout(attributes, values)
+
+
+def solvable(table: pd.DataFrame, lay: Layout, hidden: set) -> list:
+    """Hidden cells whose count the shown counts and the total determine: a hand-written rank test over all
+    cells (each view sums to the total; each crossing's cells sum to each of its attributes' cells)."""
+    keys = list(table.index)
+    position = {k: i for i, k in enumerate(keys)}
+    total = table["count"].groupby(level=0).sum().iloc[0]
+    rows, rhs = [], []
+    for view in dict.fromkeys(v for v, _ in keys):
+        row = np.zeros(len(keys))
+        row[[position[k] for k in keys if k[0] == view]] = 1
+        rows.append(row), rhs.append(total)
+        for i, attribute in enumerate(lay.attributes[view] if len(lay.attributes[view]) == 2 else ()):
+            for key in [k for k in keys if k[0] == attribute]:
+                row = np.zeros(len(keys))
+                row[[position[k] for k in keys if k[0] == view and lay.values[k][i] == key[1]]] = 1
+                row[position[key]] = -1
+                rows.append(row), rhs.append(0)
+    for key in keys:
+        if key not in hidden:
+            row = np.zeros(len(keys))
+            row[position[key]] = 1
+            rows.append(row), rhs.append(table.loc[key, "count"])
+    system = np.array(rows)
+    rank = np.linalg.matrix_rank(system)
     out = []
-    views = {}
-    for view, group in table.index:
-        views.setdefault(view, []).append(group)
-    for view, groups in views.items():
-        if sum((view, g) in hidden for g in groups) == 1:
-            out.append((view, "total"))
-        if " & " in view:
-            first, second = view.split(" & ")
-            for position, parent in ((0, first), (1, second)):
-                for value in views[parent]:
-                    parts = [g for g in groups if g.split(" & ")[position] == value]
-                    if (parent, value) not in hidden and sum((view, g) in hidden for g in parts) == 1:
-                        out.append((view, value))
+    for key in sorted(hidden):
+        unit = np.zeros(len(keys))
+        unit[position[key]] = 1
+        if np.linalg.matrix_rank(np.vstack([system, unit])) == rank:
+            out.append(key)
     return out
 
 
@@ -61,17 +83,50 @@ def test_complementary_suppression_across_a_crossing():
     counts = {
         ("region", "Zeta"): 7, ("region", "Beta"): 40, ("region", "Gamma"): 153,
         ("sex", "f"): 100, ("sex", "m"): 100,
-        ("region & sex", "Zeta & f"): 4, ("region & sex", "Zeta & m"): 3,
-        ("region & sex", "Beta & f"): 20, ("region & sex", "Beta & m"): 20,
-        ("region & sex", "Gamma & f"): 76, ("region & sex", "Gamma & m"): 77,
+        ("rs", "Zeta | f"): 4, ("rs", "Zeta | m"): 3, ("rs", "Beta | f"): 20, ("rs", "Beta | m"): 20,
+        ("rs", "Gamma | f"): 76, ("rs", "Gamma | m"): 77,
     }
     table = by_group(counts)
-    hidden = suppressed_groups(table, 10)
+    lay = layout(table, {"rs": ("region", "sex")})
+    hidden = suppressed_groups(table, 10, lay)
     # Zeta & f alone hidden would be sex=f (100) minus Beta & f and Gamma & f: so Beta & f goes too
-    assert hidden == {("region", "Zeta"), ("region", "Beta"), ("region & sex", "Zeta & f"),
-                      ("region & sex", "Zeta & m"), ("region & sex", "Beta & f"), ("region & sex", "Beta & m")}
-    assert recoverable(table, hidden) == []
-    assert recoverable(table, {k for k, n in counts.items() if n < 10}) != []  # the check can fail
+    assert hidden == {("region", "Zeta"), ("region", "Beta"), ("rs", "Zeta | f"), ("rs", "Zeta | m"),
+                      ("rs", "Beta | f"), ("rs", "Beta | m")}
+    assert solvable(table, lay, hidden) == []
+    assert solvable(table, lay, {k for k, n in counts.items() if n < 10}) != []  # the check can fail
+
+
+def test_a_cell_no_single_sum_isolates_is_still_protected():
+    """Every sum has 0 or 2+ hidden parts, yet a cell is solvable (as A & C = 34 - (17 + 23 - 15) = 9 in the
+    issue): two hidden 2 x 2 cycles joined by one hidden cell, A & G, which the row and column sums pin
+    down. The old rule (no sum with exactly one hidden part) accepted such patterns; the rank test does not."""
+    rows, columns = "ABEF", "CDGH"
+    counts = {("x", r): 48 for r in rows} | {("y", c): 48 for c in columns}
+    counts |= {("xy", f"{r} | {c}"): 12 for r in rows for c in columns}
+    counts[("xy", "A | G")] = 3
+    table = by_group(counts)
+    lay = layout(table, {"xy": ("x", "y")})
+    pattern = {("xy", f"{r} | {c}") for r, c in ["AC", "AD", "BC", "BD", "EG", "EH", "FG", "FH", "AG"]}
+    for line in [*rows, *columns]:  # the old rule's check passes ...
+        assert sum(line in lay.values[k] for k in pattern) != 1
+    assert solvable(table, lay, pattern) == [("xy", "A | G")]  # ... yet A & G is solvable
+    hidden = suppressed_groups(table, 10, lay)
+    assert ("xy", "A | G") in hidden and solvable(table, lay, hidden) == []
+
+
+def test_one_rate_of_a_complement_is_safe_two_are_not():
+    """Two complements whose counts and selected counts sum to published numbers: publishing both selection
+    rates solves n1 + n2 = N, r1 n1 + r2 n2 = S; one of them leaves a free direction."""
+    table = by_group({("g", "a"): 5, ("g", "b"): 30, ("g", "c"): 100})
+    lay = layout(table, {})
+    sums = lay.sums(table.index)
+    hidden = suppressed_groups(table, 10, lay)
+    assert hidden == {("g", "a"), ("g", "b")}
+    assert exposed_by_rates(sums, hidden, {(("g", "b"), "selection_rate"): 0.4}) == set()
+    assert exposed_by_rates(sums, hidden, {(("g", "b"), "selection_rate"): 0.4,
+                                           (("g", "a"), "selection_rate"): 0.8}) == hidden
+    assert exposed_by_rates(sums, hidden, {(("g", "b"), "selection_rate"): 0.0}) == hidden  # selected: 0, S
+    assert exposed_by_rates(sums, hidden, {(("g", "b"), "roc_auc"): 0.7}) == {("g", "b")}  # not a ratio
 
 
 # ---------------------------------------------------------------------------- end to end
@@ -184,3 +239,59 @@ def test_notebook_view_and_repr_are_suppressed(result):
     assert "0.429" not in result._repr_html_()
     assert "withheld" in result._repr_html_() or "suppressed" in result._repr_html_()
     assert "0.429" not in repr(result)
+
+
+# ---------------------------------------------------------------------------- comparison, scores
+def test_the_baseline_comparison_withholds_what_the_report_withholds(result, tmp_path):
+    """The comparison used to show, in HTML/PDF and comparison.csv, measures the JSON withheld."""
+    from fairaudit.config import AuditConfig
+    from fairaudit.drift import compare
+    from fairaudit.runner import run_config
+
+    withheld = ("region", "demographic_parity_difference")
+    value = result.measures.loc[withheld, "value"]
+    shown = suppress(dataclasses.replace(result, comparison=compare(result, result)))
+    assert shown.comparison.loc[withheld, "suppressed"]
+    assert shown.comparison.loc[withheld].drop("suppressed").isna().all()
+    assert not shown.comparison.loc[("sex", "demographic_parity_difference"), "suppressed"]
+    html = visible_text(dataclasses.replace(result, comparison=compare(result, result)).to_html())
+    start = html.index("Comparison with the baseline audit", html.index("Comparison with the baseline") + 40)
+    section = html[start:html.index("Recommendations", start)]
+    assert "region demographic parity difference withheld" in section
+    assert not re.search(rf"(?<![\d.-]){value:.3f}", section) and "sex demographic parity difference 0." in section
+    small_group_data().to_csv(tmp_path / "data.csv", index=False)
+    config = AuditConfig({"name": "small", "data": "data.csv", "sensitive": ["region", "sex"], "target": "y",
+                          "y_pred": "p", "n_boot": 20}, tmp_path)
+    run_config(config, out=tmp_path / "reports", formats=("json",), baseline=None, trust_model=False)
+    outcome = run_config(config, out=tmp_path / "reports", formats=("json",), baseline="latest", trust_model=False)
+    table = pd.read_csv(outcome.reports["comparison"], index_col=[0, 1])
+    assert table.loc[withheld, "suppressed"] and table.loc[withheld, ["old", "new", "change"]].isna().all()
+    assert np.isfinite(table.loc[("sex", "demographic_parity_difference"), "new"])
+
+
+def score_data() -> pd.DataFrame:
+    """A 12-person group 'z' beside groups of 25 and 400, with distinct scores (rounded to cents)."""
+    rng = np.random.default_rng(5)
+    sizes = {"z": 12, "m": 25, "big": 400}
+    group = np.repeat(list(sizes), list(sizes.values()))
+    score = np.round(rng.uniform(0, 1000, len(group)), 2)
+    return pd.DataFrame({"g": group, "s": score})
+
+
+def test_score_quantiles_never_publish_an_individual_score():
+    data = score_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fa.FairAuditWarning)
+        scored = fa.audit(None, data, sensitive="g", y_score="s", task="score", n_boot=20)
+    payload = scored.to_dict()
+    records = {(r["attribute"], r["group"]): r for r in payload["score_quantiles"]["records"]}
+    columns = [c for c in records[("g", "big")] if c.startswith("q")]
+    assert all(records[("g", "z")][c] is None for c in columns)  # 12 people: no quantile at all
+    assert [c for c in columns if records[("g", "m")][c] is not None] == ["q50"]  # 25: the median only
+    assert all(records[("g", "big")][c] is not None for c in columns)  # 400: every quantile (n * 5% >= 10)
+    published = [v for r in records.values() for c in columns if (v := r[c]) is not None]
+    assert published and not set(published) & set(data["s"])
+    assert not {"min", "max", "q00", "q100"} & set(columns)
+    text = visible_text(scored.to_html())
+    for person in data.loc[data.g == "z", "s"]:
+        assert f"{person:.3f}" not in text

@@ -33,6 +33,7 @@ from fairaudit.policy import (
     Policy,
     PolicyError,
 )
+from fairaudit.privacy import view_parts
 from fairaudit.result import AuditResult
 from fairaudit.scores import ScoreStats, group_metrics, score_tables
 from fairaudit.segmentation import SegmentStats, segment_tables
@@ -208,6 +209,7 @@ def audit(
     meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
     meta.update(recorded)
     meta.update(_compared(tables), **extra_meta)
+    meta["views"] = view_parts(stats, views(groups.attributes, intersections))
     if continuous:
         meta["score_pairs"] = pairs
     if explain:
@@ -273,6 +275,7 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_seconds": round(time.perf_counter() - started, 4), "versions": _versions(),
     }
+    meta["views"] = view_parts(stats, views(stats.attributes, intersections))
     if explanations is not None:
         meta["explanation_sample_rows"] = len(sample)
     meta.update(_compared(tables), reference=compared["reference"])
@@ -329,6 +332,7 @@ def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None,
         "fingerprint_sha256": ranking_fingerprint(stats, rows, columns),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_seconds": round(time.perf_counter() - started, 4), "versions": _versions(),
+        "views": view_parts(stats, views(stats.attributes, intersections)),
     }
     return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
                        measures=tables.measures, metadata=meta, findings=findings, policy=rules,

@@ -23,7 +23,7 @@ def compare(old: AuditResult, new: AuditResult, confidence: float = 0.95) -> pd.
     """Per (attribute, measure): ``old``, ``new``, ``change`` (new - old), its interval, and ``worsening``
     (the change in the harmful direction: growth of a difference, shrinkage of a ratio)."""
     z = z_value(confidence)
-    joined = new.measures.join(old.measures, how="left", lsuffix="_new", rsuffix="_old")
+    joined = new.measures.add_suffix("_new").join(old.measures.add_suffix("_old"), how="left")
     se_new = (joined["ci_high_new"] - joined["ci_low_new"]) / (2 * z)
     se_old = (joined["ci_high_old"] - joined["ci_low_old"]) / (2 * z)
     change = joined["value_new"] - joined["value_old"]

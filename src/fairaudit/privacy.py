@@ -4,17 +4,31 @@ Groups with fewer than ``suppress_below`` people (a policy setting, 10 by defaul
 
 * **primary suppression**: such a group shows "suppressed" in place of its count, share, every metric
   and every interval;
-* **complementary suppression**: where a suppressed group could be recovered by subtraction, a second
-  group is suppressed too. The groups of a view add up to the audited total, and the groups of a
-  crossing add up to the groups of each coarser view (``a & b`` to ``a`` and to ``b``); whenever exactly
-  one part of such a sum is suppressed while the sum is shown, the smallest other part is suppressed,
-  until no sum has a single hidden part;
-* a disparity or named measure whose lowest or highest group is suppressed is withheld, and so is the
-  disparate impact ratio of every group of a view whose most favoured group is suppressed; a score
+* **complementary suppression, audited against linear recovery**: the groups of a view add up to the
+  audited total (which is published), and the groups of a crossing add up, per group of each view of one
+  attribute fewer, to that group. Every additive quantity (count, weight, selected, positives, each
+  confusion cell, sums of scores) is published for exactly the shown groups, so one linear system serves
+  them all: with shown groups moved to the right-hand side, a hidden group is recoverable exactly when its
+  unit vector lies in the row space of the sums over hidden groups (:func:`recoverable`, a rank test as
+  statistical agencies run). While any is, a shown group sharing a sum with it is suppressed too: of its
+  own view before a coarser one, the smallest that frees it, else the smallest. Crossings carry their
+  parts structurally (``metadata["views"]``, :class:`Layout`): names are never split on ``" & "``. A view
+  of a single group equals the total and cannot be protected.
+* a disparity or named measure whose lowest or highest group is suppressed is withheld, unless that
+  group is hidden only as a complement and publishing its rate (which the disparity reveals) together
+  with the rates already published exposes no hidden group (:func:`exposed_by_rates`); the disparate
+  impact ratio of every group of a view whose selection-rate disparity is withheld is withheld too; a score
   measure comparing a pair of groups is withheld when either is suppressed, and a measure that is an
   extreme over the groups of a view (such as the lowest representation ratio) whenever any is;
+* a simulated mitigation's measures of an attribute with a suppressed group are withheld (they are measured
+  on held-out rows, where its groups are smaller still);
 * segment shares, score quantiles and SHAP summaries (importance, share of the gap, proxies that predict
-  the group) of a suppressed group are suppressed with it;
+  the group) of a suppressed group are suppressed with it; the baseline comparison (and FA501 drift
+  findings) withholds the measures the suppressed copy withholds;
+* **no individual's value**: score quantiles are boundaries of a coarsened histogram placed between two
+  adjacent distinct scores (:func:`fairaudit.scores.quantiles`), and quantile q of a group of n people is
+  shown only when n * min(q, 1 - q) >= ``suppress_below`` (the median from 2 x, the quartiles from 4 x,
+  the 5th and 95th percentiles from 20 x ``suppress_below`` people); minimum and maximum are never shown;
 * a finding about a suppressed group or a withheld measure keeps its code and severity, but not its
   value or interval.
 
@@ -60,23 +74,71 @@ def suppress(result: AuditResult) -> AuditResult:
 
     Each table of the copy has a boolean ``suppressed`` column; hidden numbers are NaN.
     """
-    hidden = suppressed_groups(result.by_group, result.policy.suppress_below)
-    disparities = _mask_disparities(result.disparities, hidden)
+    k = result.policy.suppress_below
+    layout = Layout.of(result.metadata, result.by_group.index)
+    hidden = suppressed_groups(result.by_group, k, layout)
+    sums = layout.sums(result.by_group.index)
+    disparities = _mask_disparities(result.disparities, result.by_group, hidden,
+                                    _primary(result.by_group, k), sums)
     pairs = result.metadata.get("score_pairs") or {}
     measures = _mask_measures(result.measures, disparities, hidden, pairs)
     by_group = _mask_by_group(result.by_group, hidden, disparities)
     withheld = {key for key, flag in measures[FLAG].items() if flag}
     withheld |= {(a, f"{m}_{kind}") for (a, m), flag in disparities[FLAG].items() if flag
                  for kind in ("difference", "ratio")}
-    findings = [_mask_finding(f, hidden, withheld, result.policy.suppress_below) for f in result.findings]
+    shown = {key for key, flag in measures[FLAG].items() if not flag}
+    shown |= {(a, f"{m}_{kind}") for (a, m), flag in disparities[FLAG].items() if not flag
+              for kind in ("difference", "ratio")}
+    findings = [_mask_finding(f, hidden, withheld, shown, k) for f in result.findings]
     extra = {name: _mask_rows(getattr(result, name), hidden) for name in GROUP_TABLES
              if getattr(result, name, None) is not None}
+    if "score_quantiles" in extra:
+        extra["score_quantiles"] = _mask_quantiles(extra["score_quantiles"], result.by_group["count"], k)
+    if result.comparison is not None:
+        extra["comparison"] = mask_comparison(result.comparison, measures)
+    if any(r.effect is not None for r in result.recommendations):
+        extra["recommendations"] = [_mask_effect(r, {view for view, _ in hidden}) for r in result.recommendations]
     masked = dataclasses.replace(result, by_group=by_group, disparities=disparities, measures=measures,
                                  findings=findings, **extra)
     explanations = getattr(result, "explanations", None)
     if explanations is not None:
         object.__setattr__(masked, "explanations", mask_explanations(explanations, hidden))
     return masked
+
+
+def mask_comparison(comparison: pd.DataFrame, measures: pd.DataFrame) -> pd.DataFrame:
+    """The baseline comparison without the measures the suppressed ``measures`` withhold (NaN, flagged)."""
+    out = comparison.copy()
+    flag = out.index.isin(measures.index[measures[FLAG].astype(bool)])
+    if FLAG in comparison.columns:
+        flag |= comparison[FLAG].fillna(False).astype(bool).to_numpy()
+    _blank(out, flag)
+    out[FLAG] = flag
+    return out
+
+
+def _mask_effect(recommendation: Any, views: set[str]) -> Any:
+    """A simulated mitigation's measures ("measure (attribute)"), measured on held-out rows where every group
+    is smaller still, are withheld for each attribute with a suppressed group."""
+    if recommendation.effect is None:
+        return recommendation
+    effect = recommendation.effect.copy()
+    rows = np.array([any(str(label).endswith(f" ({view})") for view in views) for label in effect.index], dtype=bool)
+    _blank(effect, rows)
+    return dataclasses.replace(recommendation, effect=effect)
+
+
+def _mask_quantiles(table: pd.DataFrame, counts: pd.Series, suppress_below: int) -> pd.DataFrame:
+    """Score quantile q of a group of n people is shown only when n * min(q, 1 - q) >= suppress_below."""
+    out = table.copy()
+    sizes = counts.reindex(out.index).to_numpy(dtype=float)
+    for column in out.columns:
+        if column == FLAG:
+            continue
+        q = int(column[1:]) / 100
+        too_few = ~(sizes * min(q, 1 - q) >= suppress_below)
+        out[column] = out[column].astype(float).where(~too_few)
+    return out
 
 
 def mask_explanations(explanations: Any, hidden: set[Key]) -> Any:
@@ -103,61 +165,228 @@ def _mask_rows(table: pd.DataFrame, hidden: set[Key]) -> pd.DataFrame:
     return out
 
 
-def suppressed_groups(by_group: pd.DataFrame, suppress_below: int) -> set[Key]:
-    """The (attribute, group) pairs to hide: small groups, then their complements until none can be
-    recovered by subtraction. Rows already flagged ``suppressed`` (a loaded result) stay hidden."""
+def suppressed_groups(by_group: pd.DataFrame, suppress_below: int, layout: Layout | None = None) -> set[Key]:
+    """The (attribute, group) pairs to hide: small groups, then complements until the linear-recovery
+    audit (:func:`recoverable`) finds no hidden group determined by the published ones. Rows already
+    flagged ``suppressed`` (a loaded result) stay hidden. ``layout`` gives the crossings' parts (default:
+    every view a single attribute, related to the others only through the total)."""
+    counts = by_group["count"]
+    layout = layout or Layout.of({}, by_group.index)
+    sums = layout.sums(by_group.index)
+    incidence = _Incidence(sums)
+    hidden = _primary(by_group, suppress_below)
+    while True:
+        found = incidence.recoverable(hidden)
+        if not found:
+            return hidden
+        added: set[Key] = set()
+        for cell in sorted(found, key=lambda k: (counts[k], k)):
+            near = _neighbours(sums, cell)
+            if near & added:  # a complement chosen this round may already free it
+                continue
+            ranked = sorted(near - hidden, key=lambda k: (k[0] != cell[0], counts[k], k))  # its own view first
+            if ranked:
+                added.add(next((p for p in ranked[:_TRIES] if cell not in incidence.recoverable(hidden | added | {p})),
+                               ranked[0]))
+        if not added:  # nothing left to hide: a view of one group is the audited total itself
+            return hidden
+        hidden |= added
+
+
+_TRIES = 4  # shown partners tried, smallest first, for the one that frees a recoverable cell
+
+
+def _neighbours(sums: list[tuple[Key | None, list[Key]]], cell: Key) -> set[Key]:
+    """The cells that share a published sum with ``cell`` (the total excluded)."""
+    return {p for whole, parts in sums if cell in parts or whole == cell for p in [*parts, whole]
+            if p is not None and p != cell}
+
+
+def _primary(by_group: pd.DataFrame, suppress_below: int) -> set[Key]:
+    """Groups hidden for their own sake: fewer than ``suppress_below`` people, or flagged when loaded."""
     counts = by_group["count"]
     hidden = {key for key, n in counts.items() if pd.isna(n) or n < suppress_below}
     if FLAG in by_group.columns:
         hidden |= {key for key, flag in by_group[FLAG].items() if flag}
-    sums = _sums(by_group)
-    changed = bool(hidden)
-    while changed:
-        changed = False
-        for whole, parts in sums:
-            if whole in hidden:
-                continue
-            shown = [p for p in parts if p not in hidden]
-            if len(parts) - len(shown) != 1:
-                continue
-            hidden.add(min(shown, key=lambda p: (counts[p], p)) if shown else whole)
-            changed = True
     return hidden
 
 
-def _sums(by_group: pd.DataFrame) -> list[tuple[Key | None, list[Key]]]:
-    """Each known sum as (whole, parts): a view's groups add up to the total (whole ``None``); a
-    crossing's groups add up, per group of each coarser view, to that group."""
-    groups: dict[str, list[str]] = {}
-    for view, label in by_group.index:
-        groups.setdefault(view, []).append(label)
-    sums: list[tuple[Key | None, list[Key]]] = [(None, [(v, g) for g in labels]) for v, labels in groups.items()]
-    for view, labels in groups.items():
-        names = view.split(JOIN)
-        if len(names) < 2 or not all(n in groups for n in names):
-            continue
-        split = {label: split_group(label, [groups[n] for n in names]) for label in labels}
-        if any(parts is None for parts in split.values()):
-            continue
-        for drop in range(len(names)):
-            parent = JOIN.join(names[:drop] + names[drop + 1:])
-            if parent not in groups:
-                continue
-            children: dict[str, list[Key]] = {}
-            for label, values in split.items():
-                children.setdefault(JOIN.join(values[:drop] + values[drop + 1:]), []).append((view, label))
-            sums.extend(((parent, p), kids) for p, kids in children.items() if p in groups[parent])
-    return sums
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """The parts of each view, carried structurally (never read back from joined names): ``attributes``
+    maps a view to its attribute tuple, ``values`` maps (view, group) to its value of each attribute."""
+
+    attributes: dict[str, tuple[str, ...]]
+    values: dict[Key, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, metadata: dict[str, Any], index: Iterable[Key]) -> Layout:
+        """From a result's ``metadata["views"]`` (see :func:`view_parts`); a view it does not describe is
+        taken as one attribute of its own name."""
+        described = metadata.get("views") or {}
+        attributes: dict[str, tuple[str, ...]] = {}
+        values: dict[Key, tuple[str, ...]] = {}
+        for view, label in index:
+            spec = described.get(view)
+            if spec is None:
+                attributes[view], values[(view, label)] = (view,), (label,)
+            else:
+                attributes[view] = tuple(spec["attributes"])
+                values[(view, label)] = tuple(spec["groups"][label])
+        return cls(attributes, values)
+
+    def sums(self, index: Iterable[Key]) -> list[tuple[Key | None, list[Key]]]:
+        """Each published sum as (whole, parts): a view's groups add up to the total (whole ``None``); a
+        crossing's groups add up, per group of each view of one attribute fewer, to that group."""
+        keys = list(index)
+        cells: dict[str, list[Key]] = {}
+        for key in keys:
+            cells.setdefault(key[0], []).append(key)
+        view_of = {attrs: view for view, attrs in self.attributes.items()}
+        label_of = {(view, self.values[key]): key for key in keys for view in [key[0]]}
+        out: list[tuple[Key | None, list[Key]]] = [(None, members) for members in cells.values()]
+        for view, members in cells.items():
+            attrs = self.attributes[view]
+            for drop in range(len(attrs) if len(attrs) > 1 else 0):
+                parent = view_of.get(attrs[:drop] + attrs[drop + 1:])
+                if parent is None:
+                    continue
+                children: dict[Key, list[Key]] = {}
+                for key in members:
+                    values = self.values[key]
+                    whole = label_of.get((parent, values[:drop] + values[drop + 1:]))
+                    if whole is not None:
+                        children.setdefault(whole, []).append(key)
+                out.extend(children.items())
+        return out
 
 
-def split_group(label: str, values: list[list[str]]) -> tuple[str, ...] | None:
-    """The one way to read a crossing's group label as a value of each attribute, or None."""
-    first, rest = values[0], values[1:]
-    if not rest:
-        return (label,) if label in first else None
-    found = [(v, *tail) for v in first if label.startswith(v + JOIN)
-             for tail in [split_group(label[len(v) + len(JOIN):], rest)] if tail is not None]
-    return found[0] if len(found) == 1 else None
+def view_parts(stats: Any, views: Iterable[tuple[str, ...]]) -> dict[str, dict[str, Any]]:
+    """``metadata["views"]`` of a result: per view name, its ``attributes`` and, per group label, its
+    value of each attribute, from the finest groups' key tuples (``stats.attributes``, ``stats.groups``)."""
+    out = {}
+    for attrs in views:
+        positions = [stats.attributes.index(a) for a in attrs]
+        keys = dict.fromkeys(tuple(g[p] for p in positions) for g in stats.groups)
+        out[JOIN.join(attrs)] = {"attributes": list(attrs), "groups": {JOIN.join(k): list(k) for k in keys}}
+    return out
+
+
+def recoverable(sums: list[tuple[Key | None, list[Key]]], hidden: set[Key]) -> set[Key]:
+    """The hidden cells whose value the published ones determine by linear algebra.
+
+    Every additive quantity (count, weight, selected, positives, each confusion cell, sum of scores) is
+    published for exactly the shown groups, so one structure serves them all: with the shown cells and
+    the total moved to the right-hand side, each sum is a row over the hidden cells, and hidden cell j is
+    determined exactly when e_j lies in the row space, i.e. when the null space vanishes at j."""
+    return _Incidence(sums).recoverable(hidden)
+
+
+class _Incidence:
+    """The published sums as one matrix over every group (row: a sum; +1 a part, -1 its whole)."""
+
+    def __init__(self, sums: list[tuple[Key | None, list[Key]]]) -> None:
+        keys = sorted({k for whole, parts in sums for k in [*parts, whole] if k is not None})
+        self.column = {key: j for j, key in enumerate(keys)}
+        self.matrix = np.zeros((len(sums), len(keys)))
+        for i, (whole, parts) in enumerate(sums):
+            np.add.at(self.matrix[i], [self.column[p] for p in parts], 1.0)
+            if whole is not None:
+                self.matrix[i, self.column[whole]] -= 1.0
+
+    def rows(self, order: list[Key]) -> np.ndarray:
+        """The sums over the hidden groups ``order`` (shown ones moved to the right-hand side)."""
+        sub = self.matrix[:, [self.column[k] for k in order]]
+        return sub[np.any(sub != 0, axis=1)]
+
+    def recoverable(self, hidden: set[Key]) -> set[Key]:
+        order = sorted(hidden)
+        return {order[j] for j in np.flatnonzero(_determined(self.rows(order)))}
+
+
+def _null_space(matrix: np.ndarray) -> np.ndarray:
+    """A basis (rows) of the vectors x with matrix @ x = 0."""
+    if not matrix.size:
+        return np.eye(matrix.shape[1])
+    if matrix.shape[0] > matrix.shape[1]:  # same row space, square: keeps the SVD small
+        matrix = np.linalg.qr(matrix, mode="r")
+    _, singular, vt = np.linalg.svd(matrix, full_matrices=True)
+    rank = int((singular > 1e-9 * max(1.0, singular[0])).sum())
+    return vt[rank:]
+
+
+def _determined(matrix: np.ndarray) -> np.ndarray:
+    """Per column j, whether e_j is in the row space of ``matrix`` (the null space vanishes at j)."""
+    return np.linalg.norm(_null_space(matrix), axis=0) < 1e-8
+
+
+# Rates as ratios of additive quantities, in a basis every confusion cell is a combination of.
+_QUANTITIES = ("weight", "positives", "selected", "true_positives", "score", "error", "abs_error")
+_CELLS = {"false_positives": {"selected": 1, "true_positives": -1},
+          "false_negatives": {"positives": 1, "true_positives": -1},
+          "true_negatives": {"weight": 1, "positives": -1, "selected": -1, "true_positives": 1}}
+# besides each quantity: every confusion cell, and those not selected / not positive
+_COMPLEMENTS = (*_CELLS.values(), {"weight": 1, "selected": -1}, {"weight": 1, "positives": -1})
+_RATIOS: dict[str, tuple[dict[str, int], dict[str, int]]] = {
+    "selection_rate": ({"selected": 1}, {"weight": 1}),
+    "base_rate": ({"positives": 1}, {"weight": 1}),
+    "true_positive_rate": ({"true_positives": 1}, {"positives": 1}),
+    "false_negative_rate": (_CELLS["false_negatives"], {"positives": 1}),
+    "false_positive_rate": (_CELLS["false_positives"], {"weight": 1, "positives": -1}),
+    "true_negative_rate": (_CELLS["true_negatives"], {"weight": 1, "positives": -1}),
+    "precision": ({"true_positives": 1}, {"selected": 1}),
+    "negative_predictive_value": (_CELLS["true_negatives"], {"weight": 1, "selected": -1}),
+    "accuracy": ({"weight": 1, "positives": -1, "selected": -1, "true_positives": 2}, {"weight": 1}),
+    "mean_score": ({"score": 1}, {"weight": 1}),
+    "mean_error": ({"error": 1}, {"weight": 1}),
+    "mean_absolute_error": ({"abs_error": 1}, {"weight": 1}),
+}
+
+
+def exposed_by_rates(sums: list[tuple[Key | None, list[Key]]], hidden: set[Key],
+                     rates: dict[tuple[Key, str], float]) -> set[Key]:
+    """The hidden groups that become recoverable when ``rates`` ((group, metric) -> value) of some hidden
+    groups are published: the question "may this complement's rate be shown?" for a (view, group).
+
+    A rate such as the selection rate is a ratio of two additive quantities (selected / weight), each
+    published for the shown groups with the sums of :func:`recoverable`. The audit stacks one copy of those
+    sums per quantity involved (weight, positives, selected, true positives; score sums in score audits)
+    and adds a row ``numerator - rate * denominator = 0`` per published rate; a hidden group is exposed
+    when any of its quantities or confusion cells becomes determined. One rate alone exposes nothing
+    unless it is 0 or 1; two rates of groups whose sum is published do (n1 + n2 = N, r1 n1 + r2 n2 = S).
+    A metric that is no such ratio (balanced accuracy, AUC, calibration error, spreads) or an undefined
+    rate is never vouched for: its groups count as exposed."""
+    order = sorted(hidden)
+    return _exposed(_null_space(_Incidence(sums).rows(order)), order, rates)
+
+
+def _exposed(null: np.ndarray, order: list[Key], rates: dict[tuple[Key, str], float]) -> set[Key]:
+    """:func:`exposed_by_rates` given the null space of the sums over the hidden groups ``order``: each
+    quantity is x_q = null.T @ y_q, so the rate rows act on the small coordinates y."""
+    unknown = {key for (key, metric), rate in rates.items() if metric not in _RATIOS or not np.isfinite(rate)}
+    if unknown:
+        return unknown
+    k = null.shape[0]
+    used = {q for _, metric in rates for part in _RATIOS[metric] for q in part}
+    basis = [q for q in _QUANTITIES if q in used]
+    position = {key: j for j, key in enumerate(order)}
+    coupling = np.zeros((len(rates), len(basis) * k))
+    for i, ((key, metric), rate) in enumerate(rates.items()):
+        numerator, denominator = _RATIOS[metric]
+        for sign, part in ((1.0, numerator), (-rate, denominator)):
+            for quantity, coefficient in part.items():
+                at = basis.index(quantity) * k
+                coupling[i, at:at + k] += sign * coefficient * null[:, position[key]]
+    free = _null_space(coupling)
+    functionals = [{q: 1} for q in basis] + [f for f in _COMPLEMENTS if set(f) <= set(basis)]
+    exposed = np.zeros(len(order), dtype=bool)
+    for functional in functionals:
+        vectors = np.zeros((len(basis) * k, len(order)))
+        for quantity, coefficient in functional.items():
+            at = basis.index(quantity) * k
+            vectors[at:at + k] = coefficient * null
+        exposed |= np.linalg.norm(free @ vectors, axis=0) < 1e-8
+    return {order[j] for j in np.flatnonzero(exposed)}
 
 
 def _blank(frame: pd.DataFrame, rows: np.ndarray, keep: tuple[str, ...] = ()) -> None:
@@ -165,15 +394,16 @@ def _blank(frame: pd.DataFrame, rows: np.ndarray, keep: tuple[str, ...] = ()) ->
     columns in ``keep`` and the ``suppressed`` flag: numbers become NaN, anything else None."""
     if not rows.any():
         return
-    for column in frame.columns:
-        if column == FLAG or column in keep:
-            continue
-        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
-            frame[column] = frame[column].astype(float)
-            frame.loc[rows, column] = np.nan
-        else:
-            frame[column] = frame[column].astype(object)
-            frame.loc[rows, column] = None
+    columns = [c for c in frame.columns if c != FLAG and c not in keep]
+    numeric = [c for c in columns
+               if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    other = [c for c in columns if c not in numeric]
+    if numeric:
+        values = frame[numeric].to_numpy(dtype=float, na_value=np.nan, copy=True)
+        values[rows] = np.nan
+        frame[numeric] = values
+    for column in other:
+        frame[column] = frame[column].astype(object).mask(rows, None)
 
 
 def _mask_by_group(by_group: pd.DataFrame, hidden: set[Key], disparities: pd.DataFrame) -> pd.DataFrame:
@@ -190,16 +420,42 @@ def _mask_by_group(by_group: pd.DataFrame, hidden: set[Key], disparities: pd.Dat
     return out
 
 
-def _mask_disparities(disparities: pd.DataFrame, hidden: set[Key]) -> pd.DataFrame:
+def _mask_disparities(disparities: pd.DataFrame, by_group: pd.DataFrame, hidden: set[Key], primary: set[Key],
+                      sums: list[tuple[Key | None, list[Key]]]) -> pd.DataFrame:
+    """Withhold each disparity decided by a hidden group, unless every deciding group is hidden only as a
+    complement and publishing its rate (with the rates already published) exposes no hidden cell."""
     out = disparities.copy()
-    flag = pd.Series(
-        [_deciding_hidden(view, (row.get("min_group"), row.get("max_group")), hidden)
-         for (view, _), row in out.iterrows()] if len(out) else [], index=out.index, dtype=bool)
+    released: dict[tuple[Key, str], float] = {}
+    order = sorted(hidden)
+    null = _null_space(_Incidence(sums).rows(order))
+    loaded = {key for key, flag in by_group[FLAG].items() if flag} if FLAG in by_group.columns else set()
+    flags = []
+    for (view, metric), row in out.iterrows():
+        deciders = {(view, g) for g in (row.get("min_group"), row.get("max_group")) if isinstance(g, str)} & hidden
+        if deciders and deciders <= loaded and FLAG in disparities.columns:  # decided when it was saved
+            flags.append(bool(row[FLAG]))
+        else:
+            flags.append(bool(deciders) and not _release(deciders, metric, by_group, primary, null, order, released))
+    flag = pd.Series(flags, index=out.index, dtype=bool)
     if FLAG in disparities.columns:
         flag |= disparities[FLAG].astype(bool)
     _blank(out, flag.to_numpy())
     out[FLAG] = flag
     return out
+
+
+def _release(deciders: set[Key], metric: str, by_group: pd.DataFrame, primary: set[Key], null: np.ndarray,
+             order: list[Key], released: dict[tuple[Key, str], float]) -> bool:
+    """Whether the ``metric`` rates of ``deciders`` (complements only) can join the rates already released
+    without exposing a hidden group (:func:`exposed_by_rates`); if so they are added to ``released``."""
+    if deciders & primary or metric not in by_group.columns:
+        return False
+    column = by_group[metric]
+    rates = {**released, **{(key, metric): float(column[key]) for key in deciders}}
+    if _exposed(null, order, rates):
+        return False
+    released.update(rates)
+    return True
 
 
 def _deciding_hidden(view: str, groups: Iterable[object], hidden: set[Key]) -> bool:
@@ -231,8 +487,13 @@ def _mask_measures(measures: pd.DataFrame, disparities: pd.DataFrame, hidden: se
     return out
 
 
-def _mask_finding(finding: Finding, hidden: set[Key], withheld: set[Key], suppress_below: int) -> Finding:
+def _mask_finding(finding: Finding, hidden: set[Key], withheld: set[Key], shown: set[Key],
+                  suppress_below: int) -> Finding:
+    """A finding about a shown measure keeps its numbers (a complement deciding it was released); one
+    naming a hidden group or about a withheld measure keeps its code and severity only."""
     if finding.code == SUPPRESSED_GROUPS or finding.attribute is None:
+        return finding
+    if finding.measure is not None and (finding.attribute, finding.measure) in shown:
         return finding
     names_hidden = any((finding.attribute, g) in hidden for g in finding.groups)
     measure_withheld = finding.measure is not None and (finding.attribute, finding.measure) in withheld

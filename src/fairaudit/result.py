@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from fairaudit.findings import SEVERITIES, Finding, verdict_of
@@ -124,7 +123,7 @@ class AuditResult:
             out[name] = None if table is None else _records(table)
         explanations = getattr(shown, "explanations", None)
         out["explanations"] = None if explanations is None else explanations.to_dict()
-        out["comparison"] = None if self.comparison is None else _records(_shown_comparison(self.comparison, shown))
+        out["comparison"] = None if shown.comparison is None else _records(shown.comparison)
         out["item_exposure"] = None if self.item_exposure is None else _records(self.item_exposure)
         out["pairwise"] = None if self.pairwise is None else _records(_shown_pairs(self.pairwise, self))
         return out
@@ -268,28 +267,18 @@ def load(path: str | Path) -> AuditResult:
     return AuditResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def _shown_comparison(comparison: pd.DataFrame, shown: AuditResult) -> pd.DataFrame:
-    """The comparison without the measures the suppressed copy withholds."""
-    withheld = shown.measures.index[shown.measures["value"].isna()]
-    out = comparison.copy()
-    hidden = out.index.isin(withheld)
-    out.loc[hidden, :] = np.nan
-    if hidden.any():
-        out[FLAG] = hidden
-    return out
-
-
 def _shown_pairs(pairwise: pd.DataFrame, result: AuditResult) -> pd.DataFrame:
     """The pairs without any group that privacy hides."""
-    from fairaudit.privacy import suppressed_groups
+    from fairaudit.privacy import Layout, suppressed_groups
 
-    hidden = suppressed_groups(result.by_group, result.policy.suppress_below)
+    hidden = suppressed_groups(result.by_group, result.policy.suppress_below,
+                               Layout.of(result.metadata, result.by_group.index))
     if not hidden or pairwise.empty:
         return pairwise
     attribute = pairwise.index.get_level_values("attribute")
     keep = [(a, x) not in hidden and (a, y) not in hidden for a, x, y in zip(
         attribute, pairwise.index.get_level_values("group_a"), pairwise.index.get_level_values("group_b"), strict=True)]
-    return pairwise[np.array(keep, dtype=bool)]
+    return pairwise[pd.Series(keep, index=pairwise.index, dtype=bool)]
 
 
 def _records(table: pd.DataFrame) -> dict[str, Any]:

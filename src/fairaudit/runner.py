@@ -13,6 +13,7 @@ from fairaudit._audit import audit
 from fairaudit.config import AuditConfig
 from fairaudit.drift import compare, drift_findings
 from fairaudit.model_files import load_model
+from fairaudit.privacy import suppress
 from fairaudit.result import AuditResult, load
 
 FORMATS = ("html", "pdf", "json")
@@ -65,7 +66,7 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
     outcome.reports = write_reports(result, outcome.folder, formats, say)
     if outcome.comparison is not None:
         path = outcome.folder / "comparison.csv"
-        outcome.comparison.to_csv(path)
+        suppress(result).comparison.to_csv(path)  # measures withheld to protect small groups are blank
         outcome.reports["comparison"] = path
     if mlflow:
         from fairaudit.integrations.mlflow import log_audit

@@ -14,7 +14,8 @@ group means over the square root of their average variance, Cohen's d; interval 
 variance), ``ks_statistic`` with ``ks_p_value`` (largest over pairs of groups, asymptotic p-value as
 ``scipy.stats.ks_2samp(method="asymp")``) and ``wasserstein_distance`` (largest over pairs); their intervals
 come from a bootstrap that redraws the two groups' histograms (coarsened to 128 bins) and shifts the
-replicate spread onto the full-resolution estimate. Score quantiles per group are in ``score_quantiles``.
+replicate spread onto the full-resolution estimate. Score quantiles per group are in ``score_quantiles``,
+read from a coarsened histogram (:func:`quantiles`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from fairaudit.uncertainty import effective_size, normal_interval, percentile_in
 
 MAX_BINS = 16384
 BOOTSTRAP_BINS = 128
+QUANTILE_BINS = 100
 QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 SUMS = ("count", "weight", "weight_sq", "score", "score_sq", "error", "abs_error", "error_sq", "error_4")
 SCORE_METRICS = ("mean_score", "std_score", "mean_absolute_error", "root_mean_squared_error", "mean_error")
@@ -121,10 +123,25 @@ def group_metrics(stats: ScoreStats) -> dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def quantiles(stats: ScoreStats) -> np.ndarray:
-    """Score quantiles per group (groups x QUANTILES): the lower edge of the bin holding each quantile."""
-    cdf = np.cumsum(stats.hist, axis=1) / stats.hist.sum(axis=1, keepdims=True)
+    """Score quantiles per group (groups x QUANTILES) from a coarsened histogram, never a person's score.
+
+    The shared fine bins are merged into at most QUANTILE_BINS bins of equal pooled weight; each boundary
+    between two merged bins is placed halfway between the highest score of the lower bin's last fine bin
+    and the lowest score of the next one (two adjacent distinct scores when the fine bins are exact), so it
+    is nobody's score. A group's quantile q is the lower boundary of the merged bin where its CDF reaches q
+    (the upper one for the first bin); NaN when all scores fall in one merged bin. Which quantiles a report
+    shows is decided by :mod:`fairaudit.privacy`."""
+    pooled = np.cumsum(stats.hist.sum(axis=0))
+    starts = np.unique(np.searchsorted(pooled, pooled[-1] * np.arange(1, QUANTILE_BINS) / QUANTILE_BINS,
+                                       side="right"))
+    starts = starts[(starts > 0) & (starts < stats.hist.shape[1])]
+    if not len(starts):
+        return np.full((len(stats.groups), len(QUANTILES)), np.nan)
+    boundaries = (stats.edges[starts - 1] + stats.edges[starts]) / 2
+    coarse = np.add.reduceat(stats.hist, np.concatenate([[0], starts]), axis=1)
+    cdf = np.cumsum(coarse, axis=1) / coarse.sum(axis=1, keepdims=True)
     index = np.array([[np.searchsorted(row, q - 1e-12) for q in QUANTILES] for row in cdf])
-    return stats.edges[np.minimum(index, len(stats.edges) - 2)]
+    return boundaries[np.clip(index - 1, 0, len(boundaries) - 1)]
 
 
 # ---------------------------------------------------------------------------- between groups

@@ -35,9 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import fisher_exact
 
-from fairaudit.privacy import FLAG, split_group, suppressed_groups
+from fairaudit.privacy import FLAG, Layout, suppressed_groups
 from fairaudit.stats import MISSING_GROUP
-from fairaudit.tables import JOIN
 
 if TYPE_CHECKING:
     from fairaudit.result import AuditResult
@@ -79,14 +78,15 @@ def compliance_table(result: AuditResult, standard: str, *, attributes: Any = No
         raise ComplianceError(f"The {standard} table counts people, but this audit was weighted (sample_weight): "
                               "audit again without sample_weight to build it.")
     by_group = result.by_group
-    hidden = suppressed_groups(by_group, result.policy.suppress_below) if suppress else set()
+    layout = Layout.of(meta, by_group.index)
+    hidden = suppressed_groups(by_group, result.policy.suppress_below, layout) if suppress else set()
     if not suppress and FLAG in by_group.columns and by_group[FLAG].any():
         raise ComplianceError("suppress=False needs the complete audit, but this result was loaded from a report "
                               "whose small groups are suppressed; build the table from the audit itself.")
     rate = _rate_column(by_group, meta, standard)
     roles = _roles(attributes) if attributes is not None else meta.get("compliance_attributes")
     if standard == "nyc_ll144":
-        table = _ll144(by_group, _ll144_views(by_group, roles, meta), rate, hidden)
+        table = _ll144(by_group, _ll144_views(by_group, roles, meta, layout), rate, hidden, layout)
     else:
         table = _four_fifths(by_group, _eeoc_views(by_group, roles, meta), hidden)
     table.attrs.update(_attrs(standard, rate, suppress, result.policy.suppress_below))
@@ -152,7 +152,8 @@ def _check_views(names: list[str], by_group: pd.DataFrame) -> None:
                                   f"attributes and crossings are {', '.join(audited)}.")
 
 
-def _ll144_views(by_group: pd.DataFrame, roles: Any, meta: dict[str, Any]) -> list[tuple[str, list[str]]]:
+def _ll144_views(by_group: pd.DataFrame, roles: Any, meta: dict[str, Any],
+                 layout: Layout) -> list[tuple[str, list[str]]]:
     """(view, its single attributes) for each attribute and, with two, their crossing."""
     names = _named(roles, meta, "nyc_ll144")
     if len(names) > 2:
@@ -162,11 +163,11 @@ def _ll144_views(by_group: pd.DataFrame, roles: Any, meta: dict[str, Any]) -> li
     views = [(name, [name]) for name in names]
     if len(names) == 2:
         audited = dict.fromkeys(by_group.index.get_level_values("attribute"))
-        crossing = next((v for v in audited if sorted(v.split(JOIN)) == sorted(names)), None)
+        crossing = next((v for v in audited if sorted(layout.attributes[v]) == sorted(names)), None)
         if crossing is None:
             raise ComplianceError(f"The nyc_ll144 table needs the crossing of {names[0]} and {names[1]}, which this "
                                   "audit did not compute: audit with intersections=True.")
-        views.append((crossing, crossing.split(JOIN)))
+        views.append((crossing, list(layout.attributes[crossing])))
     return views
 
 
@@ -198,11 +199,11 @@ _NO_COMPARISON = ("suppressed", "category unknown", "under ")
 
 
 def _ll144(by_group: pd.DataFrame, views: list[tuple[str, list[str]]], rate: str,
-           hidden: set[tuple[str, str]]) -> pd.DataFrame:
+           hidden: set[tuple[str, str]], layout: Layout) -> pd.DataFrame:
     frames = []
-    for view, parts in views:
+    for view, _ in views:
         table = _complete(by_group, view)
-        unknown = np.array([MISSING_GROUP in _categories(view, label, parts, by_group) for label in table.index])
+        unknown = np.array([MISSING_GROUP in layout.values[(view, label)] for label in table.index])
         known = table[~unknown]
         counts = known["count"].astype(float)
         excluded = (counts / counts.sum() < EXCLUDED_BELOW).to_numpy()
@@ -237,16 +238,6 @@ def _complete(by_group: pd.DataFrame, view: str) -> pd.DataFrame:
     return table
 
 
-def _categories(view: str, label: str, parts: list[str], by_group: pd.DataFrame) -> tuple[str, ...]:
-    """The category of each attribute in a crossing's group label."""
-    categories = split_group(label, [list(by_group.loc[p].index) for p in parts])
-    if categories is None:
-        raise ComplianceError(f"The group {label!r} of {view} cannot be split into one category per attribute "
-                              f"(a category contains {JOIN.strip()!r}); rename the categories to build the table.")
-    return categories
-
-
-# ---------------------------------------------------------------------------- EEOC four-fifths
 def _four_fifths(by_group: pd.DataFrame, views: list[str], hidden: set[tuple[str, str]]) -> pd.DataFrame:
     frames = []
     for view in views:

@@ -26,9 +26,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from fairaudit.privacy import FLAG, split_group
+from fairaudit.privacy import FLAG, Layout
 from fairaudit.report.fmt import SUPPRESSED, WITHHELD, is_number, words
-from fairaudit.tables import JOIN
 
 if TYPE_CHECKING:
     from fairaudit.result import AuditResult
@@ -156,23 +155,21 @@ def _crossings(result: AuditResult) -> list[tuple[str, list[str], list[str], dic
     """Each two-way crossing as (view, row labels, column labels, {(row, column): (value, suppressed)})."""
     metric = _heatmap_metric(result)
     table = result.by_group
+    layout = Layout.of(result.metadata, table.index)
     groups: dict[str, list[str]] = {}
     for view, label in table.index:
         groups.setdefault(view, []).append(label)
+    single = {layout.attributes[view]: view for view in groups if len(layout.attributes[view]) == 1}
     out = []
     for view, labels in groups.items():
-        names = view.split(JOIN)
-        if len(names) != 2 or not all(n in groups for n in names):
+        names = [single.get((a,)) for a in layout.attributes[view]]
+        if len(names) != 2 or None in names:
             continue
         cells = {}
         for label in labels:
-            parts = split_group(label, [groups[n] for n in names])
-            if parts is None:
-                break
             row = table.loc[(view, label)]
-            cells[parts] = (row[metric], bool(row.get(FLAG, False)))
-        else:
-            out.append((view, groups[names[0]], groups[names[1]], cells))
+            cells[layout.values[(view, label)]] = (row[metric], bool(row.get(FLAG, False)))
+        out.append((view, groups[names[0]], groups[names[1]], cells))
     return out
 
 
@@ -209,7 +206,7 @@ def heatmap(result: AuditResult) -> Figure:
                     text = f"{rate:.3f}" if is_number(rate) else "undefined"
                     colour = "white" if is_number(rate) and rate > 0.6 * top else "black"
                 axes.text(j + 0.5, i + 0.5, text, ha="center", va="center", color=colour, fontsize=8.5)
-        a, b = view.split(JOIN)
+        a, b = Layout.of(result.metadata, result.by_group.index).attributes[view]
         axes.set_xticks(np.arange(len(cols)) + 0.5, [_text(c) for c in cols])
         axes.set_yticks(np.arange(len(rows)) + 0.5, [_text(r) for r in rows])
         axes.set_xlabel(_text(b))
@@ -353,7 +350,8 @@ def gap(result: AuditResult) -> Figure:
     if explanations is None or explanations.gap.empty:
         raise ChartUnavailable("This result has no explanations: audit with explain=True.")
     frame = explanations.gap
-    keys = [k for k in dict.fromkeys((a, g) for a, g, _ in frame.index) if JOIN not in k[0]]
+    crossed = Layout.of(result.metadata, result.by_group.index).attributes
+    keys = [k for k in dict.fromkeys((a, g) for a, g, _ in frame.index) if len(crossed.get(k[0], (k[0],))) == 1]
     figure = _figure(7.0, 0.4 + len(keys) * (0.6 + 0.22 * (GAP_FEATURES + 2)))
     axes_list = figure.subplots(len(keys), 1, squeeze=False)[:, 0]
     for axes, (attribute, group) in zip(axes_list, keys, strict=True):
@@ -391,7 +389,8 @@ def positions(result: AuditResult) -> Figure:
     if table is None:
         raise ChartUnavailable("This result has no favourable items by position: it is not a ranking audit "
                                "with favorable=.")
-    views = {v: t for v, t in _views(table).items() if JOIN not in v}
+    crossed = Layout.of(result.metadata, result.by_group.index).attributes
+    views = {v: t for v, t in _views(table).items() if len(crossed.get(v, (v,))) == 1}
     figure = _figure(7.0, 0.4 + 2.2 * len(views))
     axes_list = figure.subplots(len(views), 1, squeeze=False)[:, 0]
     for axes, (view, frame) in zip(axes_list, views.items(), strict=True):
