@@ -19,7 +19,7 @@ import pandas as pd
 
 from fairaudit.inputs import UndefinedMetricWarning
 from fairaudit.metrics import Cells, Metric, applicable_metrics, safe_divide
-from fairaudit.stats import GroupStats
+from fairaudit.stats import JOIN, GroupStats
 from fairaudit.uncertainty import (
     Replicates,
     auc_variance,
@@ -34,8 +34,6 @@ from fairaudit.uncertainty import (
     wald_homogeneity,
     wilson_interval,
 )
-
-JOIN = " & "
 
 MEASURES = {
     "demographic_parity_difference": "largest difference in selection rate between groups",
