@@ -213,7 +213,8 @@ def _plain(value: Any) -> Any:
 # ---------------------------------------------------------------------------- sensitive groups
 def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence) -> SensitiveGroups:
     """Integer codes of the finest crossing of the sensitive attributes, and the group names."""
-    items = [sensitive] if isinstance(sensitive, (str, pd.Series)) else list(sensitive)
+    single = isinstance(sensitive, (str, pd.Series)) or (isinstance(sensitive, np.ndarray) and sensitive.ndim == 1)
+    items = [sensitive] if single else list(sensitive)
     if not items:
         raise AuditInputError("The 'sensitive' argument is empty: name at least one sensitive column.")
     names, codes, labels = [], [], []
@@ -306,7 +307,10 @@ def factorize(series: pd.Series, *, name: str | None = None) -> tuple[np.ndarray
     except TypeError:
         _check_names(pd.unique(series.dropna()), name)
         code, uniques = pd.factorize(series.astype(str).where(series.notna()), sort=True)
-    return code.astype(np.int64), [group_name(v) for v in uniques]
+    names = [group_name(v) for v in uniques]
+    if len(set(names)) < len(names):
+        _check_names(uniques, name)
+    return code.astype(np.int64), names
 
 
 def _check_names(values: Any, name: str | None) -> None:
@@ -492,11 +496,11 @@ def _check_weights(series: pd.Series, name: str | None = None) -> np.ndarray:
     negative = int((weights < 0).sum())
     if negative:
         raise AuditInputError(f"{what} has {negative} negative value(s) (min {weights.min():g}); weights must be >= 0.")
-    if weights.sum() <= 0:
-        raise AuditInputError(f"{what} sums to 0: at least one row needs a weight > 0.")
     with np.errstate(over="ignore"):
-        squares = float(np.sum(np.square(weights)))
-    if not np.isfinite(squares) or not np.isfinite(float(weights.sum()) ** 2):
+        total, squares = float(weights.sum()), float(np.sum(np.square(weights)))
+    if total <= 0:
+        raise AuditInputError(f"{what} sums to 0: at least one row needs a weight > 0.")
+    if not np.isfinite(squares) or not np.isfinite(total) or total > 1e154:
         raise AuditInputError(
             f"{what} holds weights too large to sum in floating point (max {weights.max():g}); only their ratios "
             "matter to the audit: divide them by their mean first (w / w.mean())."

@@ -109,7 +109,8 @@ def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric],
               replicates: Replicates, confidence: float,
               rng: np.random.Generator) -> _View:
     keys, member = finest.membership(attrs)
-    stats = finest if attrs == finest.attributes else finest.collapse(attrs)
+    in_order = attrs == finest.attributes and np.array_equal(member, np.arange(len(member)))
+    stats = finest if in_order else finest.collapse(attrs)  # collapse also puts the groups in the keys' order
     cells = Cells.of(stats)
     confusion_cells, calibration_cells = replicates.collapse(member, len(keys)).cells(stats.has_target)
     n_boot = replicates.confusion.shape[0]
