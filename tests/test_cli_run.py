@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,10 +135,10 @@ def test_skops_and_entry_point_models(workdir):
     write(workdir, "skops.yaml", MODEL_CONFIG.format(model="model.skops"))
     assert fairaudit("run", "skops.yaml", "--format", "json", cwd=workdir).returncode == 0
     write(workdir, "scoring.py", "import numpy as np\n\ndef score(X):\n    return 1 / (1 + np.exp(-X['x']))\n")
-    write(workdir, "entry.yaml", MODEL_CONFIG.format(model="scoring:score"))
+    write(workdir, "entry.yaml", MODEL_CONFIG.format(model="scoring:score") + "trusted: true\n")
     assert fairaudit("run", "entry.yaml", "--format", "json", cwd=workdir).returncode == 0
     write(workdir, "broken.py", "def score(X):\n    raise RuntimeError('boom')\n")
-    write(workdir, "broken.yaml", MODEL_CONFIG.format(model="broken:score"))
+    write(workdir, "broken.yaml", MODEL_CONFIG.format(model="broken:score") + "trusted: true\n")
     broken = fairaudit("run", "broken.yaml", "--format", "json", cwd=workdir)
     assert broken.returncode == 3 and "RuntimeError: boom" in broken.stderr
 
@@ -227,9 +230,158 @@ def test_config_with_top_k_and_segments(workdir):
 
 def test_quiet_run_prints_nothing_even_while_explaining(workdir):
     write(workdir, "scoring.py", "import numpy as np\n\ndef score(X):\n    return 1 / (1 + np.exp(-X['x']))\n")
-    write(workdir, "explained.yaml", MODEL_CONFIG.format(model="scoring:score") + "explain: true\n")
+    write(workdir, "explained.yaml", MODEL_CONFIG.format(model="scoring:score") + "explain: true\ntrusted: true\n")
     out = fairaudit("run", "explained.yaml", "--format", "json", "--quiet", cwd=workdir)
     assert out.returncode in (0, 1) and out.stdout == "" and out.stderr == "", out.stderr
     loud = fairaudit("run", "explained.yaml", "--format", "json", "--json", cwd=workdir)
     saved = json.loads(Path(json.loads(loud.stdout)["reports"]["json"]).read_text())
     assert saved["explanations"]["explainer"] == "permutation"
+
+
+# ---------------------------------------------------------------------------- engines, trust, atomic runs, signals
+def test_engine_results_render_html_and_pdf(workdir):
+    """Engine results (a Parquet path, a polars frame) render every report form."""
+    import polars as pl
+    import pypdfium2
+
+    import fairaudit as fa
+
+    for data in (str(workdir / "biased.parquet"), pl.read_parquet(workdir / "biased.parquet")):
+        result = fa.audit(None, data, sensitive="group", target="y", y_score="score", n_boot=50)
+        assert result.metadata["features"] == ["x"]
+        html = result.to_html()
+        assert "Scope" in html and "Model inputs: x</p>" in html
+        result.to_pdf(workdir / "engine.pdf")
+        text = pypdfium2.PdfDocument(workdir / "engine.pdf")[0].get_textpage().get_text_range()
+        assert "Fairness audit" in text
+
+
+def test_engine_duckdb_writes_all_three_reports(workdir):
+    write(workdir, "duck.yaml", CONFIG.format(data="biased.parquet") + "engine: duckdb\n")
+    out = fairaudit("run", "duck.yaml", "--json", cwd=workdir)
+    assert out.returncode == 1, out.stderr
+    payload = json.loads(out.stdout)
+    assert set(payload["reports"]) == {"json", "html", "pdf"}
+    assert all(Path(path).stat().st_size > 1000 for path in payload["reports"].values())
+    assert json.loads(Path(payload["reports"]["json"]).read_text())["metadata"]["engine"] == "files"
+
+
+SCORING = "import numpy as np\n\ndef score(X):\n    return 1 / (1 + np.exp(-X['x']))\n"
+SHADOW = "import pathlib\npathlib.Path(__file__).with_name('SHADOW_RAN').write_text('x')\nraise SystemExit(99)\n"
+
+
+def test_entry_points_beside_the_config_need_trust(workdir):
+    """A module beside the config is imported only when trusted, and never shadows an installed package."""
+    configs = workdir / "configs"
+    configs.mkdir()
+    write(configs, "scoring.py", SCORING)
+    write(configs, "weasyprint.py", SHADOW)  # would run during PDF rendering if the folder stayed importable
+    write(configs, "entry.yaml", MODEL_CONFIG.format(model="scoring:score").replace("fair.csv", "../fair.csv"))
+    refused = fairaudit("run", "configs/entry.yaml", "--format", "json", cwd=workdir)
+    assert refused.returncode == 2 and "Config key 'model'" in refused.stderr and "trusted: true" in refused.stderr
+    refused_cwd = fairaudit("run", "entry.yaml", "--format", "json", cwd=configs)
+    assert refused_cwd.returncode == 2, refused_cwd.stderr
+    trusted = fairaudit("run", "configs/entry.yaml", "--trust-model", cwd=workdir)
+    assert trusted.returncode == 0, trusted.stderr
+    assert "pdf: " in trusted.stdout
+    assert not (configs / "SHADOW_RAN").exists()
+    installed = workdir / "site"  # an installed package: on the import path, not beside the config
+    installed.mkdir()
+    write(installed, "fa_scoring_pkg.py", SCORING)
+    write(configs, "installed.yaml", MODEL_CONFIG.format(model="fa_scoring_pkg:score").replace("fair.csv",
+                                                                                                "../fair.csv"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(installed), os.environ.get("PYTHONPATH", "")])}
+    command = shutil.which("fairaudit", path=str(Path(sys.executable).parent))
+    ok = subprocess.run([command, "run", "configs/installed.yaml", "--format", "json"], cwd=workdir, env=env,
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+
+
+def _runs(home: Path) -> list[Path]:
+    return sorted(p for p in home.iterdir() if p.name != "latest" and not p.name.startswith("."))
+
+
+def test_concurrent_runs_into_one_folder_never_collide(workdir):
+    """Four processes, three runs each, into one output folder: every run exits 0 with its own folder."""
+    write(workdir, "fair.yaml", CONFIG.format(data="fair.csv").replace("n_boot: 200", "n_boot: 0"))
+    loop = ("import sys\nfrom fairaudit.cli import main\n"
+            "codes = [main(['run', 'fair.yaml', '--format', 'json', '--quiet']) for _ in range(3)]\n"
+            "print(codes)\nsys.exit(max(codes))\n")
+    workers = [subprocess.Popen([sys.executable, "-c", loop], cwd=workdir, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert [w.returncode for w in workers] == [0] * 4, outputs
+    home = workdir / "reports" / "churn"
+    runs = _runs(home)
+    assert len(runs) == 12 and all((r / "audit.json").exists() for r in runs)
+    assert not [p for p in home.iterdir() if p.name.startswith(".")]
+    assert (home / "latest").is_symlink() and (home / "latest" / "audit.json").exists()
+    assert (home / "latest").resolve() in runs
+
+
+def _started(process: subprocess.Popen, home: Path) -> None:
+    for _ in range(600):
+        if home.exists() and any(p.name.startswith(".tmp-") for p in home.iterdir()):
+            return
+        if process.poll() is not None:
+            raise AssertionError(process.communicate())
+        time.sleep(0.1)
+    raise AssertionError("the run never started")
+
+
+SLOW = "import time\nimport numpy as np\n\ndef score(X):\n    time.sleep(60)\n    return 1 / (1 + np.exp(-X['x']))\n"
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGKILL, -9)])
+def test_a_stopped_run_leaves_no_visible_half_written_folder(workdir, signum, code):
+    write(workdir, "slow.py", SLOW)
+    write(workdir, "slow.yaml", MODEL_CONFIG.format(model="slow:score") + "trusted: true\n")
+    command = shutil.which("fairaudit", path=str(Path(sys.executable).parent))
+    process = subprocess.Popen([command, "run", "slow.yaml"], cwd=workdir, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    home = workdir / "reports" / "scored"
+    _started(process, home)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert _runs(home) == []
+    if signum != signal.SIGKILL:
+        assert list(home.iterdir()) == [], "the temporary folder and its scratch files are removed"
+        return
+    assert [p.name.startswith(".tmp-") for p in home.iterdir()] == [True]  # hidden, and cleaned by the next run
+    write(workdir, "slow.py", SCORING)
+    assert fairaudit("run", "slow.yaml", "--format", "json", cwd=workdir).returncode == 0
+    assert [p.name for p in home.iterdir() if p.name.startswith(".")] == []
+
+
+def test_scratch_files_live_in_the_run_folder_and_go_with_it(workdir):
+    """DuckDB spill folders (tempfile.mkdtemp) are created inside the run's hidden folder, removed after."""
+    write(workdir, "spy.py", "import tempfile, pathlib\nimport numpy as np\n\ndef score(X):\n"
+          "    pathlib.Path('scratch.txt').write_text(tempfile.mkdtemp(prefix='fairaudit-duckdb-'))\n"
+          "    return 1 / (1 + np.exp(-X['x']))\n")
+    write(workdir, "spy.yaml", MODEL_CONFIG.format(model="spy:score") + "trusted: true\n")
+    assert fairaudit("run", "spy.yaml", "--format", "json", cwd=workdir).returncode == 0
+    scratch = Path((workdir / "scratch.txt").read_text())
+    assert scratch.parent.parent.name.startswith(".tmp-") and scratch.parent.parent.parent.name == "scored"
+    assert not scratch.exists() and not scratch.parent.parent.exists()
+
+
+def test_quiet_silences_warnings(workdir):
+    data = table()
+    data.loc[:5, "group"] = None  # MissingSensitiveValueWarning
+    data.to_csv(workdir / "warn.csv", index=False)
+    write(workdir, "warn.yaml", CONFIG.format(data="warn.csv"))
+    loud = fairaudit("run", "warn.yaml", "--format", "json", cwd=workdir)
+    assert "missing value" in loud.stderr
+    quiet = fairaudit("run", "warn.yaml", "--format", "json", "--quiet", cwd=workdir)
+    assert quiet.stdout == "" and quiet.stderr == "", quiet.stderr
+
+
+def test_name_outside_the_output_folder_is_refused_and_latest_untouched(workdir):
+    (workdir / "latest").mkdir()
+    write(workdir / "latest", "keep.txt", "mine")
+    write(workdir, "dots.yaml", CONFIG.format(data="fair.csv").replace("name: churn", 'name: ".."'))
+    for command in ("validate", "run"):
+        out = fairaudit(command, "dots.yaml", cwd=workdir)
+        assert out.returncode == 2 and "Config key 'name' is '..'" in out.stderr
+    assert (workdir / "latest" / "keep.txt").read_text() == "mine"

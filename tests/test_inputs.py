@@ -50,40 +50,46 @@ def test_length_mismatch(data):
         audit(data, y_score=None, model=type("M", (), {"predict_proba": lambda self, X: np.ones((5, 2))})())
 
 
-def test_target_with_more_than_two_values_and_no_fitting_pos_label(data):
+def test_target_with_more_than_two_values_is_refused_even_with_a_pos_label(data):
     data["label"] = np.resize(["low", "mid", "high"], len(data))
-    with pytest.raises(fa.AuditInputError, match=r"'target' argument has values 'high', 'low', 'mid'.*pos_label=1"):
-        audit(data)
-    result = audit(data, pos_label="high")  # one-vs-rest with a fitting pos_label
-    assert result.overall.loc["base_rate", "value"] == pytest.approx((data["label"] == "high").mean())
+    for pos_label in (None, "high"):  # no silent one-vs-rest: the user maps the classes to a decision
+        with pytest.raises(fa.AuditInputError, match=r"target column 'label' has 3 distinct values "
+                                                     r"\('high', 'low', 'mid'\); a binary audit needs two"):
+            audit(data, pos_label=pos_label)
+    data["label"] = (data["label"] == "high").astype(int)
+    result = audit(data)
+    assert result.overall.loc["base_rate", "value"] == pytest.approx(data["label"].mean())
 
 
 def test_string_labels_need_pos_label(data):
     data["label"] = np.where(data["label"] == 1, "yes", "no")
-    with pytest.raises(fa.AuditInputError, match=r"pos_label=1 is not one of them.*pos_label="):
+    with pytest.raises(fa.AuditInputError, match=r"target column 'label' has values 'no', 'yes', not 0/1.*"
+                                                 r"pos_label='yes'"):
         audit(data)
+    with pytest.raises(fa.AuditInputError, match=r"pos_label=1 is not one of them.*pos_label="):
+        audit(data, pos_label=1)
     assert audit(data, pos_label="yes").overall.loc["base_rate", "value"] == pytest.approx(
         (data["label"] == "yes").mean())
 
 
 def test_scores_outside_unit_interval_are_refused_not_clipped(data):
     data["score"] = data["score"] * 4 - 2
-    with pytest.raises(fa.AuditInputError, match=r"'y_score' argument has \d+ score\(s\) outside \[0, 1\].*"
+    with pytest.raises(fa.AuditInputError, match=r"y_score column 'score' has \d+ score\(s\) outside \[0, 1\].*"
                                                  r"threshold=0.5 is meant for probabilities.*does not clip"):
         audit(data)
 
 
 def test_nan_in_target_and_predictions_name_the_count(data):
     data.loc[[3, 5, 7], "label"] = np.nan
-    with pytest.raises(fa.AuditInputError, match=r"'target' argument has 3 missing value\(s\)"):
+    with pytest.raises(fa.AuditInputError, match=r"target column 'label' has 3 missing value\(s\)"):
         audit(data)
     data["label"] = 0
     data.loc[[1, 2], "score"] = np.nan
-    with pytest.raises(fa.AuditInputError, match=r"'y_score' argument has 2 missing value\(s\)"):
+    with pytest.raises(fa.AuditInputError, match=r"y_score column 'score' has 2 missing value\(s\)"):
         audit(data)
     data["decision"] = data["decision"].astype(float)
     data.loc[[4], "decision"] = np.nan
-    with pytest.raises(fa.AuditInputError, match=r"'y_pred' argument has 1 missing value"):
+    with pytest.raises(fa.AuditInputError, match=r"y_pred column 'decision' has 1 missing value"):
         audit(data, y_score=None, y_pred="decision")
 
 

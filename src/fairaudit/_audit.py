@@ -53,7 +53,7 @@ def audit(
     y_score: str | None = None,
     task: str = "auto",
     threshold: float = 0.5,
-    pos_label: Any = 1,
+    pos_label: Any = None,
     intersections: bool = True,
     sample_weight: str | Any | None = None,
     confidence: float = 0.95,
@@ -93,7 +93,9 @@ def audit(
         or a count; rows tied with the k-th score are targeted too.
     favorable : segmentation: the segments that count as a favourable decision; the segment assignment
         is then also audited as a binary decision with every parity measure.
-    pos_label : the favourable label of the target and of label predictions.
+    pos_label : the favourable label of the target and of label predictions; ``None`` reads 0/1 (or
+        False/True) labels with 1 as favourable and refuses any other pair of values. Labels with more
+        than two distinct values, or of mixed types, are refused.
     intersections : also audit every crossing of two or more sensitive attributes.
     sample_weight : column name or array of non-negative row weights.
     confidence : level of every interval.
@@ -137,6 +139,7 @@ def audit(
     rules = _policy(policy, task_name, favorable)
     recorded = compliance_options(compliance, compliance_attributes)
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
+        pos_label = 1 if pos_label is None else pos_label
         if task_name != "binary" or top_k is not None or favorable is not None or mitigate:
             raise AuditInputError(
                 "Engine inputs (files, DuckDB, polars, Spark) are audited as binary decisions from columns or a "
@@ -246,13 +249,13 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
     findings = evaluate(tables.by_group, tables.disparities, tables.measures, policy, confidence,
                         p_values=tables.p_value)
     explanations = None
+    attributes = list(stats.attributes)
+    inputs_used = {target, y_pred, y_score, sample_weight} | set(attributes)
+    features = list(features) if features is not None else [
+        str(c) for c in getattr(model, "feature_names_in_", [c for c in computed.columns if c not in inputs_used])]
     if explain:
         if model is None:
             raise AuditInputError("The 'explain' argument needs the model itself: pass model=, not y_pred=/y_score=.")
-        attributes = list(stats.attributes)
-        inputs_used = {target, y_pred, y_score, sample_weight} | set(attributes)
-        features = list(features) if features is not None else [
-            str(c) for c in getattr(model, "feature_names_in_", [c for c in computed.columns if c not in inputs_used])]
         seed = random_state if isinstance(random_state, int) else 0
         sample = sample_rows(data, computed.engine, list(dict.fromkeys(attributes + features)), total=computed.rows,
                              seed=seed)
@@ -267,7 +270,7 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
         "model": "none (precomputed columns)" if model is None else type(model).__name__,
         "model_repr": None if model is None else _short_repr(model), "columns": len(computed.columns),
         "prediction_source": "columns" if model is None else "model (in the engine)", "threshold": float(threshold),
-        "features": None if features is None else list(features), "weighted": sample_weight is not None,
+        "features": features, "weighted": sample_weight is not None,
         "confidence": confidence, "n_boot": n_boot,
         "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",
         "auc_score_bins": None if stats.score_edges is None else len(stats.score_edges) - 1,

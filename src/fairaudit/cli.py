@@ -2,7 +2,7 @@
 
 Exit codes: 0 the policy passed, 1 it failed (with --fail-on warn also: a warning or a verdict not
 determined), 2 bad input or config, 3 an internal error, 4 not determined (nothing fails, but a required
-check could not be decided).
+check could not be decided), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -10,13 +10,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 from fairaudit import __version__
 
 PASSED, FAILED, BAD_INPUT, INTERNAL, NOT_DETERMINED = 0, 1, 2, 3, 4
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: unwinds the run (its ``finally`` blocks clean up) and exits 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.code = 128 + signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
 
 EXAMPLES = """examples:
   fairaudit run examples/bank_marketing.yaml --out reports
@@ -27,7 +41,8 @@ EXAMPLES = """examples:
   fairaudit demo --out reports/demo
 
 exit codes: 0 policy passed, 1 policy failed (with --fail-on warn also a warning or a verdict not
-determined), 2 bad input or config, 3 internal error, 4 verdict not determined (a required check undecided)"""
+determined), 2 bad input or config, 3 internal error, 4 verdict not determined (a required check undecided),
+130/143 interrupted by SIGINT/SIGTERM (the run's temporary files are removed, no report is half-written)"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,14 +91,29 @@ def main(argv: list[str] | None = None) -> int:
 
     bad_input = (ConfigError, PolicyError, AuditInputError, AuditTypeError, UntrustedModelError, FileNotFoundError,
                  ComplianceError, MlflowUnavailable)
+    handlers = _catch_signals()
     try:
         return COMMANDS[args.command](args)
+    except Interrupted as stop:
+        print(f"fairaudit: stopped by {stop}", file=sys.stderr)
+        return stop.code
     except bad_input as error:
         print(f"fairaudit: {error}", file=sys.stderr)
         return BAD_INPUT
     except Exception:  # the contract: any other failure is an internal error, exit 3
         traceback.print_exc()
         return INTERNAL
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _catch_signals() -> dict:
+    """Turn SIGINT/SIGTERM into :class:`Interrupted` (only the main thread may set handlers)."""
+    try:
+        return {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:
+        return {}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -101,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.quiet:
         os.environ["TQDM_DISABLE"] = "1"  # no progress bars either (tqdm reads TQDM_* overrides)
+        warnings.simplefilter("ignore")  # nor warnings: the exit code is the verdict
 
     def progress(message: str) -> None:
         if not args.quiet:
@@ -145,9 +176,9 @@ def exit_code(verdict: str, failing: bool, fail_on: str) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from fairaudit.drift import compare, drift_findings
-    from fairaudit.result import load
+    from fairaudit.runner import read_audit
 
-    old, new = load(args.old), load(args.new)
+    old, new = (read_audit(Path(path), key) for path, key in ((args.old, "old"), (args.new, "new")))
     table = compare(old, new, new.metadata.get("confidence", 0.95))
     findings = drift_findings(table, new.policy.max_regression)
     verdicts = {(f.attribute, f.measure): f.severity for f in findings}

@@ -121,6 +121,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         unknown = sorted(set(error.instance) - set(properties))
         return (f"Unknown config key {unknown[0]!r}; the keys are: {', '.join(properties)}.")
+    if list(error.path) == ["name"] and error.validator == "pattern":
+        return (f"Config key 'name' is {error.instance!r}: it names the output folder, so it must be a slug of "
+                "letters, digits, '.', '_' and '-' starting with a letter or digit (at most 100 characters), e.g. "
+                "'churn-model'.")
     if error.validator == "required":
         missing = error.message.split("'")[1]
         return f"Config key {missing!r} is required: {properties[missing].get('description', '')}."

@@ -7,6 +7,7 @@ silently: missing sensitive values become the explicit group ``"(missing)"`` wit
 from __future__ import annotations
 
 import difflib
+import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairaudit.stats import MISSING_GROUP
+from fairaudit.stats import JOIN, MISSING_GROUP
 
 MAX_GROUPS_PER_ATTRIBUTE = 50
 """A sensitive column with more distinct values than this is refused: bin it first."""
@@ -88,7 +89,10 @@ def _unknown_column(argument: str, name: object, data: pd.DataFrame) -> AuditInp
 
 
 def column(data: pd.DataFrame, argument: str, value: ArrayLike) -> tuple[pd.Series, str | None]:
-    """A column of ``data`` by name, or an array aligned with it; returns the series and its name."""
+    """A column of ``data`` by name, or an array aligned with it; returns the series and its name.
+
+    A Series is aligned with ``data`` by index (its index must hold the same labels); arrays and lists by
+    position."""
     if isinstance(value, str) or (np.isscalar(value) and not isinstance(value, (bool, float))):
         if value not in data.columns:
             raise _unknown_column(argument, value, data)
@@ -105,6 +109,8 @@ def column(data: pd.DataFrame, argument: str, value: ArrayLike) -> tuple[pd.Seri
                 "pass an array aligned with data, or a column name."
             )
         name = value.name if isinstance(value, pd.Series) and value.name is not None else None
+        if isinstance(value, pd.Series) and not value.index.equals(data.index):
+            values = _aligned(argument, value, data.index)
         return pd.Series(values, index=data.index, name=name), None if name is None else str(name)
     raise AuditTypeError(
         f"The '{argument}' argument must be a column name of data or an array aligned with it; "
@@ -112,29 +118,85 @@ def column(data: pd.DataFrame, argument: str, value: ArrayLike) -> tuple[pd.Seri
     )
 
 
-def _check_no_missing(argument: str, series: pd.Series) -> None:
+def _aligned(argument: str, series: pd.Series, index: pd.Index) -> np.ndarray:
+    """The values of ``series`` in the order of ``index``; refuses an index with other or repeated labels."""
+    if series.index.has_duplicates or index.has_duplicates or not series.index.isin(index).all():
+        strangers = series.index[~series.index.isin(index)]
+        example = f" (e.g. label {strangers[0]!r} is not in data's index)" if len(strangers) else ""
+        raise AuditInputError(
+            f"The '{argument}' argument is a Series whose index does not match data's index{example}; "
+            "fairaudit lines Series up with data by index label. Pass a Series indexed like data "
+            "(series.set_axis(data.index) if its order is already right), or its values (series.to_numpy()) "
+            "to line them up by position."
+        )
+    return series.reindex(index).to_numpy()
+
+
+def _what(argument: str, name: str | None) -> str:
+    """How an error names an input: the column the user named, and the argument it was passed as."""
+    return f"The {argument} column {name!r}" if name is not None else f"The '{argument}' argument"
+
+
+def _check_no_missing(argument: str, series: pd.Series, name: str | None = None) -> None:
     missing = int(series.isna().sum())
     if missing:
         raise AuditInputError(
-            f"The '{argument}' argument has {missing} missing value(s) (NaN) out of {len(series)}. "
+            f"{_what(argument, name)} has {missing} missing value(s) (NaN) out of {len(series)}. "
             "fairaudit drops no rows silently: fill or remove those rows before the audit."
         )
 
 
-def binarize_labels(argument: str, series: pd.Series, pos_label: Any) -> np.ndarray:
-    """Labels as 0/1 with ``pos_label`` as 1; refuses labels the positive label does not fit."""
-    _check_no_missing(argument, series)
-    values = pd.unique(series)
-    if any(_same(v, pos_label) for v in values):
-        return np.asarray(series.to_numpy() == pos_label, dtype=np.int8)
-    if all(_same(v, 0) or _same(v, 1) for v in values) and _same(pos_label, 1):
-        return np.asarray(series.to_numpy() == 1, dtype=np.int8)
-    shown = ", ".join(repr(_plain(v)) for v in sorted(values, key=str)[:10])
+def binarize_labels(argument: str, series: pd.Series, pos_label: Any, name: str | None = None) -> np.ndarray:
+    """Labels as 0/1 with ``pos_label`` as 1 (see :func:`positive_labels`)."""
+    _check_no_missing(argument, series, name)
+    positive = positive_labels(argument, pd.unique(series), pos_label, name)
+    return np.asarray(series.isin(positive).to_numpy(), dtype=np.int8)
+
+
+def positive_labels(argument: str, values: Sequence[Any], pos_label: Any, name: str | None = None) -> list[Any]:
+    """The distinct label values that count as positive, from the distinct ``values`` of a label column.
+
+    A binary audit takes at most two distinct values of one type. ``pos_label=None`` reads 0/1 (or
+    False/True) labels with 1 as positive; any other pair of values needs ``pos_label``. Raises
+    :class:`AuditInputError` otherwise, naming the argument and the column."""
+    values = [_plain(v) for v in values]
+    what = _what(argument, name)
+    shown = ", ".join(repr(v) for v in sorted(values, key=str)[:10])
     more = "" if len(values) <= 10 else f" and {len(values) - 10} more"
+    kinds = sorted({_kind(v) for v in values})
+    if len(kinds) > 1:
+        raise AuditInputError(
+            f"{what} mixes value types ({', '.join(kinds)}): {shown}{more}. A label such as 1 and '1' would be "
+            "two different classes; convert the column to one type first (e.g. .astype(int) or .astype(str))."
+        )
+    if len(values) > 2:
+        raise AuditInputError(
+            f"{what} has {len(values)} distinct values ({shown}{more}); a binary audit needs two. Map them to "
+            "a yes/no decision first (e.g. data['label'] = (data['grade'] >= 2).astype(int))."
+        )
+    zero_one = all(_same(v, 0) or _same(v, 1) for v in values)
+    if pos_label is None:
+        if zero_one:
+            return [v for v in values if _same(v, 1)]
+        example = sorted(values, key=str)[-1]
+        raise AuditInputError(
+            f"{what} has values {shown}, not 0/1: say which one is favourable with pos_label=, "
+            f"e.g. pos_label={example!r}."
+        )
+    matched = [v for v in values if _same(v, pos_label)]
+    if matched or (zero_one and _same(pos_label, 1)):
+        return matched
+    example = sorted(values, key=str)[0] if values else None
     raise AuditInputError(
-        f"The '{argument}' argument has values {shown}{more}, and pos_label={pos_label!r} is not one "
-        f"of them. Pass pos_label= set to the favourable value, e.g. pos_label={_plain(values[0])!r}."
+        f"{what} has values {shown}{more}, and pos_label={pos_label!r} is not one "
+        f"of them. Pass pos_label= set to the favourable value, e.g. pos_label={example!r}."
     )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, (bool, int, float, np.bool_, np.number)):
+        return "number"
+    return "text" if isinstance(value, str) else type(value).__name__
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -151,7 +213,8 @@ def _plain(value: Any) -> Any:
 # ---------------------------------------------------------------------------- sensitive groups
 def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence) -> SensitiveGroups:
     """Integer codes of the finest crossing of the sensitive attributes, and the group names."""
-    items = [sensitive] if isinstance(sensitive, (str, pd.Series)) else list(sensitive)
+    single = isinstance(sensitive, (str, pd.Series)) or (isinstance(sensitive, np.ndarray) and sensitive.ndim == 1)
+    items = [sensitive] if single else list(sensitive)
     if not items:
         raise AuditInputError("The 'sensitive' argument is empty: name at least one sensitive column.")
     names, codes, labels = [], [], []
@@ -160,7 +223,13 @@ def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence) -> Sensitive
         name = name or f"sensitive_{position}"
         if name in names:
             raise AuditInputError(f"The 'sensitive' argument names column {name!r} twice.")
-        code, uniques = factorize(series)
+        code, uniques = factorize(series, name=name)
+        if MISSING_GROUP in uniques:
+            raise AuditInputError(
+                f"Sensitive column {name!r} has the value {MISSING_GROUP!r}, the name fairaudit gives to missing "
+                "values: the report could not tell them apart. Rename that value (e.g. "
+                f"data[{name!r}].replace({MISSING_GROUP!r}, 'not stated')), or make it a real missing value (NaN)."
+            )
         if len(uniques) > MAX_GROUPS_PER_ATTRIBUTE:
             raise AuditInputError(
                 f"Sensitive column {name!r} has {len(uniques)} distinct values, more than the limit of "
@@ -189,12 +258,43 @@ def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence) -> Sensitive
         labels.append(uniques)
     finest, combos = _cross(codes, [len(u) for u in labels])
     groups = tuple(tuple(labels[a][c] for a, c in enumerate(combo)) for combo in combos)
+    _check_crossings(names, groups)
     return SensitiveGroups(tuple(names), groups, finest)
 
 
-def factorize(series: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Codes 0..k-1 of the observed values in sorted order (-1 for missing) and their names."""
+def _check_crossings(names: list[str], groups: tuple[tuple[str, ...], ...]) -> None:
+    """Refuse attribute or group names whose crossings print the same (``"p & q"`` x ``"r"`` and
+    ``"p"`` x ``"q & r"`` both read ``"p & q & r"``): the report would merge or confuse them."""
+    if len(names) < 2 or not any(JOIN in text for text in [*names, *itertools.chain(*groups)]):
+        return
+    views: dict[str, tuple[str, ...]] = {}
+    for size in range(1, len(names) + 1):
+        for chosen in itertools.combinations(range(len(names)), size):
+            view = JOIN.join(names[i] for i in chosen)
+            if view in views:
+                raise AuditInputError(
+                    f"Sensitive columns {' and '.join(repr(n) for n in views[view])} and crossing "
+                    f"{' and '.join(repr(names[i]) for i in chosen)} would both be reported as {view!r}; rename "
+                    f"the columns so that none contains {JOIN!r}."
+                )
+            views[view] = tuple(names[i] for i in chosen)
+            seen: dict[str, tuple[str, ...]] = {}
+            for group in groups:
+                parts = tuple(group[i] for i in chosen)
+                label = JOIN.join(parts)
+                if seen.setdefault(label, parts) != parts:
+                    raise AuditInputError(
+                        f"Sensitive columns {', '.join(repr(names[i]) for i in chosen)}: groups {seen[label]!r} and "
+                        f"{parts!r} would both be reported as {label!r}. Rename the values that contain "
+                        f"{JOIN!r} (e.g. data[col].str.replace(' & ', ' and '))."
+                    )
+
+
+def factorize(series: pd.Series, *, name: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """Codes 0..k-1 of the observed values in sorted order (-1 for missing) and their names; refuses
+    distinct values with the same name (``1`` and ``"1"``)."""
     if isinstance(series.dtype, pd.CategoricalDtype):
+        _check_names(np.asarray(series.cat.categories), name)
         return _compact(series.cat.codes.to_numpy(), np.asarray(series.cat.categories))
     values = series.to_numpy()
     if values.dtype.kind in "iub" and values.size:
@@ -205,8 +305,24 @@ def factorize(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     try:
         code, uniques = pd.factorize(series, sort=True, use_na_sentinel=True)
     except TypeError:
+        _check_names(pd.unique(series.dropna()), name)
         code, uniques = pd.factorize(series.astype(str).where(series.notna()), sort=True)
-    return code.astype(np.int64), [group_name(v) for v in uniques]
+    names = [group_name(v) for v in uniques]
+    if len(set(names)) < len(names):
+        _check_names(uniques, name)
+    return code.astype(np.int64), names
+
+
+def _check_names(values: Any, name: str | None) -> None:
+    named: dict[str, Any] = {}
+    for value in values:
+        other = named.setdefault(group_name(value), value)
+        if other is not value and not _same(other, value):
+            where = f"Column {name!r}" if name is not None else "A column"
+            raise AuditInputError(
+                f"{where} has distinct values {_plain(other)!r} and {_plain(value)!r} that read the same in a "
+                f"report; convert the column to one type first (e.g. data[{name or 'col'!r}].astype(str))."
+            )
 
 
 def _compact(codes: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -274,6 +390,12 @@ def resolve_inputs(
         )
     if len(data) == 0:
         raise AuditInputError("The 'data' argument has no rows: there is nothing to audit.")
+    repeated = data.columns[data.columns.duplicated()]
+    if len(repeated):
+        raise AuditInputError(
+            f"The 'data' argument has the column name {repeated[0]!r} more than once; fairaudit refers to "
+            "columns by name: rename or drop the duplicates (e.g. data.loc[:, ~data.columns.duplicated()])."
+        )
     check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
 
     groups = encode_sensitive(data, sensitive)
@@ -282,29 +404,30 @@ def resolve_inputs(
     if target is not None:
         series, target_name = column(data, "target", target)
         if task == "score":
-            y_true = check_scores("target", series, threshold, probabilities=False)
+            y_true = check_scores("target", series, threshold, probabilities=False, name=target_name)
         else:
-            y_true = binarize_labels("target", series, pos_label)
+            y_true = binarize_labels("target", series, pos_label, target_name)
         used.add(target_name)
     weight = None
     if sample_weight is not None:
         series, name = column(data, "sample_weight", sample_weight)
-        weight = _check_weights(series)
+        weight = _check_weights(series, name)
         used.add(name)
     pred = score = segments = None
     if y_pred is not None:
         series, name = column(data, "y_pred", y_pred)
         if task == "segmentation":
-            _check_no_missing("y_pred", series)
+            _check_no_missing("y_pred", series, name)
             segments = series
         elif task == "score":
             raise AuditInputError("task='score' audits a continuous score: pass y_score=, not y_pred=.")
         else:
-            pred = binarize_labels("y_pred", series, pos_label)
+            pred = binarize_labels("y_pred", series, pos_label, name)
         used.add(name)
     if y_score is not None:
         series, name = column(data, "y_score", y_score)
-        score = check_scores("y_score", series, threshold, probabilities=top_k is None and task != "score")
+        score = check_scores("y_score", series, threshold, probabilities=top_k is None and task != "score",
+                             name=name)
         used.add(name)
     if model is None and pred is None and score is None and segments is None:
         raise AuditInputError(
@@ -321,7 +444,7 @@ def resolve_inputs(
         y_score=score,
         sample_weight=weight,
         features=_resolve_features(data, features, model, used - {None}),
-        pos_label=pos_label,
+        pos_label=1 if pos_label is None else pos_label,
         threshold=float(threshold),
         confidence=float(confidence),
         n_boot=int(n_boot),
@@ -359,56 +482,59 @@ def check_options(*, threshold: float, confidence: float, n_boot: int) -> None:
         )
 
 
-def _check_weights(series: pd.Series) -> np.ndarray:
+def _check_weights(series: pd.Series, name: str | None = None) -> np.ndarray:
+    what = _what("sample_weight", name)
     try:
         weights = series.to_numpy(dtype=float)
     except (TypeError, ValueError):
-        raise AuditTypeError(
-            f"The 'sample_weight' argument must be numeric; got values of type {series.dtype}."
-        ) from None
+        raise AuditTypeError(f"{what} must be numeric; got values of type {series.dtype}.") from None
     bad_nan = int(np.isnan(weights).sum())
     if bad_nan:
-        raise AuditInputError(
-            f"The 'sample_weight' argument has {bad_nan} missing value(s) (NaN); every row needs a weight."
-        )
+        raise AuditInputError(f"{what} has {bad_nan} missing value(s) (NaN); every row needs a weight.")
     if not np.all(np.isfinite(weights)):
-        raise AuditInputError("The 'sample_weight' argument has infinite values; weights must be finite.")
+        raise AuditInputError(f"{what} has infinite values; weights must be finite.")
     negative = int((weights < 0).sum())
     if negative:
+        raise AuditInputError(f"{what} has {negative} negative value(s) (min {weights.min():g}); weights must be >= 0.")
+    with np.errstate(over="ignore"):
+        total, squares = float(weights.sum()), float(np.sum(np.square(weights)))
+    if total <= 0:
+        raise AuditInputError(f"{what} sums to 0: at least one row needs a weight > 0.")
+    if not np.isfinite(squares) or not np.isfinite(total) or total > 1e154:
         raise AuditInputError(
-            f"The 'sample_weight' argument has {negative} negative value(s) (min {weights.min():g}); "
-            "weights must be >= 0."
+            f"{what} holds weights too large to sum in floating point (max {weights.max():g}); only their ratios "
+            "matter to the audit: divide them by their mean first (w / w.mean())."
         )
-    if weights.sum() <= 0:
-        raise AuditInputError("The 'sample_weight' argument sums to 0: at least one row needs a weight > 0.")
     return weights
 
 
-def check_scores(argument: str, values: Any, threshold: float, probabilities: bool = True) -> np.ndarray:
+def check_scores(argument: str, values: Any, threshold: float, probabilities: bool = True,
+                 name: str | None = None) -> np.ndarray:
     """Scores as floats; refuses NaN and infinities, and (for ``probabilities``) scores outside [0, 1]
     (no silent clipping)."""
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    what = _what(argument, name)
     try:
         scores = series.to_numpy(dtype=float)
     except (TypeError, ValueError):
         raise AuditTypeError(
-            f"The '{argument}' argument must hold numeric scores; got values of type {series.dtype}."
+            f"{what} must hold numeric scores; got values of type {series.dtype}."
         ) from None
     missing = int(np.isnan(scores).sum())
     if missing:
         raise AuditInputError(
-            f"The '{argument}' argument has {missing} missing value(s) (NaN) out of {len(scores)}. "
+            f"{what} has {missing} missing value(s) (NaN) out of {len(scores)}. "
             "fairaudit drops no rows silently: fill or remove those rows before the audit."
         )
     infinite = int(np.isinf(scores).sum())
     if infinite:
         raise AuditInputError(
-            f"The '{argument}' argument has {infinite} infinite score(s); every score must be a finite number."
+            f"{what} has {infinite} infinite score(s); every score must be a finite number."
         )
     outside = int(((scores < 0) | (scores > 1)).sum()) if probabilities else 0
     if outside:
         raise AuditInputError(
-            f"The '{argument}' argument has {outside} score(s) outside [0, 1] (min {scores.min():g}, "
+            f"{what} has {outside} score(s) outside [0, 1] (min {scores.min():g}, "
             f"max {scores.max():g}), but threshold={threshold:g} is meant for probabilities. Pass "
             "probabilities of the positive class (e.g. predict_proba(X)[:, 1]), audit a continuous score with "
             "task='score', or rank it with top_k=; fairaudit does not clip scores."

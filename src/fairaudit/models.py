@@ -136,8 +136,6 @@ def _positive_column(proba: np.ndarray, model: Any, pos_label: Any) -> np.ndarra
     if classes is not None and len(classes) == proba.shape[1]:
         matches = [i for i, c in enumerate(classes) if c == pos_label]
         if not matches:
-            if len(classes) == 2 and set(np.asarray(classes).tolist()) == {0, 1}:
-                return proba[:, 1]
             raise AuditInputError(
                 f"pos_label={pos_label!r} is not one of the model's classes {list(classes)}; pass "
                 "pos_label= set to the favourable class."

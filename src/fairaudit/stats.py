@@ -223,6 +223,8 @@ def sum_groups(array: np.ndarray, member: np.ndarray, n_groups: int, axis: int) 
 
 
 MISSING_GROUP = "(missing)"
+JOIN = " & "
+"""How the name of a crossing joins its attributes' (or groups') names."""
 
 
 def _group_sort_key(value: str) -> tuple[int, float, str]:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from fairaudit.inputs import UndefinedMetricWarning
 from fairaudit.metrics import Cells, Metric, applicable_metrics, safe_divide
-from fairaudit.stats import MISSING_GROUP, GroupStats
+from fairaudit.stats import JOIN, MISSING_GROUP, GroupStats
 from fairaudit.uncertainty import (
     Contrasts,
     Replicates,
@@ -45,8 +45,6 @@ from fairaudit.uncertainty import (
     wald_homogeneity,
     wilson_interval,
 )
-
-JOIN = " & "
 
 MEASURES = {
     "demographic_parity_difference": "largest difference in selection rate between groups",
@@ -202,7 +200,8 @@ def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric],
               confidence: float, left_out: dict[tuple[str, tuple[str, ...]], str],
               reference: dict[str, str]) -> _View:
     keys, member = finest.membership(attrs)
-    stats = finest if attrs == finest.attributes else finest.collapse(attrs)
+    in_order = attrs == finest.attributes and np.array_equal(member, np.arange(len(member)))
+    stats = finest if in_order else finest.collapse(attrs)  # collapse also puts the groups in the keys' order
     name = JOIN.join(attrs)
     cells = Cells.of(stats)
     values, low, high, variance, contrasts = {}, {}, {}, {}, {}
