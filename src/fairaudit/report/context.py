@@ -537,9 +537,15 @@ def notebook(result: AuditResult) -> dict[str, Any]:
             cells.append({**_cell(row["value"], row["ci_low"], row["ci_high"]),
                           "withheld": bool(row.get(FLAG, False))})
         rows.append({"view": view, "cells": cells})
+    try:
+        chart = charts.to_svg(charts.rates(result), prefix="notebook-rates")
+    except charts.ChartUnavailable:
+        chart = None
     return {
+        "title": title(result.metadata),
         "subtitle": _subtitle(result.metadata),
         "verdict": verdict(result),
+        "chart": chart,
         "key_findings": [_finding(f) for f in key_findings(result.findings)],
         "columns": [fmt.words(c) for c in columns],
         "rows": rows,
