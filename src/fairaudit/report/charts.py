@@ -306,7 +306,7 @@ def tradeoff(result: AuditResult) -> Figure:
     quality = "balanced_accuracy" if all("balanced_accuracy" in r.effect.index for _, r in simulated) else "accuracy"
     columns = min(2, len(measures))
     rows = -(-len(measures) // columns)
-    figure = _figure(CHART_WIDTH + 0.8 if columns > 1 else CHART_WIDTH, 2.9 * rows + 0.5)
+    figure = _figure(CHART_WIDTH + 0.8 if columns > 1 else CHART_WIDTH, 2.4 * rows + 0.6)
     axes_grid = figure.subplots(rows, columns, squeeze=False).ravel()
     for axes in axes_grid[len(measures):]:
         axes.set_visible(False)
@@ -430,7 +430,7 @@ def gap(result: AuditResult) -> Figure:
         raise ChartUnavailable("This result has no explanations: audit with explain=True.")
     frame = explanations.gap
     keys = [k for k in dict.fromkeys((a, g) for a, g, _ in frame.index) if JOIN not in k[0]]
-    figure = _figure(CHART_WIDTH, 0.4 + len(keys) * (0.4 + 0.16 * (GAP_FEATURES + 2)))
+    figure = _figure(CHART_WIDTH, 0.4 + len(keys) * (0.35 + 0.14 * (GAP_FEATURES + 2)))
     axes_list = figure.subplots(len(keys), 1, squeeze=False)[:, 0]
     for axes, (attribute, group) in zip(axes_list, keys, strict=True):
         rows = frame.loc[(attribute, group)]
