@@ -118,15 +118,25 @@ def forest(result: AuditResult) -> Figure:
     panels = _forest_rows(result)
     if not panels:
         raise ChartUnavailable("This result has no disparity measure to draw.")
-    lines = [sum(_label(view).count("\n") + 1 for view, *_ in rows) for _, rows in panels]
-    heights = [0.3 + 0.16 * n for n in lines]
-    figure = _figure(CHART_WIDTH, sum(heights) + 0.7)
+    # differences on the left, ratios on the right: half the height of one column
+    columns = [c for c in ([p for p in panels if not p[0].endswith("_ratio")],
+                           [p for p in panels if p[0].endswith("_ratio")]) if c]
+    lines = {measure: sum(_label(view).count("\n") + 1 for view, *_ in rows) for measure, rows in panels}
+    heights = [0.3 + 0.16 * max(lines[c[r][0]] for c in columns if r < len(c))
+               for r in range(max(len(c) for c in columns))]
+    figure = _figure(CHART_WIDTH if len(columns) == 1 else 7.2, sum(heights) + 0.7)
     severity = {(f.attribute, f.measure): f.severity for f in result.findings}
-    grid = figure.subplots(len(panels), 1, squeeze=False, height_ratios=heights, sharex=True)[:, 0]
-    for axes, (measure, rows) in zip(grid, panels, strict=True):
-        _forest_panel(axes, measure, rows, severity, result.policy.thresholds.get(measure))
+    grid = figure.subplots(len(heights), len(columns), squeeze=False, height_ratios=heights, sharex=True)
+    for c, column in enumerate(columns):
+        for r in range(len(heights)):
+            if r >= len(column):
+                grid[r][c].set_visible(False)
+                continue
+            measure, rows = column[r]
+            _forest_panel(grid[r][c], measure, rows, severity, result.policy.thresholds.get(measure))
+            grid[r][c].tick_params(axis="x", labelbottom=True, labelsize=7.5)
     ends = [v for _, rows in panels for row in rows for v in row[1:4] if is_number(v)]
-    grid[-1].set_xlim(min([0.0, *ends]) - 0.02, max([1.0, *ends]) + 0.02)
+    grid[0][0].set_xlim(min([0.0, *ends]) - 0.02, max([1.0, *ends]) + 0.02)
     figure.suptitle("Disparity measures with their intervals (dashed: the policy's limit)", fontsize=10)
     return figure
 
@@ -172,7 +182,7 @@ def rates(result: AuditResult) -> Figure:
     if metric is None or not sensitive:
         raise ChartUnavailable("This result has no selection rate or mean score per group to draw.")
     tables = {a: result.by_group.loc[a].reindex(ordered(result.by_group.loc[a].index)) for a in sensitive}
-    heights = [0.6 + 0.3 * len(t) for t in tables.values()]
+    heights = [0.45 + 0.27 * len(t) for t in tables.values()]
     figure = _figure(CHART_WIDTH, sum(heights) + 0.5)
     axes_list = figure.subplots(len(tables), 1, squeeze=False, height_ratios=heights, sharex=True)[:, 0]
     overall = result.overall["value"].get(metric) if metric in result.overall.index else None
