@@ -111,7 +111,8 @@ def test_no_proxy_passes_and_small_groups_are_inconclusive(data):
     result = explain(fair, data, sensitive=["group"], features=FEATURES, max_rows=600, n_boot=20, progress=False)
     findings = explanation_findings(result, min_group_size=30)
     assert [(f.code, f.severity) for f in findings] == [("FA301", "pass"), ("FA302", "pass")]
-    assert findings[0].message.startswith("No feature both closely tracks group")
+    assert findings[0].message.startswith("No input both closely tracks group")
+    assert "'district'" in findings[0].message and "but carries under 1%" in findings[0].message
 
     planted_result = explain(true_score, data, sensitive=["group"], features=FEATURES, max_rows=600, n_boot=20,
                              progress=False)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata as importlib_metadata
 from typing import Any
 
 import numpy as np
@@ -34,6 +32,7 @@ from fairaudit.policy import (
     PolicyError,
 )
 from fairaudit.privacy import view_parts
+from fairaudit.provenance import training_rows, versions, with_provenance
 from fairaudit.result import AuditResult
 from fairaudit.scores import ScoreStats, group_metrics, score_tables
 from fairaudit.segmentation import SegmentStats, segment_tables
@@ -70,6 +69,10 @@ def audit(
     y_rank: str | None = None,
     item: str | None = None,
     reference: dict[str, Any] | None = None,
+    name: str | None = None,
+    model_info: dict[str, Any] | None = None,
+    data_info: dict[str, Any] | None = None,
+    train_index: Any = None,
 ) -> AuditResult:
     """Audit a model's decisions for group fairness across sensitive attributes and their crossings.
 
@@ -119,6 +122,12 @@ def audit(
         favourable items. See :mod:`fairaudit.ranking`.
     reference : per attribute, the group every ratio (disparate impact) is taken against, e.g.
         ``{"sex": "male"}``; default the most favoured group that can be shown, never ``"(missing)"``.
+    name : the audit's title in every report (default: the model's class name).
+    model_info, data_info : what the report says about the model (``name``, ``version``, ``owner``,
+        ``intended_use``, ``positive_decision``: what a positive decision means, ``file_sha256``) and the
+        data (``source``, ``period``); see :mod:`fairaudit.provenance`.
+    train_index : the rows of ``data`` that trained the model (index labels, a boolean mask, or the name of
+        a boolean column, which is then not a model input); audited training rows give finding FA204.
     """
     started = time.perf_counter()
     task_name = infer_task(task, model, top_k, query)
@@ -136,6 +145,7 @@ def audit(
         raise AuditInputError(f"The 'query', 'y_rank' and 'item' arguments apply to task='ranking' (got "
                               f"task={task!r}): pass task='ranking' (or 'auto') with query= naming the column that "
                               "identifies each list.")
+    data, training = training_rows(data, train_index)
     rules = _policy(policy, task_name, favorable)
     recorded = compliance_options(compliance, compliance_attributes)
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
@@ -152,7 +162,8 @@ def audit(
                                   n_boot=n_boot, random_state=random_state, policy=rules, started=started,
                                   explain=explain, reference=reference)
         result.metadata.update(recorded)
-        return result
+        return with_provenance(result, name=name, model_info=model_info, data_info=data_info,
+                               training=training)
     inputs = resolve_inputs(
         data, sensitive=sensitive, target=target, features=features, y_pred=y_pred, y_score=y_score,
         sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, confidence=confidence,
@@ -222,11 +233,11 @@ def audit(
         meta["segments"] = list(predictions.segment_labels)
         meta["favorable"] = None if favorable is None else [group_name(f) for f in favorable]
         meta["chi2_method"] = segmented.methods
-    return AuditResult(
+    return with_provenance(AuditResult(
         by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
         measures=measures, metadata=meta, findings=findings, policy=rules,
         recommendations=recommendations, pairwise=getattr(tables, "pairwise", None), **extra,
-    )
+    ), name=name, model_info=model_info, data_info=data_info, training=training)
 
 
 def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, features: Any, y_pred: Any, y_score: Any,
@@ -276,7 +287,7 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
         "auc_score_bins": None if stats.score_edges is None else len(stats.score_edges) - 1,
         "fingerprint_sha256": computed.fingerprint,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "duration_seconds": round(time.perf_counter() - started, 4), "versions": _versions(),
+        "duration_seconds": round(time.perf_counter() - started, 4), "versions": versions(),
     }
     meta["views"] = view_parts(stats, views(stats.attributes, intersections))
     if explanations is not None:
@@ -334,7 +345,7 @@ def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None,
         "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",
         "fingerprint_sha256": ranking_fingerprint(stats, rows, columns),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "duration_seconds": round(time.perf_counter() - started, 4), "versions": _versions(),
+        "duration_seconds": round(time.perf_counter() - started, 4), "versions": versions(),
         "views": view_parts(stats, views(stats.attributes, intersections)),
     }
     return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
@@ -505,19 +516,6 @@ def _check_scope(policy: Policy, attributes: tuple[str, ...]) -> None:
             )
 
 
-VERSIONED = ("fairaudit", "numpy", "pandas", "scipy", "scikit-learn")
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in VERSIONED:
-        try:
-            versions[package] = importlib_metadata.version(package)
-        except importlib_metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
 def _short_repr(model: Any, limit: int = 600) -> str:
     """The model's own description (scikit-learn prints its parameters), cut to ``limit`` characters."""
     try:
@@ -551,5 +549,5 @@ def _metadata(model: Any, inputs: AuditInputs, predictions: Predictions, stats: 
         "fingerprint_sha256": fingerprint(stats, len(inputs.data), [str(c) for c in inputs.data.columns]),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_seconds": round(seconds, 4),
-        "versions": _versions(),
+        "versions": versions(),
     }

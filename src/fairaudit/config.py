@@ -6,6 +6,8 @@ relative to the file itself. Errors name the key and say how to fix it.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -37,6 +39,7 @@ class AuditConfig:
 
     spec: dict[str, Any]
     base: Path
+    sha256: str | None = None
 
     @property
     def name(self) -> str:
@@ -82,7 +85,18 @@ class AuditConfig:
         options["sensitive"] = self.spec["sensitive"]
         if "policy" in self.spec:  # otherwise audit() applies the task's default policy
             options["policy"] = self.policy()
+        options["name"] = self.spec.get("title", self.spec["name"])
+        options["model_info"] = {**self.spec.get("model_info", {}), **self._model_file_hash()}
+        options["data_info"] = {"source": self.spec["data"], **self.spec.get("data_info", {})}
+        if "train_index" in self.spec:
+            options["train_index"] = self.spec["train_index"]
         return options
+
+    def _model_file_hash(self) -> dict[str, str]:
+        """``file_sha256`` of the model file (none for an entry point or precomputed columns)."""
+        if "model" not in self.spec or not self.path("model").is_file():
+            return {}
+        return {"file_sha256": hashlib.sha256(self.path("model").read_bytes()).hexdigest()}
 
 
 def load_config(path: str | Path) -> AuditConfig:
@@ -90,11 +104,12 @@ def load_config(path: str | Path) -> AuditConfig:
     file = Path(path)
     if not file.exists():
         raise ConfigError(f"Config file {str(file)!r} does not exist.")
+    text = file.read_bytes()
     try:
-        spec = yaml.safe_load(file.read_text(encoding="utf-8"))
+        spec = yaml.safe_load(text.decode("utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"Config file {str(file)!r} is not valid YAML: {error}") from None
-    return validate(spec, base=file.resolve().parent)
+    return dataclasses.replace(validate(spec, base=file.resolve().parent), sha256=hashlib.sha256(text).hexdigest())
 
 
 def validate(spec: Any, base: Path) -> AuditConfig:

@@ -19,6 +19,13 @@ NUMERIC = ["balance", "day", "campaign", "pdays", "previous"]
 CATEGORICAL = ["job", "education", "default", "housing", "loan", "contact", "month", "poutcome"]
 
 
+MODEL_INFO = {"name": "Term-deposit campaign model (logistic regression)", "version": "demo",
+              "owner": "fairaudit demo", "intended_use": "choose which customers the call centre phones",
+              "positive_decision": "the customer is called (score of at least 0.2)"}
+DATA_INFO = {"source": "UCI bank marketing (bundled), the 30% held out from training",
+             "period": "May 2008 to November 2010"}
+
+
 def train_demo_model() -> tuple[Pipeline, pd.DataFrame]:
     """The demo's subscription model (without the sensitive columns and without call ``duration``, which
     is only known after the call), fitted on 70% of bank_marketing; returns it and the other 30%."""
@@ -42,8 +49,10 @@ def run_demo(out_dir: str | Path = "reports/demo", *, n_boot: int = 1000) -> tup
     ``audit.html`` and ``audit.pdf`` to ``out_dir``. Returns the result and the JSON's path."""
     info = DATASETS["bank_marketing"]
     model, test = train_demo_model()
+    training = load_dataset("bank_marketing").index.difference(test.index)
     result = audit(model, test, sensitive=list(info.sensitive), target=info.target,
-                   threshold=0.2, n_boot=n_boot, mitigate=True, explain=True)
+                   threshold=0.2, n_boot=n_boot, mitigate=True, explain=True, name="Who gets called: fairness of "
+                   "the campaign model", model_info=MODEL_INFO, data_info=DATA_INFO, train_index=training)
     path = Path(out_dir) / "audit.json"
     result.to_json(path)
     result.to_html(path.with_suffix(".html"))

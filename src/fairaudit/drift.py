@@ -36,13 +36,15 @@ def compare(old: AuditResult, new: AuditResult, confidence: float = 0.95) -> pd.
 
 
 def drift_findings(table: pd.DataFrame, max_regression: float) -> list[Finding]:
-    """FA501 per compared measure, FA502 for measures missing from the baseline."""
+    """FA501 per compared measure that changed, FA502 for measures missing from the baseline."""
     out = []
     for (attribute, measure), row in table.iterrows():
         if not np.isfinite(row["old"]) or not np.isfinite(row["new"]):
             out.append(Finding(NOT_COMPARABLE, "inconclusive", attribute, measure, (), None, None, None, None,
                                f"The {measure.replace('_', ' ')} of {attribute} cannot be compared with the "
                                "baseline audit, which does not have it."))
+            continue
+        if abs(row["change"]) < 1e-12:  # unchanged: nothing to judge, so no check is counted
             continue
         sign = -1.0 if measure.endswith("_ratio") else 1.0
         bounds = sorted((sign * row["change_ci_low"], sign * row["change_ci_high"]))
@@ -53,7 +55,7 @@ def drift_findings(table: pd.DataFrame, max_regression: float) -> list[Finding]:
             severity = "fail"
         else:
             severity = "warn"
-        direction = "worsened" if worsening > 0 else "improved" if worsening < 0 else "did not change"
+        direction = "worsened" if worsening > 0 else "improved"
         message = (f"Since the baseline audit, the {measure.replace('_', ' ')} of {attribute} {direction}: "
                    f"{row['old']:.2f} then, {row['new']:.2f} now (change {row['change']:+.2f}, interval "
                    f"{row['change_ci_low']:+.2f} to {row['change_ci_high']:+.2f}); the policy allows a "

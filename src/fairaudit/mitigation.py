@@ -8,6 +8,11 @@ does not pass). Recommendations are ranked: those that clear the policy first, t
 (the summed distance of the measures beyond their thresholds) per point of *balanced* accuracy lost (at
 least 0.1 point counted): with rare positives, plain accuracy would reward rejecting everyone. For the
 same reason ThresholdOptimizer maximises balanced accuracy under its constraint.
+
+Each measured recommendation carries ``warnings``: the selection rate falls by more than half
+(``COLLAPSE``), a measure within the policy before is beyond it after (a new failure), balanced accuracy
+falls by more than ``ACCURACY_LOSS``, or the simulation could not run (by error type and a reason, never
+the error's text, which may name a suppressed group).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
+from tqdm.auto import tqdm
 
 from fairaudit.catalogue import CATALOGUE, CatalogueEntry
 from fairaudit.findings import Finding
@@ -31,6 +37,18 @@ from fairaudit.recommendations import Recommendation
 from fairaudit.tables import JOIN
 
 MITIGATION_BOOTSTRAP = 300
+COLLAPSE = 0.5
+"""Relative fall of the selection rate that is warned about (0.131 to 0.009 is a fall of 93%)."""
+ACCURACY_LOSS = 0.05
+"""Fall of balanced accuracy (absolute) that is warned about."""
+FAILURE_REASONS = {
+    "ValueError": "the held-out data of some group does not allow it (for example a group whose labels are "
+                  "all the same, or too few rows to fit)",
+    "TypeError": "the model does not offer what it needs (refitting, sample weights or predict_proba)",
+    "AttributeError": "the model does not offer what it needs (refitting, sample weights or predict_proba)",
+    "NotImplementedError": "the model does not offer what it needs (refitting, sample weights or predict_proba)",
+    "AuditInputError": "the data does not suit it (for example no numeric feature to decorrelate)",
+}
 
 
 @dataclass(frozen=True)
@@ -113,7 +131,10 @@ def recommend(model: Any, data: pd.DataFrame, *, features: list[str], attributes
     measure = _HeldOut(split, targets, threshold, replace(policy, attributes=None), confidence, random_state)
     before = measure(_original(model, split, threshold)) if to_fix else None
     out = []
-    for entry in entries:
+    from fairaudit._audit import progress_bars
+
+    for entry in tqdm(entries, desc="mitigations", unit="mitigation", disable=not progress_bars() or not to_fix,
+                      leave=False):
         runner = RUNNERS.get(entry.simulate) if entry.simulate else None
         if runner is None or not set(entry.addresses) & to_fix:
             out.append(_advice(entry))
@@ -123,8 +144,7 @@ def recommend(model: Any, data: pd.DataFrame, *, features: list[str], attributes
                 warnings.simplefilter("ignore")
                 predictions = runner(entry, model, split, threshold)
         except Exception as error:  # a mitigation that cannot run on this model is reported, not fatal
-            out.append(_advice(entry, f" It could not be simulated on this model: {type(error).__name__}: "
-                                      f"{str(error)[:200]}."))
+            out.append(_not_simulated(entry, error, len(split.y_test)))
             continue
         after = measure(predictions)
         out.append(_measured(entry, before, after, policy))
@@ -147,6 +167,14 @@ def _target_attributes(findings: list[Finding], attributes: list[str]) -> list[s
 def _advice(entry: CatalogueEntry, note: str = "") -> Recommendation:
     return Recommendation(entry.key, entry.title, entry.addresses, entry.rationale, entry.prerequisites,
                           entry.caveats + note)
+
+
+def _not_simulated(entry: CatalogueEntry, error: Exception, rows: int) -> Recommendation:
+    """The entry, with a warning that says why it could not be simulated: the error's type and a reason,
+    never its message (which may quote a suppressed group or its labels)."""
+    kind = type(error).__name__
+    reason = FAILURE_REASONS.get(kind, "the mitigation stopped with an error on this model and data")
+    return replace(_advice(entry), warnings=(f"Not simulated ({kind}): {reason}.",), held_out_rows=rows)
 
 
 def _rank(recommendation: Recommendation) -> tuple:
@@ -227,7 +255,31 @@ def _measured(entry: CatalogueEntry, before: Any, after: Any, policy: Policy) ->
     checks = [f for f in after.findings if f.measure in policy.thresholds]
     passed = bool(checks) and all(f.severity == "pass" for f in checks)
     return Recommendation(entry.key, entry.title, entry.addresses, entry.rationale, entry.prerequisites,
-                          entry.caveats, effect=effect, clears_policy=passed, score=float(removed / lost_points))
+                          entry.caveats, effect=effect, clears_policy=passed, score=float(removed / lost_points),
+                          warnings=effect_warnings(effect, policy), held_out_rows=int(after.metadata["rows"]))
+
+
+def effect_warnings(effect: pd.DataFrame, policy: Policy) -> tuple[str, ...]:
+    """What a measured mitigation costs that its ranking does not show: the selection collapses, a measure
+    within the policy before is beyond it after, or balanced accuracy falls markedly."""
+    out = []
+    if "selection_rate" in effect.index:
+        before, after = effect.loc["selection_rate", ["before", "after"]]
+        if np.isfinite(before) and np.isfinite(after) and before > 0 and (before - after) / before > COLLAPSE:
+            out.append(f"Selection collapses: the selection rate falls from {before:.3f} to {after:.3f} "
+                       f"({(before - after) / before:.0%} fewer positive decisions).")
+    for name, row in effect.iterrows():
+        threshold = policy.thresholds.get(str(name).split(" (")[0])
+        if threshold is None or not (np.isfinite(row["before"]) and np.isfinite(row["after"])):
+            continue
+        if not threshold.breached_by(row["before"]) and threshold.breached_by(row["after"]):
+            out.append(f"New failure: the {str(name).replace('_', ' ')} goes from {row['before']:.3f} (within the "
+                       f"policy) to {row['after']:.3f} (beyond {threshold}).")
+    if "balanced_accuracy" in effect.index:
+        before, after = effect.loc["balanced_accuracy", ["before", "after"]]
+        if np.isfinite(before) and np.isfinite(after) and before - after > ACCURACY_LOSS:
+            out.append(f"Accuracy falls: balanced accuracy goes from {before:.3f} to {after:.3f}.")
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------- runners

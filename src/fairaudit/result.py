@@ -248,14 +248,17 @@ class AuditResult:
     def plot(self, kind: str = "forest") -> Figure:
         """One chart of the report as a matplotlib Figure, drawn from the suppressed result.
 
-        ``kind`` is ``"forest"`` (each disparity measure with its interval and the policy's limit),
+        ``kind`` is ``"rates"`` (each group's selection rate with its interval), ``"forest"`` (each
+        disparity measure with its interval and the policy's limit),
         ``"heatmap"`` (selection rate in each two-way crossing) or ``"tradeoff"`` (each simulated
         recommendation's disparity after against its accuracy after). A chart the result holds nothing
-        for raises :class:`fairaudit.report.ChartUnavailable` (a ``ValueError``).
+        for raises :class:`fairaudit.report.ChartUnavailable` (a ``ValueError``). In a notebook the figure
+        shows as an image.
         """
         from fairaudit.privacy import suppress
-        from fairaudit.report import CHARTS
+        from fairaudit.report import CHARTS, show_in_notebooks
 
+        show_in_notebooks()
         if kind not in CHARTS:
             raise ValueError(f"The 'kind' parameter of plot must be one of {', '.join(map(repr, CHARTS))}; "
                              f"got {kind!r}.")

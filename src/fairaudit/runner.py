@@ -69,6 +69,7 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
         result = audit(model, data, **config.audit_options())
         if "model_card" in config.spec:
             result.metadata["model_card"] = dict(config.spec["model_card"])
+        result.metadata["config_sha256"] = config.sha256
         reports = work / "reports"
         reports.mkdir()
         outcome = RunOutcome(result, reports)

@@ -9,6 +9,9 @@ from fairaudit.explain.explanations import Explanations
 from fairaudit.findings import SEVERITIES, Finding
 
 PROXY, SENSITIVE_INPUT = "FA301", "FA302"
+ENCODES = 0.95
+"""A one-feature AUC from which an input counts as encoding the attribute (derived from it, or nearly so:
+``personal_status_sex`` for ``sex``, ``age`` for ``age_group``): FA302, whatever its weight in the model."""
 
 
 def _percent(share: float) -> str:
@@ -61,21 +64,49 @@ def _proxy_findings(explanations: Explanations, attribute: str, min_group_size: 
                                "groups with enough people and at least one model input besides the "
                                "sensitive attributes."))
         else:
-            out.append(Finding(PROXY, "pass", attribute, None, (), float(measured.max()), None, None,
-                               _threshold(explanations),
-                               f"No feature both closely tracks {attribute} and weighs heavily in the model's "
-                               f"decisions (the closest tracking has an AUC of {measured.max():.2f})."))
+            feature = str(measured.idxmax())
+            best, share = float(measured.max()), float(rows.loc[feature, "importance"])
+            tracking = (f"the input that tracks it most closely, {feature!r}, tells the {rows.loc[feature, 'group']!r} "
+                        f"group apart with an AUC of {best:.2f} but carries {_percent(share)} of the model's "
+                        f"reasoning") if best >= explanations.min_association else \
+                (f"the closest tracking, by {feature!r}, has an AUC of {best:.2f}, under "
+                 f"{explanations.min_association:g}")
+            out.append(Finding(PROXY, "pass", attribute, None, (), best, None, None, _threshold(explanations),
+                               f"No input both closely tracks {attribute} and weighs heavily in the model's "
+                               f"decisions: {tracking}."))
     return out
 
 
+def _encoders(explanations: Explanations, attribute: str) -> list[tuple[str, str, float]]:
+    """Inputs that encode the attribute: (feature, group it reveals, AUC), strongest first."""
+    table = explanations.proxies
+    if attribute not in table.index.get_level_values("attribute"):
+        return []
+    rows = table.xs(attribute, level="attribute")
+    strong = rows[rows["association"] >= ENCODES].sort_values("association", ascending=False)
+    return [(str(f), str(r["group"]), float(r["association"])) for f, r in strong.iterrows()]
+
+
 def _input_finding(explanations: Explanations, attribute: str) -> Finding:
-    if attribute not in explanations.sensitive_inputs:
-        return Finding(SENSITIVE_INPUT, "pass", attribute, None, (), None, None, None, None,
-                       f"The model does not take {attribute} as an input.")
     overall = explanations.importance.loc[("overall", "all")]
     total = float(overall.sum())
-    share = float(overall[attribute]) / total if total > 0 else float("nan")
-    weight = f", and it carries {_percent(share)} of the model's reasoning" if share == share else ""
-    return Finding(SENSITIVE_INPUT, "warn", attribute, None, (), share if share == share else None, None, None,
-                   None, f"The model takes {attribute} itself as an input, so it can treat people differently "
-                         f"because of their {attribute}{weight}.")
+    encoders = _encoders(explanations, attribute)
+    if attribute not in explanations.sensitive_inputs and not encoders:
+        return Finding(SENSITIVE_INPUT, "pass", attribute, None, (), None, None, None, f"AUC < {ENCODES:g}",
+                       f"The model does not take {attribute} as an input, nor an input that encodes it (every "
+                       f"input tells {attribute}'s groups apart with an AUC under {ENCODES:g}).")
+    if attribute in explanations.sensitive_inputs:
+        share = float(overall[attribute]) / total if total > 0 else float("nan")
+        weight = f", and it carries {_percent(share)} of the model's reasoning" if share == share else ""
+        return Finding(SENSITIVE_INPUT, "warn", attribute, None, (), share if share == share else None, None,
+                       None, None, f"The model takes {attribute} itself as an input, so it can treat people "
+                                   f"differently because of their {attribute}{weight}.")
+    feature, group, association = encoders[0]
+    share = float(overall[feature]) / total if total > 0 and feature in overall.index else float("nan")
+    weight = f"; it carries {_percent(share)} of the model's reasoning" if share == share else ""
+    others = f" (also: {', '.join(repr(f) for f, _, _ in encoders[1:])})" if len(encoders) > 1 else ""
+    return Finding(SENSITIVE_INPUT, "warn", attribute, None, (group,), share if share == share else None, None,
+                   None, f"AUC < {ENCODES:g}",
+                   f"The model takes {feature!r}{others}, which encodes {attribute}: on its own it tells the "
+                   f"{group!r} group apart from everyone else with an AUC of {association:.2f}, so the model can "
+                   f"treat people differently because of their {attribute}{weight}.")

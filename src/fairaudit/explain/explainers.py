@@ -294,7 +294,7 @@ def choose_explainer(model: Any, features: Sequence[str], output: ModelOutput, *
         fast = None
     except Exception as error:  # shap cannot read every model; the permutation path still can
         notes.append(f"Used the permutation explainer: shap could not read the model "
-                     f"({type(error).__name__}: {str(error)[:200]}).")
+                     f"({type(error).__name__}; its message is not kept, as it may quote the data).")
         fast = None
     if fast is not None:
         return fast, notes

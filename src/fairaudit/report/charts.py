@@ -2,6 +2,7 @@
 
 Charts only draw what the result holds: no statistic is computed here.
 
+* ``rates``: the selection rate (mean score) of each group of each attribute with its interval;
 * ``forest``: each disparity measure per view, with its interval and the policy threshold;
 * ``heatmap``: selection rate by the two attributes of each two-way crossing;
 * ``tradeoff``: each simulated recommendation's disparity after against its accuracy after, with the
@@ -17,17 +18,21 @@ from __future__ import annotations
 import functools
 import io
 import re
+import sys
+import textwrap
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from fairaudit.privacy import FLAG, Layout
-from fairaudit.report.fmt import SUPPRESSED, WITHHELD, is_number, words
+from fairaudit.report.fmt import SUPPRESSED, WITHHELD, is_number, number, ordered, words
+from fairaudit.stats import JOIN
 
 if TYPE_CHECKING:
     from fairaudit.result import AuditResult
@@ -43,6 +48,8 @@ STYLE = {
 }
 SEVERITY_COLOURS = {"fail": "#b3261e", "warn": "#b86e00", "inconclusive": "#6b6b6b", "pass": "#2e7d32"}
 NEUTRAL = "#1f4e79"
+CHART_WIDTH = 5.2
+"""Inches: printed at A4 column width with 9 pt text, still about 7 px text on a 390 px phone screen."""
 
 
 class ChartUnavailable(ValueError):
@@ -71,6 +78,20 @@ def _text(label: object) -> str:
     return str(label).replace("$", r"\$")
 
 
+LABEL_WIDTH = 22
+
+
+def _label(label: object, width: int = LABEL_WIDTH) -> str:
+    """A label wrapped to lines of at most ``width`` characters, a crossing broken at its ``&``, so that
+    long names neither get clipped nor squeeze the plot."""
+    parts = str(label).split(JOIN)
+    lines = []
+    for i, part in enumerate(parts):
+        lines.extend(textwrap.wrap(part + (" &" if i < len(parts) - 1 else ""), width, break_long_words=True)
+                     or [""])
+    return _text("\n".join(lines))
+
+
 # ---------------------------------------------------------------------------- forest plot
 def _forest_rows(result: AuditResult) -> list[tuple[str, list[tuple[str, float, float, float, bool]]]]:
     """(measure, [(view, value, low, high, withheld)]) for each named measure and each policy threshold on
@@ -97,47 +118,101 @@ def forest(result: AuditResult) -> Figure:
     panels = _forest_rows(result)
     if not panels:
         raise ChartUnavailable("This result has no disparity measure to draw.")
-    columns = [[p for p in panels if not p[0].endswith("_ratio")], [p for p in panels if p[0].endswith("_ratio")]]
-    columns = [c for c in columns if c]
-    n_rows = max(len(c) for c in columns)
-    n_views = max(len(rows) for _, rows in panels)
-    figure = _figure(3.6 * len(columns), n_rows * (0.6 + 0.22 * n_views) + 0.4)
+    # differences on the left, ratios on the right: half the height of one column
+    columns = [c for c in ([p for p in panels if not p[0].endswith("_ratio")],
+                           [p for p in panels if p[0].endswith("_ratio")]) if c]
+    lines = {measure: sum(_label(view).count("\n") + 1 for view, *_ in rows) for measure, rows in panels}
+    heights = [0.3 + 0.16 * max(lines[c[r][0]] for c in columns if r < len(c))
+               for r in range(max(len(c) for c in columns))]
+    figure = _figure(CHART_WIDTH if len(columns) == 1 else 7.2, sum(heights) + 0.7)
     severity = {(f.attribute, f.measure): f.severity for f in result.findings}
-    grid = figure.subplots(n_rows, len(columns), squeeze=False)
+    grid = figure.subplots(len(heights), len(columns), squeeze=False, height_ratios=heights, sharex=True)
     for c, column in enumerate(columns):
-        for r in range(n_rows):
-            axes = grid[r][c]
+        for r in range(len(heights)):
             if r >= len(column):
-                axes.set_visible(False)
+                grid[r][c].set_visible(False)
                 continue
-            _forest_panel(axes, *column[r], severity, result.policy.thresholds.get(column[r][0]))
+            measure, rows = column[r]
+            _forest_panel(grid[r][c], measure, rows, severity, result.policy.thresholds.get(measure))
+            grid[r][c].tick_params(axis="x", labelbottom=True, labelsize=7.5)
+    ends = [v for _, rows in panels for row in rows for v in row[1:4] if is_number(v)]
+    grid[0][0].set_xlim(min([0.0, *ends]) - 0.02, max([1.0, *ends]) + 0.02)
     figure.suptitle("Disparity measures with their intervals (dashed: the policy's limit)", fontsize=10)
     return figure
 
 
 def _forest_panel(axes, measure, rows, severity, threshold) -> None:
-    labels = []
-    for i, (view, value, low, high, withheld) in enumerate(rows):
-        y = len(rows) - 1 - i
-        labels.append(_text(view))
+    labels, ys, y = [], [], 0.0
+    for view, *_ in rows:  # a wrapped label takes as many lines as it has
+        label = _label(view)
+        height = 0.5 + 0.5 * label.count("\n")
+        ys.append(-(y + height / 2))
+        y += height
+        labels.append(label)
+    for yy, (view, value, low, high, withheld) in zip(ys, rows, strict=True):
         if withheld or not is_number(value):
-            axes.text(0.5, y, WITHHELD if withheld else "undefined", ha="center", va="center",
+            axes.text(0.5, yy, WITHHELD if withheld else "undefined", ha="center", va="center",
                       color="#6b6b6b", fontsize=8, style="italic")
             continue
         colour = SEVERITY_COLOURS.get(severity.get((view, measure)), NEUTRAL)
         if is_number(low) and is_number(high):
-            axes.errorbar([value], [y], xerr=[[max(value - low, 0.0)], [max(high - value, 0.0)]], fmt="o", color=colour,
-                          markersize=5, capsize=3, linewidth=1.4)
+            axes.errorbar([value], [yy], xerr=[[max(value - low, 0.0)], [max(high - value, 0.0)]], fmt="o",
+                          color=colour, markersize=5, capsize=3, linewidth=1.4)
         else:
-            axes.plot([value], [y], "o", color=colour, markersize=5)
+            axes.plot([value], [yy], "o", color=colour, markersize=5)
     if threshold is not None:
         axes.axvline(threshold.value, color="#b3261e", linestyle="--", linewidth=1)
-    axes.set_yticks(range(len(rows) - 1, -1, -1), labels)
-    axes.set_ylim(-0.7, len(rows) - 0.3)
-    ends = [v for row in rows for v in row[1:4] if is_number(v)]
-    axes.set_xlim(min([0.0, *ends]) - 0.02, max([1.0, *ends]) + 0.02)
-    axes.set_title(words(measure) + (f"  (limit {threshold})" if threshold is not None else ""), loc="left")
+    axes.set_yticks(ys, labels, fontsize=8)
+    axes.set_ylim(-y - 0.1, 0.1)
+    title = words(measure) + (f" (limit {threshold})" if threshold is not None else "")
+    axes.set_title(_text(textwrap.fill(title, 60)), loc="left", fontsize=8.5, pad=3)
     axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+
+
+# ---------------------------------------------------------------------------- rates per group
+RATE_METRICS = ("selection_rate", "mean_score")
+
+
+@_styled
+def rates(result: AuditResult) -> Figure:
+    """The headline rate (selection rate; mean score in score audits) of each group of each single
+    attribute with its interval; the dotted line is everyone's rate."""
+    metric = next((m for m in RATE_METRICS if m in result.by_group.columns), None)
+    sensitive = [a for a in result.metadata.get("sensitive", []) if a in result.by_group.index.get_level_values(0)]
+    if metric is None or not sensitive:
+        raise ChartUnavailable("This result has no selection rate or mean score per group to draw.")
+    tables = {a: result.by_group.loc[a].reindex(ordered(result.by_group.loc[a].index)) for a in sensitive}
+    heights = [0.45 + 0.27 * len(t) for t in tables.values()]
+    figure = _figure(CHART_WIDTH, sum(heights) + 0.5)
+    axes_list = figure.subplots(len(tables), 1, squeeze=False, height_ratios=heights, sharex=True)[:, 0]
+    overall = result.overall["value"].get(metric) if metric in result.overall.index else None
+    ends = [v for t in tables.values() for c in (metric, f"{metric}_ci_low", f"{metric}_ci_high") if c in t
+            for v in t[c] if is_number(v)]
+    for axes, (attribute, table) in zip(axes_list, tables.items(), strict=True):
+        ys = np.arange(len(table))[::-1]
+        for y, (_, row) in zip(ys, table.iterrows(), strict=True):
+            value, low, high = row[metric], row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+            if bool(row.get(FLAG, False)) or not is_number(value):
+                axes.text(0.02, y, SUPPRESSED if row.get(FLAG, False) else "undefined", va="center",
+                          color="#6b6b6b", style="italic", fontsize=8, transform=axes.get_yaxis_transform())
+                continue
+            spread = [[max(value - low, 0.0)], [max(high - value, 0.0)]] \
+                if is_number(low) and is_number(high) else None
+            axes.errorbar([value], [y], xerr=spread, fmt="o", color=NEUTRAL, markersize=5, capsize=3)
+            axes.annotate(number(value), (high if is_number(high) else value, y), xytext=(5, 0),
+                          textcoords="offset points", ha="left", va="center", fontsize=7.5, color="#333333")
+        if is_number(overall):
+            axes.axvline(overall, color="#6b6b6b", linestyle=":", linewidth=1)
+        labels = [f"{_label(g, 18)}\n(n={int(c):,})" if is_number(c) and not row_hidden else _label(g, 18)
+                  for g, c, row_hidden in zip(table.index, table["count"],
+                                              table[FLAG] if FLAG in table else [False] * len(table), strict=True)]
+        axes.set_yticks(ys, labels, fontsize=8)
+        axes.set_ylim(-0.7, len(table) - 0.2)
+        axes.set_title(f"{words(metric)} by {_text(attribute)}", loc="left")
+        axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+    axes_list[-1].set_xlim(0, max([*ends, 0.05]) * 1.12)
+    axes_list[-1].set_xlabel(f"{words(metric)} with its interval (dotted: everyone)")
+    return figure
 
 
 # ---------------------------------------------------------------------------- heat map
@@ -152,7 +227,8 @@ def _heatmap_metric(result: AuditResult) -> str:
 
 
 def _crossings(result: AuditResult) -> list[tuple[str, list[str], list[str], dict[tuple[str, str], tuple]]]:
-    """Each two-way crossing as (view, row labels, column labels, {(row, column): (value, suppressed)})."""
+    """Each two-way crossing as (view, row labels, column labels, {(row, column): (value, suppressed,
+    count)}), labels in their natural order."""
     metric = _heatmap_metric(result)
     table = result.by_group
     layout = Layout.of(result.metadata, table.index)
@@ -168,34 +244,38 @@ def _crossings(result: AuditResult) -> list[tuple[str, list[str], list[str], dic
         cells = {}
         for label in labels:
             row = table.loc[(view, label)]
-            cells[layout.values[(view, label)]] = (row[metric], bool(row.get(FLAG, False)))
-        out.append((view, groups[names[0]], groups[names[1]], cells))
+            cells[layout.values[(view, label)]] = (row[metric], bool(row.get(FLAG, False)), row["count"])
+        out.append((view, ordered(groups[names[0]]), ordered(groups[names[1]]), cells))
     return out
 
 
 @_styled
 def heatmap(result: AuditResult) -> Figure:
-    """Selection rate (mean score in score audits) by the two attributes of each two-way crossing."""
+    """Selection rate (mean score in score audits) by the two attributes of each two-way crossing, with the
+    number of people in each cell."""
     crossings = _crossings(result)
     metric = words(_heatmap_metric(result))
     if not crossings:
         raise ChartUnavailable("This result has no two-way crossing of sensitive attributes to draw.")
-    heights = [0.9 + 0.42 * len(rows) for _, rows, _, _ in crossings]
-    width = max(4.5, 1.6 + 1.15 * max(len(cols) for _, _, cols, _ in crossings))
+    # the attribute with more groups runs down the side, so that columns stay wide enough for their text
+    crossings = [(v, r, c, cells, False) if len(r) >= len(c)
+                 else (v, c, r, {(b, a): x for (a, b), x in cells.items()}, True) for v, r, c, cells in crossings]
+    heights = [1.1 + 0.42 * len(rows) for _, rows, _, _, _ in crossings]
+    width = min(max(4.2, 1.8 + 0.85 * max(len(cols) for _, _, cols, _, _ in crossings)), CHART_WIDTH + 1.3)
     figure = _figure(width, sum(heights) + 0.3)
     axes_list = figure.subplots(len(crossings), 1, squeeze=False, height_ratios=heights)[:, 0]
-    top = max((c[0] for _, _, _, cells in crossings for c in cells.values() if is_number(c[0])), default=1.0)
+    top = max((c[0] for _, _, _, cells, _ in crossings for c in cells.values() if is_number(c[0])), default=1.0)
     cmap = matplotlib.colormaps["Blues"]
-    for axes, (view, rows, cols, cells) in zip(axes_list, crossings, strict=True):
+    for axes, (view, rows, cols, cells, swapped) in zip(axes_list, crossings, strict=True):
         grid = np.full((len(rows), len(cols)), np.nan)
-        for (r, c), (rate, hidden) in cells.items():
+        for (r, c), (rate, hidden, _) in cells.items():
             if not hidden and is_number(rate):
                 grid[rows.index(r), cols.index(c)] = rate
         axes.pcolormesh(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=max(top, 1e-9),
-                               edgecolors="white", linewidth=1.5)
+                        edgecolors="white", linewidth=1.5)
         for i, r in enumerate(rows):
             for j, c in enumerate(cols):
-                rate, hidden = cells.get((r, c), (np.nan, False))
+                rate, hidden, people = cells.get((r, c), (np.nan, False, 0))
                 if (r, c) not in cells:
                     text, colour = "no one", "#6b6b6b"
                 elif hidden:
@@ -203,16 +283,19 @@ def heatmap(result: AuditResult) -> Figure:
                     axes.add_patch(matplotlib.patches.Rectangle((j, i), 1, 1, facecolor="#f0f0f0",
                                                                 hatch="///", edgecolor="#cccccc"))
                 else:
-                    text = f"{rate:.3f}" if is_number(rate) else "undefined"
+                    text = f"{number(rate)}\nn={int(people):,}" if is_number(rate) else "undefined"
                     colour = "white" if is_number(rate) and rate > 0.6 * top else "black"
-                axes.text(j + 0.5, i + 0.5, text, ha="center", va="center", color=colour, fontsize=8.5)
-        a, b = Layout.of(result.metadata, result.by_group.index).attributes[view]
-        axes.set_xticks(np.arange(len(cols)) + 0.5, [_text(c) for c in cols])
-        axes.set_yticks(np.arange(len(rows)) + 0.5, [_text(r) for r in rows])
-        axes.set_xlabel(_text(b))
-        axes.set_ylabel(_text(a))
+                axes.text(j + 0.5, i + 0.5, text, ha="center", va="center", color=colour, fontsize=7.5,
+                          linespacing=1.1)
+        down, across = Layout.of(result.metadata, result.by_group.index).attributes[view]
+        if swapped:
+            down, across = across, down
+        axes.set_xlabel(_text(across))
+        axes.set_ylabel(_text(down))
+        axes.set_xticks(np.arange(len(cols)) + 0.5, [_label(c, 12) for c in cols], fontsize=8)
+        axes.set_yticks(np.arange(len(rows)) + 0.5, [_label(r, 18) for r in rows], fontsize=8)
         axes.invert_yaxis()
-        axes.set_title(f"{metric} by {_text(view)}", loc="left")
+        axes.set_title(_text(textwrap.fill(f"{metric} by {view} (n: people in the cell)", 42)), loc="left")
         axes.tick_params(length=0)
         for side in axes.spines.values():
             side.set_visible(False)
@@ -231,9 +314,9 @@ def tradeoff(result: AuditResult) -> Figure:
     if not simulated or not measures:
         raise ChartUnavailable("This result has no recommendation with a measured effect to draw.")
     quality = "balanced_accuracy" if all("balanced_accuracy" in r.effect.index for _, r in simulated) else "accuracy"
-    columns = min(3, len(measures))
+    columns = min(2, len(measures))
     rows = -(-len(measures) // columns)
-    figure = _figure(4.2 * columns, 3.4 * rows)
+    figure = _figure(CHART_WIDTH + 0.8 if columns > 1 else CHART_WIDTH, 2.4 * rows + 0.6)
     axes_grid = figure.subplots(rows, columns, squeeze=False).ravel()
     for axes in axes_grid[len(measures):]:
         axes.set_visible(False)
@@ -242,25 +325,31 @@ def tradeoff(result: AuditResult) -> Figure:
         if before is not None:
             axes.plot(before.loc[quality, "before"], before.loc[measure, "before"], "X", color="black",
                       markersize=9, label="before")
-        for number, rec in simulated:
+        for rank, rec in simulated:
             if measure not in rec.effect.index:
                 continue
             x, y = rec.effect.loc[quality], rec.effect.loc[measure]
             axes.errorbar([x["after"]], [y["after"]], xerr=_spread(x), yerr=_spread(y), fmt="o",
                           color=NEUTRAL if rec.clears_policy is not False else "#b86e00", capsize=3,
                           markersize=5)
-            axes.annotate(str(number), (x["after"], y["after"]), fontsize=7.5, xytext=(4, 3),
-                          textcoords="offset points")
+            axes.annotate(str(rank), (x["after"], y["after"]), fontsize=8, fontweight="bold",
+                          xytext=OFFSETS[rank % len(OFFSETS)], textcoords="offset points")
         threshold = result.policy.thresholds.get(_base(measure))
         if threshold is not None:
             axes.axhline(threshold.value, color="#b3261e", linestyle="--", linewidth=1)
         axes.set_xlabel(f"{words(quality)} after", fontsize=8)
-        axes.set_title(_text(measure), fontsize=8)
+        axes.set_title(_text(textwrap.fill(words(measure), 34)), fontsize=8.5, loc="left")
+        axes.tick_params(labelsize=8)
+        axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
         axes.grid(color="#e5e5e5", linewidth=0.6)
         axes.legend(loc="best", fontsize=7, frameon=False)
-    figure.suptitle("Recommendations: fairness against accuracy (points numbered as the recommendations)",
-                    fontsize=10)
+    figure.suptitle("Recommendations: each measure after mitigation against accuracy\n"
+                    "(points numbered as the recommendations; orange: does not clear the policy)", fontsize=9.5)
     return figure
+
+
+OFFSETS = ((5, 4), (5, -11), (-12, 4), (-12, -11))
+"""Where each point's number sits (cycled), so that neighbouring numbers do not print on each other."""
 
 
 def _base(measure: str) -> str:
@@ -340,7 +429,7 @@ def scores(result: AuditResult) -> Figure:
     return figure
 
 
-GAP_FEATURES = 8
+GAP_FEATURES = 6
 
 
 @_styled
@@ -352,7 +441,7 @@ def gap(result: AuditResult) -> Figure:
     frame = explanations.gap
     crossed = Layout.of(result.metadata, result.by_group.index).attributes
     keys = [k for k in dict.fromkeys((a, g) for a, g, _ in frame.index) if len(crossed.get(k[0], (k[0],))) == 1]
-    figure = _figure(7.0, 0.4 + len(keys) * (0.6 + 0.22 * (GAP_FEATURES + 2)))
+    figure = _figure(CHART_WIDTH, 0.4 + len(keys) * (0.35 + 0.14 * (GAP_FEATURES + 2)))
     axes_list = figure.subplots(len(keys), 1, squeeze=False)[:, 0]
     for axes, (attribute, group) in zip(axes_list, keys, strict=True):
         rows = frame.loc[(attribute, group)]
@@ -361,7 +450,7 @@ def gap(result: AuditResult) -> Figure:
         shown = pd.concat([top, rows.loc[[i for i in ("(residual)", "(total gap)") if i in rows.index]]])
         ys = np.arange(len(shown))[::-1]
         values = shown["contribution"].to_numpy(dtype=float)
-        title = f"{_text(attribute)} = {_text(group)}: gap in mean {explanations.units} and its parts"
+        title = f"{attribute} = {group}: gap in mean {explanations.units} and its parts"
         if not np.isfinite(values).any():
             axes.text(0.5, 0.5, SUPPRESSED, ha="center", va="center", color="#6b6b6b", style="italic",
                       transform=axes.transAxes)
@@ -375,8 +464,9 @@ def gap(result: AuditResult) -> Figure:
                 errors = [np.maximum(low, 0), np.maximum(high, 0)]
             axes.barh(ys, np.nan_to_num(values), xerr=errors, color=colours, height=0.6, capsize=2)
             axes.axvline(0, color="#6b6b6b", linewidth=0.8)
-        axes.set_yticks(ys, [_text(i) for i in shown.index])
-        axes.set_title(title, loc="left")
+        axes.set_yticks(ys, [_label(i) for i in shown.index], fontsize=7.5)
+        axes.tick_params(axis="x", labelsize=7.5)
+        axes.set_title(_text(textwrap.fill(title, 70)), loc="left", fontsize=8.5)
         axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
     return figure
 
@@ -412,9 +502,30 @@ def positions(result: AuditResult) -> Figure:
 
 # ---------------------------------------------------------------------------- registry and SVG
 CHARTS: dict[str, Callable[[AuditResult], Figure]] = {
-    "forest": forest, "heatmap": heatmap, "tradeoff": tradeoff, "segments": segments, "scores": scores, "gap": gap,
+    "rates": rates, "forest": forest, "heatmap": heatmap, "tradeoff": tradeoff, "segments": segments,
+    "scores": scores, "gap": gap,
 }
 CHARTS["positions"] = positions
+
+def show_in_notebooks() -> None:
+    """Let a running IPython show our figures as PNG images: pyplot registers that display when imported,
+    but our figures never import pyplot, so a fresh kernel would print ``<Figure size ...>`` instead."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if shell is None:
+        return
+    formatter = shell.display_formatter.formatters["image/png"]
+    try:
+        formatter.lookup_by_type(Figure)  # already shown (``%matplotlib inline``, or called before)
+    except KeyError:
+        formatter.for_type(Figure, _png)
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
 
 _SVG_START = re.compile(r"^.*?(?=<svg\b)", re.S)
 _NAMESPACES = re.compile(r'\s+xmlns(?::xlink)?="[^"]*"')

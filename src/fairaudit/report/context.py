@@ -12,8 +12,10 @@ import pandas as pd
 
 from fairaudit.findings import Finding
 from fairaudit.privacy import FLAG
+from fairaudit.provenance import DATA_KEYS, MODEL_KEYS
 from fairaudit.report import charts, fmt
 from fairaudit.report.method import method
+from fairaudit.tables import JOIN
 
 if TYPE_CHECKING:
     from fairaudit.result import AuditResult
@@ -40,8 +42,15 @@ def build(result: AuditResult) -> dict[str, Any]:
         except charts.ChartUnavailable:
             chart_svgs[name] = None
     return {
-        "title": f"Fairness audit of the {meta.get('model') or 'audited'} model",
+        "title": title(meta),
         "subtitle": _subtitle(meta),
+        "author": (meta.get("model_info") or {}).get("owner", ""),
+        "created": meta.get("created_utc", ""),
+        "identity": identity(meta),
+        "rates_caption": _rates_caption(result),
+        "summary": summary(result),
+        "training_note": _training_note(meta),
+        "signoff": SIGNOFF,
         "verdict": verdict(result),
         "fingerprint": meta.get("fingerprint_sha256") or "not recorded",
         "version": (meta.get("versions") or {}).get("fairaudit", ""),
@@ -53,6 +62,7 @@ def build(result: AuditResult) -> dict[str, Any]:
         "views": [_view(result, view, i, metric_names) for i, view in enumerate(views, start=1)],
         "charts": chart_svgs,
         "recommendations": [_recommendation(r, i) for i, r in enumerate(result.recommendations, start=1)],
+        "recommendations_note": _recommendations_note(result),
         "comparison": _comparison(result),
         "segments": _segments(result),
         "scores": _group_table(getattr(result, "score_quantiles", None), "{:.3f}"),
@@ -63,6 +73,99 @@ def build(result: AuditResult) -> dict[str, Any]:
                          scores=getattr(result, "score_quantiles", None) is not None,
                          ranking=getattr(result, "item_exposure", None) is not None),
     }
+
+
+def title(meta: dict[str, Any]) -> str:
+    """The audit's name (``name=`` / the config's ``title`` or ``name``), else the model's class."""
+    return meta.get("name") or f"Fairness audit of the {meta.get('model') or 'audited'} model"
+
+
+def identity(meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """Page 1's model and data identity: what was audited, by whom, on which rows."""
+    model, data = meta.get("model_info") or {}, meta.get("data_info") or {}
+    pairs = [
+        ("model", model.get("name") or meta.get("model")),
+        ("version", model.get("version")),
+        ("owner", model.get("owner")),
+        ("intended use", model.get("intended_use")),
+        ("model file SHA-256", model.get("file_sha256")),
+        *[(fmt.words(k), v) for k, v in model.items() if k not in MODEL_KEYS],
+        ("data source", data.get("source")),
+        ("data period", data.get("period")),
+        *[(fmt.words(k), v) for k, v in data.items() if k not in DATA_KEYS],
+        ("rows audited", fmt.count(meta["rows"]) if "rows" in meta else None),
+        ("sensitive attributes", ", ".join(meta.get("sensitive") or [])),
+        ("a positive decision", positive_decision(meta)),
+        ("audited (UTC)", meta.get("created_utc")),
+    ]
+    return [(k, str(v)) for k, v in pairs if v not in (None, "")]
+
+
+def positive_decision(meta: dict[str, Any]) -> str:
+    """What a positive decision means: the owner's words, else the label and threshold that make one."""
+    given = (meta.get("model_info") or {}).get("positive_decision")
+    if given:
+        return given
+    if meta.get("task") == "segmentation":
+        favorable = meta.get("favorable")
+        return f"assignment to segment {', '.join(favorable)}" if favorable else "not defined (segments only)"
+    outcome = f"{meta['target']} = {meta.get('pos_label', 1)}" if meta.get("target") else \
+        f"the label {meta.get('pos_label', 1)}"
+    if meta.get("targeted"):
+        return f"being among the targeted top scores (predicted {outcome})"
+    if meta.get("prediction_source", "").startswith("model") or meta.get("threshold") not in (None, 0.5):
+        return f"predicted {outcome}: a score of at least {meta.get('threshold')}"
+    return f"predicted {outcome}"
+
+
+def summary(result: AuditResult) -> dict[str, Any]:
+    """Which attributes and measures fail, which required checks could not be decided and why."""
+    fails: dict[str, list[str]] = {}
+    undecided: dict[str, list[str]] = {}
+    rows = []
+    for f in result.findings:
+        failing = f.severity == "fail"
+        open_required = f.required and f.severity in ("warn", "inconclusive")
+        if not (failing or open_required):
+            continue
+        name = fmt.words(f.measure) if f.measure else TOPICS.get(f.code, f.code)
+        (fails if failing else undecided).setdefault(f.attribute or "all views", []).append(name)
+        rows.append({
+            "attribute": f.attribute or "all views", "measure": name, "code": f.code,
+            "value": fmt.number(f.value) if f.measure and fmt.is_number(f.value) else "",
+            "interval": fmt.interval(f.ci_low, f.ci_high) if f.measure else "",
+            "threshold": f.threshold or "", "severity": f.severity,
+            "severity_word": "fail" if failing else "not decided",
+            "reason": f.message if failing or f.severity == "inconclusive" else REASONS["warn"],
+        })
+    return {"fails": [(a, ", ".join(dict.fromkeys(m))) for a, m in fails.items()],
+            "undecided": [(a, ", ".join(dict.fromkeys(m))) for a, m in undecided.items()],
+            "rows": rows}
+
+
+TOPICS = {"FA201": "small groups", "FA202": "missing sensitive values", "FA203": "single group",
+          "FA401": "suppressed groups", "FA402": "undefined metrics"}
+REASONS = {"warn": "The estimate lies beyond the limit but its interval reaches back within it: the data "
+                   "cannot tell whether the model meets the policy (more people would decide it)."}
+SIGNOFF = ("approve", "approve with conditions", "reject")
+
+
+def _rates_caption(result: AuditResult) -> str:
+    if "selection_rate" in result.by_group.columns:
+        return (f"How often each group receives a positive decision ({positive_decision(result.metadata)}), "
+                "with its interval; the dotted line is everyone's rate; n is the number of people.")
+    return "Each group's mean score with its interval; the dotted line is everyone's; n is the number of people."
+
+
+def _training_note(meta: dict[str, Any]) -> str:
+    overlap = meta.get("training_rows_audited")
+    if overlap is None:
+        return ("Whether the audited rows include the model's training rows is not recorded (pass "
+                "train_index= or the config key train_index).")
+    if overlap == 0:
+        return "None of the audited rows trained the model."
+    return (f"{fmt.count(overlap)} of the {fmt.count(meta.get('rows'))} audited rows trained the model (finding "
+            "FA204): error-rate measures on them look better than they will be on new people.")
 
 
 def _subtitle(meta: dict[str, Any]) -> str:
@@ -137,13 +240,16 @@ def scope(result: AuditResult, views: list[str]) -> dict[str, Any]:
         ("random state", meta.get("random_state")),
         ("audited (UTC)", meta.get("created_utc")),
         ("data fingerprint (SHA-256)", meta.get("fingerprint_sha256")),
+        ("policy SHA-256", meta.get("policy_sha256")),
+        ("config file SHA-256", meta.get("config_sha256")),
+        ("training rows audited", _training_note(meta)),
     ]
     sensitive = meta.get("sensitive") or [v for v in views if v in meta.get("sensitive", views)]
     groups = []
     for attribute in sensitive:
         if attribute not in views:
             continue
-        table = result.by_group.loc[attribute]
+        table = _in_order(result.by_group.loc[attribute])
         groups.append({"attribute": attribute, "groups": [
             (label, fmt.SUPPRESSED if row.get(FLAG, False) else fmt.count(row["count"]))
             for label, row in table.iterrows()]})
@@ -173,8 +279,15 @@ def _overall(overall: pd.DataFrame) -> list[dict[str, Any]]:
     return [{"metric": fmt.words(m), **_cell(r["value"], r["ci_low"], r["ci_high"])} for m, r in overall.iterrows()]
 
 
+def _in_order(table: pd.DataFrame) -> pd.DataFrame:
+    """A view's groups in their natural order (``<25``, ``25-44``, ``45-64``, ``65+``)."""
+    return table.reindex(fmt.ordered(table.index))
+
+
 def _view(result: AuditResult, view: str, number: int, metric_names: list[str]) -> dict[str, Any]:
     table = result.by_group.loc[view]
+    if JOIN not in view:
+        table = _in_order(table)
     first = [m for m in FIRST_TABLE if m in metric_names]
     rest = [m for m in metric_names if m not in first]
     tables = []
@@ -357,8 +470,44 @@ def _recommendation(rec: Any, number: int) -> dict[str, Any]:
         "number": number, "title": rec.title, "mitigation": rec.mitigation,
         "addresses": ", ".join(rec.addresses), "rationale": rec.rationale,
         "prerequisites": rec.prerequisites, "caveats": rec.caveats, "clears_policy": clears,
-        "score": fmt.number(rec.score) if rec.score is not None else "", "effect": effect,
+        "rank": _rank_words(rec), "effect": effect, "warnings": list(getattr(rec, "warnings", ())),
     }
+
+
+RANKING = ("Recommendations are ranked: first those whose simulated model clears the policy, then those with "
+           "a measured effect, and within each the one that removes the most disparity beyond the policy's "
+           "limits (summed over the measures) per point of balanced accuracy it costs; advice without a "
+           "measured effect comes last.")
+
+
+def _rank_words(rec: Any) -> str:
+    """The recommendation's ranking number said in words."""
+    if rec.score is None or rec.effect is None:
+        return ""
+    cost = ""
+    if "balanced_accuracy" in rec.effect.index:
+        before, after = rec.effect.loc["balanced_accuracy", ["before", "after"]]
+        if fmt.is_number(before) and fmt.is_number(after):
+            cost = f"; balanced accuracy {fmt.number(before)} before, {fmt.number(after)} after"
+    verb = "removes" if rec.score >= 0 else "adds"
+    return f"{verb} {fmt.number(abs(rec.score))} of disparity beyond the limits per point of balanced accuracy " \
+           f"lost{cost}"
+
+
+def _recommendations_note(result: AuditResult) -> dict[str, Any]:
+    """How the effects were measured, how the list is ranked, and whether any option clears the policy."""
+    simulated = [r for r in result.recommendations if r.effect is not None]
+    rows = next((r.held_out_rows for r in simulated if getattr(r, "held_out_rows", None)), None)
+    measured = ""
+    if simulated:
+        measured = ("Each simulated mitigation was fitted on one half of the audited rows and measured, with the "
+                    f"original model, on the same other half ({fmt.count(rows) if rows else 'the held-out'} rows, "
+                    "stratified by group and label): that is why the values before differ from the headline "
+                    "figures, which use every audited row.")
+    none_clears = bool(simulated) and not any(r.clears_policy for r in simulated)
+    return {"measured": measured, "ranking": RANKING if simulated else "",
+            "none_clears": "No simulated mitigation clears the policy: none is enough on its own; combine them, "
+                           "collect more data, or revisit the model." if none_clears else ""}
 
 
 def _privacy(result: AuditResult) -> dict[str, Any]:
@@ -388,9 +537,15 @@ def notebook(result: AuditResult) -> dict[str, Any]:
             cells.append({**_cell(row["value"], row["ci_low"], row["ci_high"]),
                           "withheld": bool(row.get(FLAG, False))})
         rows.append({"view": view, "cells": cells})
+    try:
+        chart = charts.to_svg(charts.rates(result), prefix="notebook-rates")
+    except charts.ChartUnavailable:
+        chart = None
     return {
+        "title": title(result.metadata),
         "subtitle": _subtitle(result.metadata),
         "verdict": verdict(result),
+        "chart": chart,
         "key_findings": [_finding(f) for f in key_findings(result.findings)],
         "columns": [fmt.words(c) for c in columns],
         "rows": rows,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
 from typing import Any
+
+import numpy as np
 
 SUPPRESSED = "suppressed"
 WITHHELD = "withheld"
@@ -15,12 +19,19 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+TINY = 1e-6
+"""Below this a number is printed as zero (``5.6e-17`` is rounding noise, not a rate)."""
+
+
 def number(value: Any, digits: int = 3) -> str:
-    """``0.098``; ``undefined`` for NaN or None."""
+    """``0.098``; a small non-zero value with two significant digits (``0.00047``), never in scientific
+    notation; ``undefined`` for NaN or None."""
     if not is_number(value):
         return UNDEFINED
-    if value != 0 and abs(value) < 10 ** -digits:
-        return f"{value:.1e}"
+    if abs(value) < TINY:
+        return f"{0.0:.{digits}f}"
+    if abs(value) < 0.5 * 10 ** -digits:
+        return np.format_float_positional(value, precision=2, unique=False, fractional=False, trim="-")
     return f"{value:.{digits}f}"
 
 
@@ -59,3 +70,24 @@ def evidence(value: Any, low: Any, high: Any, digits: int = 3) -> str:
 def words(name: str) -> str:
     """``true_positive_rate`` as ``true positive rate``."""
     return name.replace("_", " ")
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+MISSING = "(missing)"
+
+
+def _order_key(label: str) -> tuple[float, float, str]:
+    """``<25`` before ``25-44`` before ``65+``: the first number, nudged down by a leading ``<``."""
+    found = _NUMBER.search(label)
+    value = float(found.group()) if found else math.inf
+    return (value - 0.5 if label.lstrip().startswith(("<", "≤", "under", "Under")) else value, 0.0, label)
+
+
+def ordered(labels: Iterable[str]) -> list[str]:
+    """Group labels in their natural order: numeric-aware when every label (but ``(missing)``) holds a
+    number, else as given; ``(missing)`` last."""
+    labels = list(labels)
+    present = [label for label in labels if label != MISSING]
+    if present and all(_NUMBER.search(str(label)) for label in present):
+        present = sorted(present, key=lambda label: _order_key(str(label)))
+    return present + [label for label in labels if label == MISSING]

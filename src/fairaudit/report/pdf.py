@@ -34,12 +34,17 @@ def _quiet_expected_warnings() -> Iterator[None]:
         logger.removeFilter(drop)
 
 
+PDF_VARIANT = "pdf/ua-1"
+"""Tagged PDF for assistive technology (WeasyPrint's PDF/UA variant: structure tags, language, title)."""
+
+
 def render_pdf(result: AuditResult) -> bytes:
-    """The report as PDF bytes: title page, contents with page numbers, numbered pages, fonts embedded."""
+    """The report as tagged PDF bytes (PDF/UA-1): title page, contents with page numbers, numbered pages,
+    fonts embedded; its metadata carries the title, author (the model's owner), subject and creation date."""
     from weasyprint import HTML  # imported here: it loads Pango, which only the PDF needs
 
     with _quiet_expected_warnings():
-        return HTML(string=render_html(result)).write_pdf()
+        return HTML(string=render_html(result)).write_pdf(pdf_variant=PDF_VARIANT, pdf_tags=True)
 
 
 def write_pdf(result: AuditResult, path: str | Path) -> Path:
