@@ -12,6 +12,7 @@ import pandas as pd
 
 from fairaudit.findings import Finding
 from fairaudit.privacy import FLAG
+from fairaudit.public import transparency
 from fairaudit.report import charts, fmt
 from fairaudit.report.method import method
 
@@ -30,6 +31,7 @@ MODEL_REPR_CHARS = 1200
 def build(result: AuditResult) -> dict[str, Any]:
     """The template context of the full report."""
     meta = result.metadata
+    public = transparency(meta)
     views = list(dict.fromkeys(result.by_group.index.get_level_values("attribute")))
     metric_names = [c for c in result.by_group.columns if f"{c}_ci_low" in result.by_group.columns]
     measure_names = list(dict.fromkeys(result.measures.index.get_level_values("measure")))
@@ -40,7 +42,8 @@ def build(result: AuditResult) -> dict[str, Any]:
         except charts.ChartUnavailable:
             chart_svgs[name] = None
     return {
-        "title": f"Fairness audit of the {meta.get('model') or 'audited'} model",
+        "title": public["title"] if public else f"Fairness audit of the {meta.get('model') or 'audited'} model",
+        "transparency": public,
         "subtitle": _subtitle(meta),
         "verdict": verdict(result),
         "fingerprint": meta.get("fingerprint_sha256") or "not recorded",
