@@ -198,7 +198,7 @@ class AuditResult:
                   privacy_unit: str | None = None, max_rows_per_unit: int = 1) -> AuditResult:
         """A transparency report: a new result whose every number is computed from sufficient statistics
         noised by OpenDP under ``(epsilon, delta)``-differential privacy, with intervals widened to carry the
-        noise and ``metadata["privacy"]`` saying how (see :mod:`fairaudit.public.release`).
+        noise and ``metadata["privacy"]`` saying how (see :mod:`fairaudit.public.publication`).
 
         ``privacy_unit`` names a column identifying one person when a person has several rows; at most
         ``max_rows_per_unit`` of each person's rows are kept. ``random_state`` seeds the intervals only:

@@ -82,12 +82,13 @@ def in_engine(stats: GroupStats, data: Any, engine: str, recount: Callable[[Any]
             relation = source.relation
             if column not in relation.columns:
                 raise _unknown(column, list(relation.columns))
-            missing = relation.filter(f"{quote(column)} IS NULL").aggregate("count(*)").fetchone()[0]
+            missing = relation.filter(f"{quote(column)} IS NULL").aggregate("count(*)").fetchall()[0][0]
             if missing:
                 raise _missing_units(column, int(missing))
-            kept = relation.query("audited", f"SELECT * EXCLUDE (__fairaudit_rank) FROM (SELECT *, row_number() "
-                                             f"OVER (PARTITION BY {quote(column)} ORDER BY random()) AS "
-                                             f"__fairaudit_rank FROM audited) WHERE __fairaudit_rank <= {int(k)}")
+            kept = relation.query("audited", f"SELECT * EXCLUDE (__fairaudit_draw, __fairaudit_rank) FROM ("
+                                             f"SELECT *, row_number() OVER (PARTITION BY {quote(column)} ORDER BY "
+                                             "__fairaudit_draw) AS __fairaudit_rank FROM (SELECT *, random() AS "
+                                             f"__fairaudit_draw FROM audited)) WHERE __fairaudit_rank <= {int(k)}")
             return Statistics(_aligned(stats, recount(kept)))
         finally:
             source.close()

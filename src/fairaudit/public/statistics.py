@@ -57,11 +57,12 @@ def exact_tables(statistics: Statistics) -> dict[str, tuple[np.ndarray, bool]]:
     return tables
 
 
-def nonnegative(noised: np.ndarray) -> np.ndarray:
-    """Each row (first axis) projected onto the non-negative integer vectors with the row's (rounded, at least
-    0) noised total: the nearest in Euclidean distance, rounded by largest remainders."""
+def nonnegative(noised: np.ndarray, minimum: int = 1) -> np.ndarray:
+    """Each row (first axis: a finest group) projected onto the non-negative integer vectors with the row's
+    rounded noised total, at least ``minimum`` (every audited group occurs in the data): the nearest in
+    Euclidean distance, rounded by largest remainders."""
     rows = noised.reshape(len(noised), -1)
-    totals = np.maximum(np.rint(rows.sum(axis=1)), 0.0)
+    totals = np.maximum(np.rint(rows.sum(axis=1)), float(minimum))
     ordered = -np.sort(-rows, axis=1)
     steps = np.arange(1, rows.shape[1] + 1)
     shifts = (np.cumsum(ordered, axis=1) - totals[:, None]) / steps
