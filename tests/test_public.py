@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import fairaudit as fa
+from fairaudit.inputs import AuditInputError
 from fairaudit.privacy import suppress
 from fairaudit.public import PrivacyError, publication, release
 from fairaudit.public.statistics import exact_tables, nonnegative, public_statistics
@@ -235,6 +236,18 @@ def test_engine_inputs_publish_alike(tmp_path):
         assert public.metadata["rows"] == public.by_group.loc["group", "count"].sum()
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_spark_bounds_rows_per_person_in_the_engine(spark):
+    pytest.importorskip("pyspark")
+    data = frame(600)
+    result = fa.audit(None, spark.createDataFrame(data), sensitive="group", y_pred="y", n_boot=0)
+    bounded = result.statistics.bounded("id", 1, 0).stats
+    assert bounded.count.sum() == _bounded_rows(data, 1)
+    assert bounded.groups == result.statistics.stats.groups
+    with pytest.raises(AuditInputError, match="'nobody'"):
+        result.statistics.bounded("nobody", 1, 0)
+
+
 def test_segmentation_publishes_consistent_segment_counts():
     rng = np.random.default_rng(2)
     data = frame().assign(segment=lambda d: rng.choice(["gold", "silver", "basic"], len(d)))
@@ -303,7 +316,7 @@ def test_bad_requests_are_refused_clearly(audited, monkeypatch):
         audited.to_public(epsilon=1.0, delta=1.0)
     with pytest.raises(PrivacyError, match="loaded from JSON"):
         fa.AuditResult.from_dict(json.loads(audited.to_json())).to_public(epsilon=1.0)
-    with pytest.raises(fa.AuditInputError, match="'customer'.*columns are"):
+    with pytest.raises(AuditInputError, match="'customer'.*columns are"):
         audited.to_public(epsilon=1.0, privacy_unit="customer")
     data = frame()
     weighted = fa.audit(None, data.assign(w=1.0), sensitive="group", y_pred="y", sample_weight="w", n_boot=0)
@@ -311,7 +324,7 @@ def test_bad_requests_are_refused_clearly(audited, monkeypatch):
         weighted.to_public(epsilon=1.0)
     missing = fa.audit(None, data.assign(id=data["id"].where(data.index > 5)), sensitive="group", y_pred="y",
                        n_boot=0)
-    with pytest.raises(fa.AuditInputError, match="'id'.*6 missing"):
+    with pytest.raises(AuditInputError, match="'id'.*6 missing"):
         missing.to_public(epsilon=1.0, privacy_unit="id")
     scored = fa.audit(None, data, sensitive="group", y_score="score", task="score", n_boot=0)
     with pytest.raises(PrivacyError, match="score audit"):
