@@ -10,7 +10,8 @@
 3. Intervals carry the noise: the noise is drawn again from the mechanism's law (:func:`~fairaudit.public.
    noise.simulate`) ``NOISE_REPLICATES`` times onto the released tables, everything rebuilt, and each
    number's spread ``sd`` over those replicates is added in quadrature to its sampling interval: each side
-   ``h`` of the interval becomes ``sqrt(h**2 + (z * sd)**2)``. The homogeneity p-values are Wald tests on
+   ``h`` of the interval becomes ``sqrt(h**2 + (t * sd)**2)``, ``t`` Student's quantile of the level with
+   ``NOISE_REPLICATES - 1`` degrees of freedom. The homogeneity p-values are Wald tests on
    the per-group values with sampling and noise variance. Findings are judged on these widened intervals.
 4. Left out: the data fingerprint, the audit's duration, explanations (computed on rows), measured effects
    of mitigations, comparisons with a baseline, counts of targeted rows: only the whitelisted metadata
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as scipy_stats
 
 from fairaudit.findings import evaluate
 from fairaudit.mitigation import advice
@@ -146,8 +148,9 @@ def rebuild(statistics: Statistics, *, rng: np.random.Generator, intersections: 
 
 
 def widen(point: dict[str, Any], replicates: list[dict[str, Any]], confidence: float) -> dict[str, Any]:
-    """``point``'s intervals widened by the spread of each number over the noise ``replicates``."""
-    z = z_value(confidence)
+    """``point``'s intervals widened by the spread of each number over the noise ``replicates`` (times
+    Student's quantile with ``len(replicates) - 1`` degrees of freedom: the spread is itself estimated)."""
+    z = float(scipy_stats.t.ppf(0.5 + confidence / 2, len(replicates) - 1))
     out = dict(point)
     by_group = point["by_group"].copy()
     for column in [c for c in by_group.columns if f"{c}_ci_low" in by_group.columns]:
@@ -163,7 +166,7 @@ def widen(point: dict[str, Any], replicates: list[dict[str, Any]], confidence: f
         _widen_columns(disparities, replicates, "disparities", column, f"{column}_ci_low", f"{column}_ci_high", z,
                        1.0)
     disparities["p_value"] = [_p_value(by_group.loc[view, metric], by_group.loc[view, f"{metric}_ci_low"],
-                                       by_group.loc[view, f"{metric}_ci_high"], z)
+                                       by_group.loc[view, f"{metric}_ci_high"], z_value(confidence))
                               if metric in by_group.columns and np.isfinite(p) else np.nan
                               for (view, metric), p in disparities["p_value"].items()]
     disparities["p_value_adjusted"] = holm(disparities["p_value"].to_numpy(dtype=float))
