@@ -46,7 +46,7 @@ from fairaudit.uncertainty import holm, wald_homogeneity, z_value
 NOISE_REPLICATES = 30
 PUBLIC_METADATA = ("sensitive", "finest_groups", "target", "pos_label", "task", "model", "model_repr", "engine",
                    "columns", "prediction_source", "threshold", "features", "weighted", "confidence", "n_boot",
-                   "segments", "favorable", "versions")
+                   "segments", "favorable", "versions", "model_card")
 GUARANTEE = (
     "Differential privacy bounds what anyone can learn about one person from this report: whether or not any "
     "one person's data was used, every number here would have come out with nearly the same probability, at "
