@@ -44,6 +44,7 @@ from fairaudit.tables import JOIN, build_tables, views
 from fairaudit.uncertainty import holm, wald_homogeneity, z_value
 
 NOISE_REPLICATES = 30
+PUBLIC_TABLES = ("by_group", "overall", "disparities", "measures", "segments", "segments_ci_low", "segments_ci_high")
 PUBLIC_METADATA = ("sensitive", "finest_groups", "target", "pos_label", "task", "model", "model_repr", "engine",
                    "columns", "prediction_source", "threshold", "features", "weighted", "confidence", "n_boot",
                    "segments", "favorable", "versions", "model_card")
@@ -88,11 +89,10 @@ def publish(result: Any, *, epsilon: float, delta: float = 0.0, random_state: An
     if "chi2_method" in meta:
         metadata["chi2_method"] = point["methods"]
     metadata["privacy"] = _privacy(released, epsilon, delta, privacy_unit, max_rows_per_unit)
-    return dataclasses.replace(
-        result, metadata=metadata, findings=findings, recommendations=advice(findings), explanations=None,
-        comparison=None, score_quantiles=None, statistics=None,
-        **{k: tables[k] for k in ("by_group", "overall", "disparities", "measures", "segments", "segments_ci_low",
-                                  "segments_ci_high")})
+    # a new result, not a copy: any other field (explanations, comparison, tables added later) keeps its
+    # default instead of carrying exact numbers into the public report
+    return type(result)(metadata=metadata, findings=findings, policy=result.policy, recommendations=advice(findings),
+                        **{k: tables[k] for k in PUBLIC_TABLES})
 
 
 def _check(result: Any, epsilon: float, delta: float, privacy_unit: str | None, max_rows_per_unit: int) -> None:
