@@ -104,6 +104,9 @@ def _check(result: Any, epsilon: float, delta: float, privacy_unit: str | None, 
         raise PrivacyError("The 'max_rows_per_unit' parameter of to_public must be a positive integer; "
                            f"got {max_rows_per_unit!r}.")
     statistics = getattr(result, "statistics", None)
+    if result.metadata.get("task") == "ranking":
+        raise PrivacyError("to_public releases binary and segmentation audits; a ranking audit's exposure sums "
+                           "have no per-person bound yet: audit the top-k decision (y_pred=) for the public report.")
     if statistics is None:
         raise PrivacyError("to_public needs the statistics audit() keeps in memory; this result has none (it was "
                            "loaded from JSON, or is already public): run fairaudit.audit again and call to_public.")
