@@ -33,6 +33,7 @@ from fairaudit.policy import (
 )
 from fairaudit.privacy import view_parts
 from fairaudit.provenance import training_rows, versions, with_provenance
+from fairaudit.public import in_engine, in_memory
 from fairaudit.result import AuditResult
 from fairaudit.scores import ScoreStats, group_metrics, score_tables
 from fairaudit.segmentation import SegmentStats, segment_tables
@@ -196,7 +197,7 @@ def audit(
         tables = build_tables(stats, intersections=intersections, confidence=inputs.confidence,
                               n_boot=inputs.n_boot, rng=rng,
                               decisions=task_name != "segmentation" or favorable is not None, **compared)
-    measures, segmented = tables.measures, None
+    measures, segmented, segment_stats = tables.measures, None, None
     if task_name == "segmentation":
         segment_stats = SegmentStats.from_codes(groups.attributes, groups.groups, groups.codes,
                                                 predictions.segment_labels, predictions.segments,
@@ -233,10 +234,16 @@ def audit(
         meta["segments"] = list(predictions.segment_labels)
         meta["favorable"] = None if favorable is None else [group_name(f) for f in favorable]
         meta["chi2_method"] = segmented.methods
+    statistics = in_memory(stats, data=inputs.data, codes=groups.codes, y_true=None if continuous else inputs.y_true,
+                           decisions=decisions, y_score=None if continuous else predictions.y_score,
+                           segments=segment_stats, segment_codes=predictions.segments,
+                           favorable=None if segmented is None or favorable is None else tuple(np.bincount(
+                               predictions.segments, weights=decisions,
+                               minlength=len(predictions.segment_labels)) > 0))
     return with_provenance(AuditResult(
         by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
         measures=measures, metadata=meta, findings=findings, policy=rules,
-        recommendations=recommendations, pairwise=getattr(tables, "pairwise", None), **extra,
+        recommendations=recommendations, pairwise=getattr(tables, "pairwise", None), statistics=statistics, **extra,
     ), name=name, model_info=model_info, data_info=data_info, training=training)
 
 
@@ -293,9 +300,16 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
     if explanations is not None:
         meta["explanation_sample_rows"] = len(sample)
     meta.update(_compared(tables), reference=compared["reference"])
+
+    def recount(bounded: Any) -> GroupStats:
+        return group_stats(bounded, sensitive=sensitive, target=target, y_pred=y_pred, y_score=y_score,
+                           pos_label=pos_label, threshold=threshold, model=model, features=features,
+                           score_edges=stats.score_edges).stats
+
     return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
                        measures=tables.measures, metadata=meta, findings=findings, policy=policy,
-                       recommendations=advice(findings), explanations=explanations, pairwise=tables.pairwise)
+                       recommendations=advice(findings), explanations=explanations, pairwise=tables.pairwise,
+                       statistics=in_engine(stats, data, computed.engine, recount))
 
 
 def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None, query: str, y_rank: str | None,

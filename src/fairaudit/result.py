@@ -51,6 +51,8 @@ class AuditResult:
     pairwise : DataFrame indexed by (``attribute``, ``metric``, ``group_a``, ``group_b``): every pair of
         compared groups' ``difference`` (a - b) and ``ratio`` (a / b) with intervals simultaneous over the
         view's pairs; rows of groups hidden for privacy are left out of the JSON.
+    statistics : the audit's sufficient statistics in memory (:class:`fairaudit.public.Statistics`), for
+        :meth:`to_public`; never serialised.
     segments : segmentation audits: each group's share in each segment (index (``attribute``, ``group``),
         one column per segment, rows sum to 1), with Wilson intervals in ``segments_ci_low/_high``.
     ranking_positions : ranking audits with favourable items: per (``attribute``, ``group``) and position
@@ -76,6 +78,7 @@ class AuditResult:
     ranking_positions: pd.DataFrame | None = None
     item_exposure: pd.DataFrame | None = None
     pairwise: pd.DataFrame | None = None
+    statistics: Any = field(default=None, repr=False)
 
     @property
     def verdict(self) -> str:
@@ -196,6 +199,20 @@ class AuditResult:
         from fairaudit.compliance import model_card_markdown
 
         return model_card_markdown(self, intended_use=intended_use, data_period=data_period)
+
+    def to_public(self, *, epsilon: float, delta: float = 0.0, random_state: Any = None,
+                  privacy_unit: str | None = None, max_rows_per_unit: int = 1) -> AuditResult:
+        """A transparency report: a new result whose every number is computed from sufficient statistics
+        noised by OpenDP under ``(epsilon, delta)``-differential privacy, with intervals widened to carry the
+        noise and ``metadata["privacy"]`` saying how (see :mod:`fairaudit.public.publication`).
+
+        ``privacy_unit`` names a column identifying one person when a person has several rows; at most
+        ``max_rows_per_unit`` of each person's rows are kept. ``random_state`` seeds the intervals only:
+        OpenDP's noise is never seeded. Needs the ``dp`` extra (OpenDP)."""
+        from fairaudit.public import publish
+
+        return publish(self, epsilon=epsilon, delta=delta, random_state=random_state, privacy_unit=privacy_unit,
+                       max_rows_per_unit=max_rows_per_unit)
 
     # ------------------------------------------------------------------ display
     def headline(self) -> pd.DataFrame:

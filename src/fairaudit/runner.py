@@ -87,6 +87,11 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
                 "fingerprint_sha256": baseline_result.metadata.get("fingerprint_sha256"),
             }
         outcome.reports = write_reports(result, reports, formats, say)
+        if "publish" in config.spec:
+            say(f"publishing a transparency report (epsilon {config.spec['publish']['epsilon']:g})")
+            public = result.to_public(**config.spec["publish"], random_state=config.spec.get("random_state"))
+            outcome.reports.update({f"public_{k}": v for k, v in
+                                    write_reports(public, reports, formats, say, stem="public").items()})
         if outcome.comparison is not None:
             suppress(result).comparison.to_csv(reports / "comparison.csv")  # withheld measures are blank
             outcome.reports["comparison"] = reports / "comparison.csv"
@@ -100,10 +105,11 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
     return outcome
 
 
-def write_reports(result: AuditResult, folder: Path, formats: tuple[str, ...], say: Any) -> dict[str, Path]:
-    """The JSON always, the other requested formats, and the requested compliance tables as CSV
-    (``nyc_ll144.csv``, ``eeoc_four_fifths.csv``), in ``folder``."""
-    written = {"json": folder / "audit.json"}
+def write_reports(result: AuditResult, folder: Path, formats: tuple[str, ...], say: Any,
+                  stem: str = "audit") -> dict[str, Path]:
+    """The JSON always (``stem.json``), the other requested formats (``stem.html``, ...), and the requested
+    compliance tables as CSV (``nyc_ll144.csv``, ``eeoc_four_fifths.csv``), in ``folder``."""
+    written = {"json": folder / f"{stem}.json"}
     result.to_json(written["json"])
     for standard in result.metadata.get("compliance", []):
         written[standard] = folder / f"{standard}.csv"
@@ -112,7 +118,7 @@ def write_reports(result: AuditResult, folder: Path, formats: tuple[str, ...], s
         if fmt == "json":
             continue
         say(f"writing {fmt}")
-        written[fmt] = folder / f"audit.{fmt}"
+        written[fmt] = folder / f"{stem}.{fmt}"
         getattr(result, f"to_{fmt}")(written[fmt])
     return written
 

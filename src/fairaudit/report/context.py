@@ -13,6 +13,7 @@ import pandas as pd
 from fairaudit.findings import Finding
 from fairaudit.privacy import FLAG
 from fairaudit.provenance import DATA_KEYS, MODEL_KEYS
+from fairaudit.public import transparency
 from fairaudit.report import charts, fmt
 from fairaudit.report.method import method
 from fairaudit.tables import JOIN
@@ -32,6 +33,7 @@ MODEL_REPR_CHARS = 1200
 def build(result: AuditResult) -> dict[str, Any]:
     """The template context of the full report."""
     meta = result.metadata
+    public = transparency(meta)
     views = list(dict.fromkeys(result.by_group.index.get_level_values("attribute")))
     metric_names = [c for c in result.by_group.columns if f"{c}_ci_low" in result.by_group.columns]
     measure_names = list(dict.fromkeys(result.measures.index.get_level_values("measure")))
@@ -42,7 +44,8 @@ def build(result: AuditResult) -> dict[str, Any]:
         except charts.ChartUnavailable:
             chart_svgs[name] = None
     return {
-        "title": title(meta),
+        "title": public["title"] if public else title(meta),
+        "transparency": public,
         "subtitle": _subtitle(meta),
         "author": (meta.get("model_info") or {}).get("owner", ""),
         "created": meta.get("created_utc", ""),

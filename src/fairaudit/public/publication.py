@@ -1,0 +1,237 @@
+"""``AuditResult.to_public``: a transparency report whose every number comes from OpenDP-noised statistics.
+
+1. The audit's sufficient statistics (kept in memory, :class:`~fairaudit.public.statistics.Statistics`)
+   are released table by table through OpenDP (:mod:`fairaudit.public.noise`); the budget ``epsilon``
+   (and ``delta``) is split equally across the released tables (sequential composition), each table's
+   share recorded in ``metadata["privacy"]["tables"]``.
+2. The noised tables are post-processed into non-negative, consistent statistics
+   (:mod:`fairaudit.public.statistics`) and every table is rebuilt from them by the functions of an
+   ordinary audit (:func:`fairaudit.tables.build_tables`, :func:`fairaudit.segmentation.segment_tables`).
+3. Intervals carry the noise: the noise is drawn again from the mechanism's law (:func:`~fairaudit.public.
+   noise.simulate`) ``NOISE_REPLICATES`` times onto the released tables, everything rebuilt, and each
+   number's spread ``sd`` over those replicates is added in quadrature to its sampling interval: each side
+   ``h`` of the interval becomes ``sqrt(h**2 + (t * sd)**2)``, ``t`` Student's quantile of the level with
+   ``NOISE_REPLICATES - 1`` degrees of freedom. The homogeneity p-values are Wald tests on
+   the per-group values with sampling and noise variance. Findings are judged on these widened intervals.
+4. Left out: the data fingerprint, the audit's duration, explanations (computed on rows), measured effects
+   of mitigations, comparisons with a baseline, counts of targeted rows: only the whitelisted metadata
+   (:data:`PUBLIC_METADATA`) is kept, ``rows`` becomes the noised total.
+
+Unit of privacy: one row; with ``privacy_unit=column``, all the rows sharing a value of that column (one
+customer), of which at most ``max_rows_per_unit`` (chosen at random) are kept, so that one customer changes
+each table by at most that many (the sensitivity). Weighted audits are refused: a weight has no bound, so
+neither has a row's influence. The categories of the sensitive attributes are treated as public knowledge
+(the groups shown are those of the audit, including any whose noised count is 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+
+from fairaudit.findings import evaluate
+from fairaudit.mitigation import advice
+from fairaudit.public.noise import PrivacyError, Release, opendp, release, simulate
+from fairaudit.public.statistics import Statistics, exact_tables, public_statistics
+from fairaudit.segmentation import segment_tables
+from fairaudit.tables import JOIN, build_tables, views
+from fairaudit.uncertainty import holm, wald_homogeneity, z_value
+
+NOISE_REPLICATES = 30
+PUBLIC_TABLES = ("by_group", "overall", "disparities", "measures", "segments", "segments_ci_low", "segments_ci_high")
+PUBLIC_METADATA = ("sensitive", "finest_groups", "target", "pos_label", "task", "model", "model_repr", "engine",
+                   "columns", "prediction_source", "threshold", "features", "weighted", "confidence", "n_boot",
+                   "segments", "favorable", "versions", "model_card")
+GUARANTEE = (
+    "Differential privacy bounds what anyone can learn about one person from this report: whether or not any "
+    "one person's data was used, every number here would have come out with nearly the same probability, at "
+    "most e^epsilon times more or less likely (epsilon = {epsilon:g}{delta}). Each count was released with "
+    "random noise from OpenDP before any rate or disparity was computed, and the intervals are widened to "
+    "include that noise, so a difference they do not rule out may be noise rather than a finding."
+)
+
+
+def publish(result: Any, *, epsilon: float, delta: float = 0.0, random_state: Any = None,
+            privacy_unit: str | None = None, max_rows_per_unit: int = 1) -> Any:
+    """The transparency report of ``result``: a new result of the same class whose every number is computed
+    from OpenDP-noised sufficient statistics (see the module docstring)."""
+    _check(result, epsilon, delta, privacy_unit, max_rows_per_unit)
+    opendp()
+    rng = np.random.default_rng(random_state)
+    statistics: Statistics = result.statistics
+    sensitivity = 1
+    if privacy_unit is not None:
+        statistics = statistics.bounded(privacy_unit, max_rows_per_unit, int(rng.integers(2**31)))
+        sensitivity = max_rows_per_unit
+    exact = exact_tables(statistics)
+    share_eps, share_delta = epsilon / len(exact), delta / len(exact)
+    released = {name: release(name, values, integer=integer, sensitivity=sensitivity, epsilon=share_eps,
+                              delta=share_delta) for name, (values, integer) in exact.items()}
+    meta = result.metadata
+    options = {"intersections": any(JOIN in v for v in result.by_group.index.get_level_values("attribute")),
+               "confidence": meta.get("confidence", 0.95), "n_boot": meta.get("n_boot", 1000),
+               "decisions": meta.get("task") != "segmentation" or meta.get("favorable") is not None}
+    point = rebuild(public_statistics(statistics, released), rng=rng, **options)
+    replicates = [rebuild(public_statistics(statistics, _renoised(released, rng)), rng=rng,
+                          **{**options, "n_boot": 0}) for _ in range(NOISE_REPLICATES)]
+    tables = widen(point, replicates, options["confidence"])
+    findings = evaluate(tables["by_group"], tables["disparities"], tables["measures"], result.policy,
+                        options["confidence"])
+    metadata = {k: meta[k] for k in PUBLIC_METADATA if k in meta}
+    metadata.update(rows=int(point["rows"]), created_utc=meta.get("created_utc"), auc_score_bins=point["bins"],
+                    random_state=random_state if isinstance(random_state, (int, type(None))) else "Generator")
+    if "chi2_method" in meta:
+        metadata["chi2_method"] = point["methods"]
+    metadata["privacy"] = _privacy(released, epsilon, delta, privacy_unit, max_rows_per_unit)
+    # a new result, not a copy: any other field (explanations, comparison, tables added later) keeps its
+    # default instead of carrying exact numbers into the public report
+    return type(result)(metadata=metadata, findings=findings, policy=result.policy, recommendations=advice(findings),
+                        **{k: tables[k] for k in PUBLIC_TABLES})
+
+
+def _check(result: Any, epsilon: float, delta: float, privacy_unit: str | None, max_rows_per_unit: int) -> None:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (0 < epsilon < math.inf):
+        raise PrivacyError(f"The 'epsilon' parameter of to_public must be a positive finite number; got {epsilon!r}.")
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta < 1:
+        raise PrivacyError(f"The 'delta' parameter of to_public must be in [0, 1); got {delta!r}.")
+    if isinstance(max_rows_per_unit, bool) or not isinstance(max_rows_per_unit, int) or max_rows_per_unit < 1:
+        raise PrivacyError("The 'max_rows_per_unit' parameter of to_public must be a positive integer; "
+                           f"got {max_rows_per_unit!r}.")
+    statistics = getattr(result, "statistics", None)
+    if result.metadata.get("task") == "ranking":
+        raise PrivacyError("to_public releases binary and segmentation audits; a ranking audit's exposure sums "
+                           "have no per-person bound yet: audit the top-k decision (y_pred=) for the public report.")
+    if statistics is None:
+        raise PrivacyError("to_public needs the statistics audit() keeps in memory; this result has none (it was "
+                           "loaded from JSON, or is already public): run fairaudit.audit again and call to_public.")
+    if result.metadata.get("task") == "score":
+        raise PrivacyError("to_public releases binary and segmentation audits; a score audit's values have no "
+                           "bound, so no noise scale protects them: audit a decision (threshold= or top_k=).")
+    if result.metadata.get("weighted"):
+        raise PrivacyError("to_public refuses weighted audits: a row's weight has no bound, so neither has its "
+                           "influence on the released sums. Audit without sample_weight for the public report.")
+    if privacy_unit is not None and statistics.bounded is None:
+        raise PrivacyError(f"The 'privacy_unit' parameter of to_public names column {privacy_unit!r}, but this "
+                           "audit's rows are not reachable any more to bound each unit's rows.")
+
+
+def _renoised(released: dict[str, Release], rng: np.random.Generator) -> dict[str, Release]:
+    """The released tables with one more draw of their noise (for the spread the noise adds)."""
+    return {name: dataclasses.replace(table, values=table.values + simulate(table, rng))
+            for name, table in released.items()}
+
+
+def rebuild(statistics: Statistics, *, rng: np.random.Generator, intersections: bool, confidence: float,
+            n_boot: int, decisions: bool) -> dict[str, Any]:
+    """Every table of the audit from ``statistics``, by the ordinary audit's functions."""
+    stats = statistics.stats
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tables = build_tables(stats, intersections=intersections, confidence=confidence, n_boot=n_boot, rng=rng,
+                              decisions=decisions)
+        out: dict[str, Any] = {"by_group": tables.by_group, "overall": tables.overall,
+                               "disparities": tables.disparities, "measures": tables.measures,
+                               "segments": None, "segments_ci_low": None, "segments_ci_high": None,
+                               "rows": stats.count.sum(), "methods": None,
+                               "bins": None if stats.score_edges is None else len(stats.score_edges) - 1}
+        if statistics.segments is not None:
+            segmented = segment_tables(statistics.segments, stats, views(stats.attributes, intersections),
+                                       confidence=confidence, n_boot=n_boot, rng=rng)
+            out["measures"] = pd.concat([tables.measures, segmented.measures]).sort_index(
+                level="attribute", sort_remaining=False)
+            out.update(segments=segmented.segments, segments_ci_low=segmented.segments_ci_low,
+                       segments_ci_high=segmented.segments_ci_high, methods=segmented.methods)
+    return out
+
+
+def widen(point: dict[str, Any], replicates: list[dict[str, Any]], confidence: float) -> dict[str, Any]:
+    """``point``'s intervals widened by the spread of each number over the noise ``replicates`` (times
+    Student's quantile with ``len(replicates) - 1`` degrees of freedom: the spread is itself estimated)."""
+    z = float(scipy_stats.t.ppf(0.5 + confidence / 2, len(replicates) - 1))
+    out = dict(point)
+    by_group = point["by_group"].copy()
+    for column in [c for c in by_group.columns if f"{c}_ci_low" in by_group.columns]:
+        _widen_columns(by_group, replicates, "by_group", column, f"{column}_ci_low", f"{column}_ci_high", z, 1.0)
+    out["by_group"] = by_group
+    for name in ("overall", "measures"):
+        frame = point[name].copy()
+        upper = np.where(frame.index.get_level_values(-1) == "min_representation_ratio", np.inf, 1.0)
+        _widen_columns(frame, replicates, name, "value", "ci_low", "ci_high", z, upper)
+        out[name] = frame
+    disparities = point["disparities"].copy()
+    for column in ("difference", "ratio"):
+        _widen_columns(disparities, replicates, "disparities", column, f"{column}_ci_low", f"{column}_ci_high", z,
+                       1.0)
+    disparities["p_value"] = [_p_value(by_group.loc[view, metric], by_group.loc[view, f"{metric}_ci_low"],
+                                       by_group.loc[view, f"{metric}_ci_high"], z_value(confidence))
+                              if metric in by_group.columns and np.isfinite(p) else np.nan
+                              for (view, metric), p in disparities["p_value"].items()]
+    disparities["p_value_adjusted"] = holm(disparities["p_value"].to_numpy(dtype=float))
+    out["disparities"] = disparities
+    if point["segments"] is not None:
+        spread = _spread([r["segments"].to_numpy(dtype=float) for r in replicates])
+        for side, sign in (("segments_ci_low", -1), ("segments_ci_high", 1)):
+            out[side] = point["segments"] + sign * _side(point["segments"].to_numpy(), point[side].to_numpy(), spread,
+                                                         z, sign)
+            out[side] = out[side].clip(0.0, 1.0)
+    return out
+
+
+def _spread(draws: list[np.ndarray]) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanstd(np.stack(draws), axis=0, ddof=1)
+
+
+def _side(value: np.ndarray, bound: np.ndarray, spread: np.ndarray, z: float, sign: int) -> np.ndarray:
+    """One side's new half-width: the sampling half-width and ``z`` noise standard deviations in quadrature."""
+    half = np.maximum(sign * (bound - value), 0.0)
+    return np.sqrt(half**2 + (z * np.nan_to_num(spread)) ** 2)
+
+
+def _widen_columns(frame: pd.DataFrame, replicates: list[dict[str, Any]], name: str, value: str, low: str, high: str,
+                   z: float, upper: Any) -> None:
+    spread = _spread([r[name][value].to_numpy(dtype=float) for r in replicates])
+    v = frame[value].to_numpy(dtype=float)
+    frame[low] = np.maximum(v - _side(v, frame[low].to_numpy(dtype=float), spread, z, -1), 0.0)
+    frame[high] = np.minimum(v + _side(v, frame[high].to_numpy(dtype=float), spread, z, 1), upper)
+
+
+def _p_value(values: pd.Series, low: pd.Series, high: pd.Series, z: float) -> float:
+    """Wald homogeneity p-value with each group's variance read off its widened interval."""
+    return wald_homogeneity(values.to_numpy(dtype=float), ((high - low).to_numpy(dtype=float) / (2 * z)) ** 2)
+
+
+def _privacy(released: dict[str, Release], epsilon: float, delta: float, privacy_unit: str | None,
+             max_rows_per_unit: int) -> dict[str, Any]:
+    unit = ("one row (one customer = one row)" if privacy_unit is None else
+            f"one value of column {privacy_unit!r} (one customer), at most {max_rows_per_unit} of its rows kept")
+    return {
+        "epsilon": float(epsilon), "delta": float(delta),
+        "mechanism": "; ".join(dict.fromkeys(t.mechanism for t in released.values())),
+        "unit": unit, "rows_per_unit": max_rows_per_unit if privacy_unit is not None else 1,
+        "budget": "split equally across the released tables (sequential composition)",
+        "tables": {name: table.describe() for name, table in released.items()},
+        "intervals": (f"sampling and noise in quadrature: the spread of each number over {NOISE_REPLICATES} "
+                      "redraws of the noise widens each side of its interval"),
+        "categories": "the categories of the sensitive attributes are treated as public",
+        "guarantee": GUARANTEE.format(epsilon=epsilon, delta=f", delta = {delta:g}" if delta else ""),
+    }
+
+
+def transparency(metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The report's context of a transparency report (``None`` for an internal audit)."""
+    privacy = metadata.get("privacy")
+    if not privacy:
+        return None
+    return {"title": "Transparency report: group fairness under differential privacy",
+            "guarantee": privacy["guarantee"], "epsilon": privacy["epsilon"], "delta": privacy["delta"],
+            "unit": privacy["unit"], "mechanism": privacy["mechanism"],
+            "tables": [{"name": n, **t} for n, t in privacy["tables"].items()], "intervals": privacy["intervals"]}
+
