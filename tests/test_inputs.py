@@ -146,7 +146,7 @@ def test_bad_options(data):
     with pytest.raises(fa.AuditInputError, match=r"'n_boot' argument must be an integer >= 0"):
         audit(data, n_boot=-5)
     with pytest.raises(fa.AuditInputError, match=r"'task' argument must be one of 'auto', 'binary'"):
-        audit(data, task="ranking")
+        audit(data, task="multiclass")
     with pytest.raises(fa.AuditInputError, match=r"'explain' argument needs the model itself"):
         audit(data, explain=True)
     with pytest.raises(fa.PolicyError, match=r"Unknown policy key 'demographic_parity_difference'"):

@@ -15,13 +15,13 @@ from fairaudit.ranking import RankingStats
 def check_ranking_arguments(*, model: Any, sensitive: Any, target: Any, query: Any, y_rank: Any, y_score: Any,
                             item: Any, favorable: Any, top_k: Any, sample_weight: Any, explain: bool,
                             mitigate: bool, y_pred: Any, features: Any = None, threshold: float = 0.5,
-                            pos_label: Any = 1) -> tuple[list[str], int, tuple[Any, ...] | None]:
+                            pos_label: Any = None) -> tuple[list[str], int, tuple[Any, ...] | None]:
     """The sensitive column names, the cutoff k and the favourable items; errors name the argument."""
     if model is not None:
         raise AuditInputError("A ranking audit reads ranks or scores from columns: pass model=None with y_rank= "
                               "(1 = top) or y_score= (ranked within each query), computed by your model.")
     unused = (("sample_weight", sample_weight, None), ("y_pred", y_pred, None), ("features", features, None),
-              ("threshold", threshold, 0.5), ("pos_label", pos_label, 1))
+              ("threshold", threshold, 0.5), ("pos_label", pos_label, None))
     for argument, value, default in unused:
         if (value is not None) if default is None else (value != default):
             raise AuditInputError(f"The '{argument}' argument does not apply to task='ranking' (each customer counts "
