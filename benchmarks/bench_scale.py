@@ -127,6 +127,47 @@ def measure(engine: str, path: str) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------------- in memory
+def in_memory(rows: int, repeat: int = 3) -> dict:
+    """The default audit of a pandas frame (3 text attributes, all crossings, scores, n_boot=1000) against
+    the numpy floor of the same run: factorise the three columns, one bincount of the cells, one binned
+    score histogram. Best of ``repeat``."""
+    import warnings
+
+    import pandas as pd
+
+    import fairaudit as fa
+
+    warnings.simplefilter("ignore")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({name: rng.choice(values, rows) for name, values in
+                          zip(SENSITIVE, (REGIONS, AGES, SEXES), strict=True)})
+    logit = rng.normal(0, 1, rows)
+    frame["y"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+    frame["score"] = 1 / (1 + np.exp(-(logit + rng.normal(0, 0.7, rows))))
+
+    def floor() -> None:
+        codes = [pd.factorize(frame[name], sort=True)[0] for name in SENSITIVE]
+        group = (codes[0] * len(AGES) + codes[1]) * len(SEXES) + codes[2]
+        score = frame["score"].to_numpy()
+        cell = ((group * 2 + frame["y"].to_numpy()) * 2 + (score >= 0.5)) * 10 + np.minimum(score * 10, 9).astype(int)
+        np.bincount(cell, minlength=40 * 40)
+        np.bincount((group * 2 + frame["y"].to_numpy()) * 1000 + np.minimum(score * 1000, 999).astype(int))
+
+    def audit() -> None:
+        fa.audit(None, frame, sensitive=SENSITIVE, **{k: v for k, v in KWARGS.items() if k != "sensitive"})
+
+    out = {}
+    for name, run in (("floor", floor), ("audit", audit)):
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        out[name] = min(times)
+    return out
+
+
 # ---------------------------------------------------------------------------- the parent
 def run_child(engine: str, path: str) -> dict:
     """Run one measurement in a fresh process, sampling the peak resident memory of its process tree."""
@@ -165,12 +206,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000, 100_000_000])
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--in-memory", type=int, default=None, metavar="ROWS",
+                        help="only the in-memory default audit against the numpy floor, at ROWS rows")
     parser.add_argument("--keep", type=Path, default=None, help="write the files here and keep them")
     parser.add_argument("--measure", choices=["floor", "duckdb", "spark", "pandas"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.path)))
+        return
+    if args.in_memory:
+        found = in_memory(args.in_memory)
+        print(f"in memory, {args.in_memory:,} rows: audit {found['audit']:.2f} s, numpy floor {found['floor']:.2f} s "
+              f"({found['audit'] / found['floor']:.1f}x)")
         return
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="fairaudit-bench-"))
