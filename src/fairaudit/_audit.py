@@ -155,7 +155,6 @@ def audit(
     work = Task(task_name, top_k, None if favorable is None else tuple(
         [favorable] if isinstance(favorable, (str, int)) else favorable))
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
-        pos_label = 1 if pos_label is None else pos_label
         if mitigate:
             raise AuditInputError(
                 "The 'mitigate' argument refits models on rows in memory: for an engine input, pass a pandas "

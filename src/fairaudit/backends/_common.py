@@ -34,6 +34,7 @@ from fairaudit.inputs import (
     SingleGroupWarning,
     group_name,
 )
+from fairaudit.inputs import _what as what_is
 from fairaudit.stats import (
     CALIBRATION_EDGES,
     MAX_SCORE_BINS,
@@ -215,10 +216,10 @@ def check_group_count(name: str, distinct: int) -> None:
         )
 
 
-def check_no_missing(argument: str, missing: int, rows: int) -> None:
+def check_no_missing(argument: str, missing: int, rows: int, name: str | None = None) -> None:
     if missing:
         raise AuditInputError(
-            f"The '{argument}' argument has {missing} missing value(s) (NaN) out of {rows}. "
+            f"{what_is(argument, name)} has {missing} missing value(s) (NaN) out of {rows}. "
             "fairaudit drops no rows silently: fill or remove those rows before the audit."
         )
 
@@ -231,59 +232,35 @@ def check_label_count(argument: str, distinct: int) -> None:
         )
 
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return False
-
-
-def positive_values(argument: str, values: Sequence[Any], pos_label: Any) -> list[Any]:
-    """The distinct label values that count as positive, as :func:`fairaudit.inputs.binarize_labels`:
-    the values equal to ``pos_label``; with 0/1 labels and ``pos_label=1``, those equal to 1."""
-    matched = [v for v in values if _same(v, pos_label)]
-    if matched:
-        return matched
-    if all(_same(v, 0) or _same(v, 1) for v in values) and _same(pos_label, 1):
-        return [v for v in values if _same(v, 1)]
-    ordered = sorted(values, key=str)
-    shown = ", ".join(repr(v) for v in ordered[:10])
-    more = "" if len(values) <= 10 else f" and {len(values) - 10} more"
-    example = ordered[0] if ordered else None
-    raise AuditInputError(
-        f"The '{argument}' argument has values {shown}{more}, and pos_label={pos_label!r} is not one "
-        f"of them. Pass pos_label= set to the favourable value, e.g. pos_label={example!r}."
-    )
-
-
-def check_weights(*, missing: int, infinite: int, negative: int, minimum: float, total: float) -> None:
+def check_weights(*, missing: int, infinite: int, negative: int, minimum: float, total: float,
+                  name: str | None = None) -> None:
     """The in-memory path's weight checks, on aggregates."""
     if missing:
         raise AuditInputError(
-            f"The 'sample_weight' argument has {missing} missing value(s) (NaN); every row needs a weight."
+            f"{what_is('sample_weight', name)} has {missing} missing value(s) (NaN); every row needs a weight."
         )
     if infinite:
-        raise AuditInputError("The 'sample_weight' argument has infinite values; weights must be finite.")
+        raise AuditInputError(f"{what_is('sample_weight', name)} has infinite values; weights must be finite.")
     if negative:
         raise AuditInputError(
-            f"The 'sample_weight' argument has {negative} negative value(s) (min {minimum:g}); "
+            f"{what_is('sample_weight', name)} has {negative} negative value(s) (min {minimum:g}); "
             "weights must be >= 0."
         )
     if total <= 0:
-        raise AuditInputError("The 'sample_weight' argument sums to 0: at least one row needs a weight > 0.")
+        raise AuditInputError(f"{what_is('sample_weight', name)} sums to 0: at least one row needs a weight > 0.")
 
 
 def check_scores(argument: str, *, rows: int, missing: int, infinite: int, outside: int, minimum: float,
-                 maximum: float, threshold: float) -> None:
+                 maximum: float, threshold: float, name: str | None = None) -> None:
     """The in-memory path's score checks (:func:`fairaudit.inputs.check_scores`), on aggregates."""
-    check_no_missing(argument, missing, rows)
+    check_no_missing(argument, missing, rows, name)
     if infinite:
         raise AuditInputError(
-            f"The '{argument}' argument has {infinite} infinite score(s); every score must be a finite number."
+            f"{what_is(argument, name)} has {infinite} infinite score(s); every score must be a finite number."
         )
     if outside:
         raise AuditInputError(
-            f"The '{argument}' argument has {outside} score(s) outside [0, 1] (min {minimum:g}, "
+            f"{what_is(argument, name)} has {outside} score(s) outside [0, 1] (min {minimum:g}, "
             f"max {maximum:g}), but threshold={threshold:g} is meant for probabilities. Pass "
             "probabilities of the positive class (e.g. predict_proba(X)[:, 1]); fairaudit does not "
             "clip scores."

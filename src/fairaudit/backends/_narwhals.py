@@ -53,11 +53,10 @@ from fairaudit.backends._common import (
     grid_table,
     group_coder,
     numpy_linear_quantiles,
-    positive_values,
 )
-from fairaudit.inputs import AuditInputError, check_top_k
+from fairaudit.inputs import AuditInputError, check_top_k, group_name, positive_labels
 from fairaudit.segmentation import SegmentStats, favorable_codes
-from fairaudit.stats import MAX_SCORE_BINS, N_CALIBRATION_BINS, SCORE_GRID, GroupStats
+from fairaudit.stats import MAX_SCORE_BINS, MISSING_GROUP, N_CALIBRATION_BINS, SCORE_GRID, GroupStats
 
 PROFILE_CAP = 100_000
 """At most this many rows of the profile come back; more means a column with too many values, whose
@@ -345,6 +344,12 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
     key_rows = list(zip(*(crossings[key] for key in rows.keys), strict=True))
     for i, name in enumerate(request.sensitive):
         check_group_count(name, len({key[i] for key in key_rows} - {None}))
+    for i, name in enumerate(request.sensitive):
+        if any(key[i] is not None and group_name(key[i]) == MISSING_GROUP for key in key_rows):
+            raise AuditInputError(
+                f"Sensitive column {name!r} has the value {MISSING_GROUP!r}, the name fairaudit gives to missing "
+                "values: the report could not tell them apart. Rename that value (e.g. "
+                f"data[{name!r}].replace({MISSING_GROUP!r}, 'not stated')), or make it a real missing value (NaN).")
     label_values = {key: [v for v in dict.fromkeys(found) if v is not None] for key, found in labels.items()}
     total = {c: sum(v for v in values if v is not None) for c, values in totals.items() if c.endswith("_sum")}
     extreme = {c: _extreme(values, c.endswith("_min")) for c, values in totals.items()
@@ -358,16 +363,18 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
             _check_numbers("target", rows, role, total, extreme, n_rows, request.threshold, probabilities=False)
         elif argument in ("target", "y_pred"):
             check_no_missing(argument, rows.missing(alias) if overflow else int(sum(
-                n for n, v in zip(profile[rows.name("n")], profile[alias], strict=True) if v is None)), n_rows)
+                n for n, v in zip(profile[rows.name("n")], profile[alias], strict=True) if v is None)), n_rows,
+                getattr(request, argument))
             if task.name == "segmentation" and argument == "y_pred":
                 continue
             check_label_count(argument, len(label_values[alias]))
             positives[argument] = ([1] if argument == "y_pred" and task.binary_pred
-                                   else positive_values(argument, label_values[alias], request.pos_label))
+                                   else positive_labels(argument, label_values[alias], request.pos_label,
+                                                        getattr(request, argument)))
         elif argument == "sample_weight":
             check_weights(missing=int(total[alias + "_na_sum"]), infinite=int(total[alias + "_inf_sum"]),
                           negative=int(total[alias + "_neg_sum"]), minimum=extreme[alias + "_f_min"] or 0.0,
-                          total=float(total[alias + "_f_sum"]))
+                          total=float(total[alias + "_f_sum"]), name=request.sample_weight)
         else:
             _check_numbers("y_score", rows, role, total, extreme, n_rows, request.threshold,
                            probabilities=task.name == "binary" and task.top_k is None)
@@ -562,7 +569,8 @@ def _check_numbers(argument: str, rows: Rows, role: str, total: dict[str, Any], 
     check_scores(argument, rows=n_rows, missing=int(total[alias + "_na_sum"]),
                  infinite=int(total[alias + "_inf_sum"]),
                  outside=int(total[alias + "_out_sum"]) if probabilities else 0,
-                 minimum=extreme[alias + "_f_min"], maximum=extreme[alias + "_f_max"], threshold=threshold)
+                 minimum=extreme[alias + "_f_min"], maximum=extreme[alias + "_f_max"], threshold=threshold,
+                 name=getattr(rows.request, argument))
 
 
 def on_grid(edges: np.ndarray) -> bool:
