@@ -1,9 +1,8 @@
-"""Spark engine (local mode): the same GroupStats and tables as the in-memory path, predictions computed
-in Spark with mapInPandas, and the same errors."""
+"""Spark through the narwhals engine (local mode, the one session of conftest.py): the same GroupStats and
+tables as the in-memory path for every task, predictions computed in Spark with mapInPandas, and the same
+errors."""
 
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fairaudit.backends import MissingExtraError, group_stats
+from fairaudit.backends import group_stats
 from fairaudit.inputs import AuditInputError, AuditTypeError
 from tests.test_backends_common import CASES, assert_same_stats, assert_same_tables, quiet_group_stats, synthetic
 
@@ -47,15 +46,6 @@ def test_spark_gives_the_in_memory_statistics(engine_stats, case):
     assert_same_stats(quiet_group_stats(frame(), **kwargs), got)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(sensitive=["tier"], y_score="score", threshold=0.3),
-    dict(sensitive=["region", "tier"], target="outcome", y_pred="decision", pos_label="approved"),
-])
-def test_without_target_or_score(spark, kwargs):
-    data = synthetic().iloc[:5000]
-    assert_same_stats(quiet_group_stats(data, **kwargs), quiet_group_stats(to_spark(spark, data), **kwargs))
-
-
 def test_tables_are_the_audit_tables(engine_stats):
     frame, kwargs = CASES["adult"]
     assert_same_tables(frame(), engine_stats["adult"], **kwargs)
@@ -70,12 +60,15 @@ def test_missing_sensitive_values_are_a_counted_group(engine_stats):
     assert [g[0] for g in band.groups] == ["20", "32.5", "50", "(missing)"]
 
 
-def test_score_edges_off_the_grid_are_bucketized_in_spark(spark):
-    data = synthetic(60_000, seed=5)
-    kwargs = dict(sensitive=["region"], target="outcome", y_score="score", pos_label="approved",
-                  score_edges=np.linspace(0, 1, 101))
-    got = quiet_group_stats(to_spark(spark, data[["region", "outcome", "score"]]), **kwargs)
-    assert_same_stats(quiet_group_stats(data[["region", "outcome", "score"]], **kwargs), got)
+def test_spark_audits_every_task_as_pandas(spark):
+    """Spark's row of the acceptance matrix (tests/test_backends_matrix.py): every task, one frame."""
+    from tests.test_backends_matrix import TASKS, assert_same_audit, customers, quiet, reference
+
+    frame = to_spark(spark, customers())
+    for task, kwargs in TASKS.items():
+        got = quiet(frame, **kwargs)
+        assert got.metadata["engine"] == "spark"
+        assert_same_audit(reference(task), got)
 
 
 def test_model_predictions_are_computed_in_spark(spark):
@@ -108,14 +101,8 @@ def test_struct_column_is_refused(small):
 
     nested = small.withColumn("address", F.struct(F.lit("Lyon").alias("city"), F.lit(69000).alias("zip")))
     with pytest.raises(AuditTypeError, match=r"'sensitive' argument names column 'address' of type "
-                                             r"struct<city:string,zip:int>, which cannot be audited"):
+                                             r"Struct\(\{'city': String, 'zip': Int32\}\), which cannot be audited"):
         group_stats(nested, sensitive="address", y_score="score")
-
-
-def test_missing_extra_names_it(monkeypatch, small):
-    monkeypatch.setitem(sys.modules, "pyspark.sql.functions", None)
-    with pytest.raises(MissingExtraError, match=r"pip install 'fairaudit\[spark\]'"):
-        group_stats(small, sensitive="region", y_score="score")
 
 
 def test_missing_targets_and_outside_scores_are_counted(spark):
@@ -129,24 +116,10 @@ def test_missing_targets_and_outside_scores_are_counted(spark):
         group_stats(frame, sensitive="region", y_score="score")
 
 
-@pytest.mark.parametrize("cap", [100_000, 10])
-def test_too_many_groups(spark, monkeypatch, cap):
-    """Counted from the capped first GROUP BY, or (beyond the cap) column by column."""
-    import fairaudit.backends.spark as engine
-
-    monkeypatch.setattr(engine, "GROUPS_CAP", cap)
+def test_too_many_groups(spark):
     frame = to_spark(spark, pd.DataFrame({"customer": np.arange(60), "s": np.linspace(0, 1, 60)}))
     with pytest.raises(AuditInputError, match="'customer' has 60 distinct values, more than the limit of 50"):
         group_stats(frame, sensitive="customer", y_score="s")
-
-
-def test_many_crossings_beyond_the_cap(spark, monkeypatch):
-    import fairaudit.backends.spark as engine
-
-    monkeypatch.setattr(engine, "GROUPS_CAP", 10)
-    data = synthetic().iloc[:2000]
-    kwargs = dict(sensitive=["region", "band", "tier"], target="outcome", y_score="score", pos_label="approved")
-    assert_same_stats(quiet_group_stats(data, **kwargs), quiet_group_stats(to_spark(spark, data), **kwargs))
 
 
 def test_model_error_on_an_executor_is_the_in_memory_error(small):

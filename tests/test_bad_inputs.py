@@ -80,7 +80,6 @@ class Case:
 
 PRED = {"sensitive": "g", "y_pred": "p", "target": "y"}
 SCORE = {"sensitive": "g", "y_score": "s", "target": "y"}
-ENGINE = pytest.mark.xfail(strict=True, reason="issue 16: engine layer")
 
 CASES = [
     # unknown columns, named with a suggestion
@@ -236,13 +235,13 @@ def test_cli_exits_2_with_the_same_message(case: Case, tmp_path: Path, capsys):
 # ---------------------------------------------------------------------------- the engine layer (issue 16)
 ENGINE_CASES = [
     Case("duckdb-target-0-1-2", put("y", cycle(0, 1, 2)), PRED, fa.AuditInputError,
-         "target column 'y' has 3 distinct values", marks=[ENGINE]),
+         "target column 'y' has 3 distinct values"),
     Case("duckdb-target-1-2-needs-pos_label", put("y", cycle(1, 2)), PRED, fa.AuditInputError,
-         "not 0/1: say which one is favourable", marks=[ENGINE]),
+         "not 0/1: say which one is favourable"),
     Case("duckdb-literal-missing", put("g", cycle("a", "(missing)")), PRED, fa.AuditInputError,
-         "Sensitive column 'g' has the value '(missing)'", marks=[ENGINE]),
+         "Sensitive column 'g' has the value '(missing)'"),
     Case("duckdb-target-nan-names-column", nan_at("y", [3]), PRED, fa.AuditInputError,
-         "target column 'y' has 1 missing value", marks=[ENGINE]),
+         "target column 'y' has 1 missing value"),
     Case("duckdb-unknown-sensitive", same, {**PRED, "sensitive": "gg"}, fa.AuditInputError,
          "'sensitive' argument names column 'gg'"),
     Case("duckdb-negative-weight", put("w", cycle(1.0, -1.0)), {**PRED, "sample_weight": "w"}, fa.AuditInputError,
@@ -258,7 +257,6 @@ def test_engine_inputs_are_validated_like_pandas(case: Case, tmp_path: Path):
     assert case.message in str(raised.value)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: engine layer")
 def test_duckdb_keeps_csv_headers_with_leading_spaces(tmp_path: Path):
     base().rename(columns={"g": " lead"}).to_csv(tmp_path / "data.csv", index=False)
     result = fa.audit(None, str(tmp_path / "data.csv"), sensitive=" lead", y_pred="p", target="y", n_boot=0)

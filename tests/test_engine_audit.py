@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import fairaudit as fa
-import fairaudit.backends.sample
+from fairaudit.backends._native import sample_rows
 from tests.helpers import quiet_audit
 
 
@@ -37,8 +37,8 @@ def test_parquet_glob_matches_the_dataframe(credit):
 
 def test_engine_inputs_refuse_what_needs_rows(credit):
     _, glob = credit
-    with pytest.raises(fa.AuditInputError, match="Engine inputs"):
-        quiet_audit(None, glob, sensitive="sex", y_score="score", top_k=0.1)
+    with pytest.raises(fa.AuditInputError, match="'mitigate' argument refits models on rows in memory"):
+        quiet_audit(None, glob, sensitive="sex", target="default", y_score="score", mitigate=True)
     with pytest.raises(fa.AuditTypeError, match="'data' argument must be a pandas"):
         quiet_audit(None, {"a": [1]}, sensitive="a", y_pred="a")
     with pytest.raises(fa.AuditInputError):
@@ -62,7 +62,7 @@ def test_explanations_run_on_a_sample_drawn_by_the_engine(tmp_path):
     gap = result.explanations.gap.loc[("group", "a")]["contribution"].drop(["(total gap)", "(residual)"])
     assert gap.idxmax() == "proxy"
     assert any(f.code == "FA301" and f.severity == "warn" for f in result.findings)
-    small = fa.backends.sample.sample_rows(str(tmp_path / "rows.parquet"), "files", ["group", "proxy"],
+    small = sample_rows(str(tmp_path / "rows.parquet"), "files", ["group", "proxy"],
                                            total=n, rows=500, seed=1)
     assert len(small) == 500 and list(small.columns) == ["group", "proxy"]
 

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.backends import engine_of, group_stats
-from fairaudit.backends._common import fingerprint
-from fairaudit.backends.sample import sample_rows
+from fairaudit.backends._common import Task, fingerprint
+from fairaudit.backends._native import sample_rows
+from fairaudit.backends._pandas import decisions_of, memory_stats
 from fairaudit.compliance import check_options as compliance_options
-from fairaudit.compliance.scoring import scoring_rates
+from fairaudit.compliance.scoring import above_median, scoring_rates
 from fairaudit.explain import Explanations, explanation_findings
 from fairaudit.explain import explain as explain_model
 from fairaudit.findings import SEVERITIES, evaluate
@@ -149,19 +150,21 @@ def audit(
     data, training = training_rows(data, train_index)
     rules = _policy(policy, task_name, favorable)
     recorded = compliance_options(compliance, compliance_attributes)
+    if favorable is not None and task_name != "segmentation":
+        raise AuditInputError("The 'favorable' argument applies to task='segmentation' only.")
+    work = Task(task_name, top_k, None if favorable is None else tuple(
+        [favorable] if isinstance(favorable, (str, int)) else favorable))
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
-        pos_label = 1 if pos_label is None else pos_label
-        if task_name != "binary" or top_k is not None or favorable is not None or mitigate:
+        if mitigate:
             raise AuditInputError(
-                "Engine inputs (files, DuckDB, polars, Spark) are audited as binary decisions from columns or a "
-                "model; for segmentation, score, top_k or mitigate, pass a pandas DataFrame (a sample collected "
-                "from the engine)."
+                "The 'mitigate' argument refits models on rows in memory: for an engine input, pass a pandas "
+                "DataFrame (a sample collected from the engine), or call audit() with mitigate=False."
             )
         result = _audit_in_engine(model, data, sensitive=sensitive, target=target, features=features, y_pred=y_pred,
                                   y_score=y_score, threshold=threshold, pos_label=pos_label,
                                   intersections=intersections, sample_weight=sample_weight, confidence=confidence,
                                   n_boot=n_boot, random_state=random_state, policy=rules, started=started,
-                                  explain=explain, reference=reference)
+                                  explain=explain, reference=reference, task=work, recorded=recorded)
         result.metadata.update(recorded)
         return with_provenance(result, name=name, model_info=model_info, data_info=data_info,
                                training=training)
@@ -172,41 +175,18 @@ def audit(
     )
     predictions = predict(model, inputs, task_name, top_k)
     groups = inputs.sensitive
-    decisions = _decisions(predictions, favorable)
+    decisions = decisions_of(predictions, work)
+    stats, score_stats, segment_stats = memory_stats(inputs, predictions, work)
     continuous = task_name == "score"
-    stats = GroupStats.from_codes(
-        groups.attributes, groups.groups, groups.codes, None if continuous else inputs.y_true, decisions,
-        None if continuous else predictions.y_score, inputs.sample_weight,
-    )
     rng = np.random.default_rng(random_state)
-    extra: dict[str, Any] = {}
-    extra_meta: dict[str, Any] = {}
-    if continuous:
-        if reference is not None:
-            raise AuditInputError("The 'reference' argument applies to ratios of decision rates; a score audit has "
-                                  "none. Pass threshold= or top_k= to audit decisions, or drop reference=.")
-        tables = _score_tables(stats, inputs, predictions, intersections, rng)
-        extra["score_quantiles"] = tables.quantiles
-        pairs = tables.pairs
-        if inputs.sample_weight is None:
-            tables.by_group["scoring_rate"], recorded["median_score"] = scoring_rates(
-                tables.by_group, stats, groups.codes, predictions.y_score, views(groups.attributes, intersections))
-    else:
-        compared = _comparison(stats, intersections, rules, reference)
-        extra_meta = {"reference": compared["reference"]}
-        tables = build_tables(stats, intersections=intersections, confidence=inputs.confidence,
-                              n_boot=inputs.n_boot, rng=rng,
-                              decisions=task_name != "segmentation" or favorable is not None, **compared)
-    measures, segmented, segment_stats = tables.measures, None, None
-    if task_name == "segmentation":
-        segment_stats = SegmentStats.from_codes(groups.attributes, groups.groups, groups.codes,
-                                                predictions.segment_labels, predictions.segments,
-                                                inputs.sample_weight)
-        segmented = segment_tables(segment_stats, stats, views(groups.attributes, intersections),
-                                   confidence=inputs.confidence, n_boot=inputs.n_boot, rng=rng)
-        measures = pd.concat([measures, segmented.measures]).sort_index(level="attribute", sort_remaining=False)
-        extra.update(segments=segmented.segments, segments_ci_low=segmented.segments_ci_low,
-                     segments_ci_high=segmented.segments_ci_high)
+    tables, measures, segmented, extra, extra_meta = _task_tables(
+        stats, score_stats, segment_stats, work, intersections=intersections, confidence=inputs.confidence,
+        n_boot=inputs.n_boot, rng=rng, policy=rules, reference=reference)
+    pairs = getattr(tables, "pairs", None)
+    if continuous and inputs.sample_weight is None:
+        tables.by_group["scoring_rate"], recorded["median_score"] = scoring_rates(
+            tables.by_group, stats, above_median(groups.codes, predictions.y_score, stats.n_groups),
+            views(groups.attributes, intersections))
     _check_scope(rules, groups.attributes)
     findings = evaluate(tables.by_group, tables.disparities, measures, rules, inputs.confidence,
                         p_values=getattr(tables, "p_value", None))
@@ -249,46 +229,54 @@ def audit(
 
 def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, features: Any, y_pred: Any, y_score: Any,
                      threshold: float, pos_label: Any, intersections: bool, sample_weight: Any, confidence: float,
-                     n_boot: int, random_state: Any, policy: Policy, started: float,
-                     explain: bool = False, reference: dict[str, Any] | None = None) -> AuditResult:
-    """The audit of data held by an engine: the engine computes the group statistics, the rest is shared;
-    explanations run on a random sample the engine draws (:mod:`fairaudit.backends.sample`)."""
+                     n_boot: int, random_state: Any, policy: Policy, started: float, task: Task,
+                     recorded: dict[str, Any], explain: bool = False,
+                     reference: dict[str, Any] | None = None) -> AuditResult:
+    """The audit of data held by an engine: the engine computes the group statistics (every task), the
+    rest is shared; explanations run on a random sample the engine draws."""
     check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
     computed = group_stats(data, sensitive=sensitive, target=target, y_pred=y_pred, y_score=y_score,
                            sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, model=model,
-                           features=features)
+                           features=features, task=task.name, top_k=task.top_k, favorable=task.favorable)
     computed.warn(stacklevel=4)
     stats = computed.stats
     rng = np.random.default_rng(random_state)
-    compared = _comparison(stats, intersections, policy, reference)
-    tables = build_tables(stats, intersections=intersections, confidence=confidence, n_boot=n_boot, rng=rng,
-                          **compared)
+    tables, measures, segmented, extra, extra_meta = _task_tables(
+        stats, computed.score_stats, computed.segment_stats, task, intersections=intersections, confidence=confidence,
+        n_boot=n_boot, rng=rng, policy=policy, reference=reference)
+    if computed.above_median is not None:
+        tables.by_group["scoring_rate"], recorded["median_score"] = scoring_rates(
+            tables.by_group, stats, computed.above_median, views(stats.attributes, intersections))
     _check_scope(policy, stats.attributes)
-    findings = evaluate(tables.by_group, tables.disparities, tables.measures, policy, confidence,
-                        p_values=tables.p_value)
-    explanations = None
-    attributes = list(stats.attributes)
-    inputs_used = {target, y_pred, y_score, sample_weight} | set(attributes)
-    features = list(features) if features is not None else [
-        str(c) for c in getattr(model, "feature_names_in_", [c for c in computed.columns if c not in inputs_used])]
+    findings = evaluate(tables.by_group, tables.disparities, measures, policy, confidence,
+                        p_values=getattr(tables, "p_value", None))
+    explained_segments = None
     if explain:
-        if model is None:
-            raise AuditInputError("The 'explain' argument needs the model itself: pass model=, not y_pred=/y_score=.")
+        explained = _explained_model(model, task.name, task.favorable, extra.get("segments"))
+        explained_segments = getattr(explained, "segments", None)
+        attributes = list(stats.attributes)
+        inputs_used = {target, y_pred, y_score, sample_weight} | set(attributes)
+        features = list(features) if features is not None else [
+            str(c) for c in getattr(model, "feature_names_in_", [c for c in computed.columns if c not in inputs_used])]
         seed = random_state if isinstance(random_state, int) else 0
         sample = sample_rows(data, computed.engine, list(dict.fromkeys(attributes + features)), total=computed.rows,
                              seed=seed)
-        explanations = explain_model(model, sample, sensitive=attributes, features=features, pos_label=pos_label,
-                                     confidence=confidence, random_state=seed, progress=progress_bars())
-        findings = sorted(findings + explanation_findings(explanations, min_group_size=policy.min_group_size),
+        extra["explanations"] = explain_model(explained, sample, sensitive=attributes, features=features,
+                                              pos_label=pos_label, confidence=confidence, random_state=seed,
+                                              progress=progress_bars())
+        findings = sorted(findings + explanation_findings(extra["explanations"], min_group_size=policy.min_group_size),
                           key=lambda f: SEVERITIES.index(f.severity))
         findings = [f for f in findings if f.code not in policy.ignore]
+    source = "columns" if model is None else "model (in the engine)"
     meta = {
         "rows": computed.rows, "sensitive": list(stats.attributes), "finest_groups": stats.n_groups,
-        "engine": computed.engine, "target": target, "pos_label": str(pos_label), "task": "binary",
+        "engine": computed.engine, "target": target, "pos_label": str(pos_label), "task": task.name,
+        "targeted": computed.targeted,
         "model": "none (precomputed columns)" if model is None else type(model).__name__,
         "model_repr": None if model is None else _short_repr(model), "columns": len(computed.columns),
-        "prediction_source": "columns" if model is None else "model (in the engine)", "threshold": float(threshold),
-        "features": features, "weighted": sample_weight is not None,
+        "prediction_source": source if task.top_k is None else f"{source}, top {computed.targeted}",
+        "threshold": float(threshold),
+        "features": None if features is None else list(features), "weighted": sample_weight is not None,
         "confidence": confidence, "n_boot": n_boot,
         "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",
         "auc_score_bins": None if stats.score_edges is None else len(stats.score_edges) - 1,
@@ -297,19 +285,111 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
         "duration_seconds": round(time.perf_counter() - started, 4), "versions": versions(),
     }
     meta["views"] = view_parts(stats, views(stats.attributes, intersections))
-    if explanations is not None:
+    meta.update(_compared(tables), **extra_meta)
+    if task.name == "score":
+        meta["score_pairs"] = tables.pairs
+    if explain:
         meta["explanation_sample_rows"] = len(sample)
-    meta.update(_compared(tables), reference=compared["reference"])
+        meta["explained_output"] = (f"membership of segment(s) {', '.join(explained_segments)} (0/1)"
+                                    if explained_segments else extra["explanations"].units)
+    if segmented is not None:
+        meta["segments"] = list(computed.segments)
+        meta["favorable"] = None if task.favorable is None else [group_name(f) for f in task.favorable]
+        meta["chi2_method"] = segmented.methods
 
     def recount(bounded: Any) -> GroupStats:
         return group_stats(bounded, sensitive=sensitive, target=target, y_pred=y_pred, y_score=y_score,
-                           pos_label=pos_label, threshold=threshold, model=model, features=features,
+                           sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, model=model,
+                           features=features, task=task.name, top_k=task.top_k, favorable=task.favorable,
                            score_edges=stats.score_edges).stats
 
     return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
-                       measures=tables.measures, metadata=meta, findings=findings, policy=policy,
-                       recommendations=advice(findings), explanations=explanations, pairwise=tables.pairwise,
-                       statistics=in_engine(stats, data, computed.engine, recount))
+                       measures=measures, metadata=meta, findings=findings, policy=policy,
+                       recommendations=advice(findings), pairwise=getattr(tables, "pairwise", None),
+                       statistics=in_engine(stats, data, computed.engine, recount), **extra)
+
+
+def _task_tables(stats: GroupStats, score_stats: ScoreStats | None, segment_stats: SegmentStats | None, task: Task, *,
+                 intersections: bool, confidence: float, n_boot: int, rng: np.random.Generator, policy: Policy,
+                 reference: dict[str, Any] | None) -> Any:
+    """The tables of any task from its statistics: ``(tables, measures, segment tables or None, extra
+    result fields, extra metadata)``; the same for every engine."""
+    extra: dict[str, Any] = {}
+    extra_meta: dict[str, Any] = {}
+    if score_stats is not None:
+        if reference is not None:
+            raise AuditInputError("The 'reference' argument applies to ratios of decision rates; a score audit has "
+                                  "none. Pass threshold= or top_k= to audit decisions, or drop reference=.")
+        tables = _score_tables(stats, score_stats, intersections, confidence, n_boot, rng)
+        extra["score_quantiles"] = tables.quantiles
+    else:
+        compared = _comparison(stats, intersections, policy, reference)
+        extra_meta = {"reference": compared["reference"]}
+        tables = build_tables(stats, intersections=intersections, confidence=confidence, n_boot=n_boot, rng=rng,
+                              decisions=task.name != "segmentation" or task.favorable is not None, **compared)
+    measures, segmented = tables.measures, None
+    if segment_stats is not None:
+        segmented = segment_tables(segment_stats, stats, views(stats.attributes, intersections),
+                                   confidence=confidence, n_boot=n_boot, rng=rng)
+        measures = pd.concat([measures, segmented.measures]).sort_index(level="attribute", sort_remaining=False)
+        extra.update(segments=segmented.segments, segments_ci_low=segmented.segments_ci_low,
+                     segments_ci_high=segmented.segments_ci_high)
+    return tables, measures, segmented, extra, extra_meta
+
+
+def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None, query: str, y_rank: str | None,
+                   y_score: str | None, item: str | None, favorable: Any, top_k: Any, intersections: bool,
+                   sample_weight: Any, confidence: float, n_boot: int, random_state: Any, policy: Any,
+                   explain: bool, mitigate: bool, y_pred: Any, features: Any, threshold: float, pos_label: Any,
+                   started: float) -> AuditResult:
+    """The audit of ranked lists, from any engine: the engine returns per-group sums (see
+    :mod:`fairaudit.ranking_engine`), the rest is the ranking tables and the usual findings."""
+    from fairaudit.ranking import ranking_stats, ranking_tables
+    from fairaudit.ranking_checks import customer_policy, ranking_findings
+    from fairaudit.ranking_input import check_ranking_arguments, ranking_engine, ranking_fingerprint
+
+    check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
+    names, k, favorable = check_ranking_arguments(
+        model=model, sensitive=sensitive, target=target, query=query, y_rank=y_rank, y_score=y_score, item=item,
+        favorable=favorable, top_k=top_k, sample_weight=sample_weight, explain=explain, mitigate=mitigate,
+        y_pred=y_pred, features=features, threshold=threshold, pos_label=pos_label)
+    engine = ranking_engine(data)
+    if engine == "files":
+        from fairaudit.ranking_input import open_files
+
+        data = open_files(data)
+    stats, columns = ranking_stats(data, sensitive=names, query=query, item=item, k=k, y_rank=y_rank,
+                                   y_score=y_score, target=target, favorable=favorable)
+    rules = Policy.coerce(policy) if policy is not None else Policy(
+        thresholds={name: t for name, t in RANKING_THRESHOLDS.items()
+                    if (name.startswith("ndcg") and target is not None)
+                    or (name.startswith("favorable") and favorable is not None)})
+    tables = ranking_tables(stats, views(stats.attributes, intersections), confidence=confidence, n_boot=n_boot,
+                            rng=np.random.default_rng(random_state))
+    _check_scope(rules, stats.attributes)
+    findings = evaluate(tables.by_group, tables.disparities, tables.measures, customer_policy(rules), confidence)
+    findings += ranking_findings(tables.by_group, tables.items, tables.exposure_per_merit_ratio, rules, item)
+    findings = sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
+    rows = int(stats.column("rows").sum())
+    customers = int(stats.column("queries").sum())
+    meta = {
+        "rows": rows, "sensitive": list(stats.attributes), "finest_groups": len(stats.groups),
+        "engine": engine, "task": "ranking",
+        "target": target, "query": query, "item": item, "y_rank": y_rank, "y_score": y_score, "top_k": k,
+        "customers": customers, "favorable": None if favorable is None else [group_name(f) for f in favorable],
+        "lists_without_relevant": int(customers - stats.column("ndcg_lists").sum()) if target else None,
+        "exposure_per_merit_ratio": tables.exposure_per_merit_ratio,
+        "model": "none (precomputed columns)", "model_repr": None, "columns": len(columns),
+        "prediction_source": "columns", "confidence": confidence, "n_boot": n_boot,
+        "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",
+        "fingerprint_sha256": ranking_fingerprint(stats, rows, columns),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "duration_seconds": round(time.perf_counter() - started, 4), "versions": versions(),
+    }
+    return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
+                       measures=tables.measures, metadata=meta, findings=findings, policy=rules,
+                       recommendations=advice(findings), ranking_positions=tables.positions,
+                       item_exposure=tables.items)
 
 
 def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None, query: str, y_rank: str | None,
@@ -408,17 +488,14 @@ def progress_bars() -> bool:
     return os.environ.get("TQDM_DISABLE", "").lower() in ("", "0", "false")
 
 
-def _score_tables(stats: GroupStats, inputs: AuditInputs, predictions: Predictions, intersections: bool,
+def _score_tables(stats: GroupStats, score_stats: ScoreStats, intersections: bool, confidence: float, n_boot: int,
                   rng: np.random.Generator) -> Any:
     """The tables of a continuous-score audit, with ``overall`` and ``quantiles``."""
-    groups = inputs.sensitive
-    score_stats = ScoreStats.from_codes(groups.attributes, groups.groups, groups.codes, predictions.y_score,
-                                        inputs.y_true, inputs.sample_weight)
-    tables = score_tables(score_stats, stats, views(groups.attributes, intersections),
-                          confidence=inputs.confidence, n_boot=inputs.n_boot, rng=rng)
+    tables = score_tables(score_stats, stats, views(stats.attributes, intersections),
+                          confidence=confidence, n_boot=n_boot, rng=rng)
     rows = {}
     for metric, (value, variance) in group_metrics(score_stats.collapse((), stats)).items():
-        low, high = normal_interval(value, variance, inputs.confidence)
+        low, high = normal_interval(value, variance, confidence)
         rows[metric] = (value[0], low[0], high[0])
     overall = pd.DataFrame.from_dict(rows, orient="index", columns=["value", "ci_low", "ci_high"])
     overall.index.name = "metric"
@@ -447,27 +524,6 @@ def _policy(policy: Any, task: str, favorable: Sequence[Any] | None) -> Policy:
     if favorable is not None:
         thresholds.update(DEFAULT_THRESHOLDS)
     return Policy(thresholds=thresholds)
-
-
-def _decisions(predictions: Predictions, favorable: Sequence[Any] | None) -> np.ndarray:
-    """Binary decisions; for a segmentation, membership of the favourable segments."""
-    if predictions.task != "segmentation":
-        if favorable is not None:
-            raise AuditInputError("The 'favorable' argument applies to task='segmentation' only.")
-        return predictions.y_pred
-    if favorable is None:
-        return predictions.y_pred
-    if isinstance(favorable, (str, int)):
-        favorable = [favorable]
-    wanted = [group_name(f) for f in favorable]
-    unknown = [w for w in wanted if w not in predictions.segment_labels]
-    if unknown:
-        raise AuditInputError(
-            f"The 'favorable' argument names segment {unknown[0]!r}, which never occurs; the segments are "
-            f"{', '.join(repr(s) for s in predictions.segment_labels)}."
-        )
-    codes = [predictions.segment_labels.index(w) for w in wanted]
-    return np.isin(predictions.segments, codes).astype(np.int8)
 
 
 def _recommendations(model: Any, inputs: AuditInputs, findings: list, policy: Policy, mitigate: bool,

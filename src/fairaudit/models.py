@@ -5,6 +5,7 @@ Task inference lives here and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,7 +198,7 @@ def _from_columns(inputs: AuditInputs, top_k: float | int | None) -> Predictions
     return _decide(inputs.y_score, inputs, "columns", None)
 
 
-def _one_value_per_row(model: Any, inputs: AuditInputs, what: str) -> tuple[np.ndarray, str]:
+def one_value_per_row(model: Any, inputs: AuditInputs, what: str) -> tuple[np.ndarray, str]:
     """The output of ``model.predict`` (or of the callable) on the features: one ``what`` per row."""
     method = getattr(model, "predict", None) or (model if callable(model) else None)
     if method is None:
@@ -218,23 +219,13 @@ def _continuous(model: Any, inputs: AuditInputs) -> Predictions:
             raise AuditInputError("task='score' needs a model, or y_score= naming the column of scores.")
         scores, source = inputs.y_score, "columns"
     else:
-        output, source = _one_value_per_row(model, inputs, "score")
+        output, source = one_value_per_row(model, inputs, "score")
         scores = check_scores("model output", output, inputs.threshold, probabilities=False)
     return Predictions(np.zeros(len(scores), dtype=np.int8), scores, source, "score")
 
 
-def _segments(model: Any, inputs: AuditInputs) -> Predictions:
-    """Segment assignments from a clustering model, a callable, or the ``y_pred`` column."""
-    if model is None:
-        if inputs.segment_column is None:
-            raise AuditInputError("task='segmentation' needs a model, or y_pred= naming the column of segments.")
-        raw, source = inputs.segment_column, "columns"
-    else:
-        output, source = _one_value_per_row(model, inputs, "segment")
-        raw = pd.Series(output)
-    if raw.isna().any():
-        raise AuditInputError(f"The segments have {int(raw.isna().sum())} missing value(s); every row needs a segment.")
-    codes, labels = factorize(raw)
+def check_segment_labels(labels: Sequence[str]) -> None:
+    """Refuse a segmentation with one segment, or with more segments than a segmentation has."""
     if len(labels) < 2:
         raise AuditInputError(
             f"The segmentation assigns every row to one segment ({labels[0]!r}): there is nothing to compare."
@@ -244,4 +235,19 @@ def _segments(model: Any, inputs: AuditInputs) -> Predictions:
             f"The segmentation has {len(labels)} distinct segments, more than {MAX_GROUPS_PER_ATTRIBUTE}: pass "
             "segment ids, not a continuous score (use top_k= to audit a ranking)."
         )
+
+
+def _segments(model: Any, inputs: AuditInputs) -> Predictions:
+    """Segment assignments from a clustering model, a callable, or the ``y_pred`` column."""
+    if model is None:
+        if inputs.segment_column is None:
+            raise AuditInputError("task='segmentation' needs a model, or y_pred= naming the column of segments.")
+        raw, source = inputs.segment_column, "columns"
+    else:
+        output, source = one_value_per_row(model, inputs, "segment")
+        raw = pd.Series(output)
+    if raw.isna().any():
+        raise AuditInputError(f"The segments have {int(raw.isna().sum())} missing value(s); every row needs a segment.")
+    codes, labels = factorize(raw)
+    check_segment_labels(labels)
     return Predictions(np.zeros(len(codes), dtype=np.int8), None, source, "segmentation", codes, tuple(labels))

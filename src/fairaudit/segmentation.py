@@ -23,18 +23,38 @@ from a multinomial (statistics, never rows). The p-value has none.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from fairaudit.inputs import AuditInputError, group_name
 from fairaudit.metrics import safe_divide
 from fairaudit.stats import GroupStats, sum_groups
 from fairaudit.uncertainty import effective_size, percentile_interval, wilson_interval
 
 SEGMENT_MEASURES = ("chi2_p_value", "cramers_v", "normalized_mutual_info", "min_representation_ratio", "balance")
 MONTE_CARLO_TABLES = 2000
+
+
+def favorable_codes(favorable: Any, segments: Sequence[str]) -> list[int] | None:
+    """Positions in ``segments`` of the favourable segments (``None`` when none are named); refuses a
+    segment that never occurs."""
+    if favorable is None:
+        return None
+    if isinstance(favorable, (str, int)):
+        favorable = [favorable]
+    wanted = [group_name(f) for f in favorable]
+    unknown = [w for w in wanted if w not in segments]
+    if unknown:
+        raise AuditInputError(
+            f"The 'favorable' argument names segment {unknown[0]!r}, which never occurs; the segments are "
+            f"{', '.join(repr(s) for s in segments)}."
+        )
+    return [list(segments).index(w) for w in wanted]
 
 
 @dataclass(frozen=True, eq=False)

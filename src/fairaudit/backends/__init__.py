@@ -1,17 +1,17 @@
 """Engines that compute an audit's group statistics where the data lives.
 
-Every engine returns the same :class:`~fairaudit.stats.GroupStats` as the in-memory path, so metrics,
-intervals, findings and reports never know which engine ran:
+Every engine returns the same statistics as the in-memory path (:class:`~fairaudit.stats.GroupStats`,
+and for ``task="score"`` / ``"segmentation"`` the score or segment statistics), so metrics, intervals,
+findings and reports never know which engine ran:
 
-* ``"pandas"``: a pandas DataFrame, in memory (the reference semantics);
-* ``"files"``: a path to Parquet or CSV files (globs allowed), read by DuckDB out of core;
-* ``"duckdb"``: a DuckDB relation (or a pyarrow Table), computed by DuckDB;
-* ``"polars"``: a polars DataFrame, computed by DuckDB on its Arrow memory;
-* ``"spark"``: a Spark DataFrame, computed by Spark (a model is applied with ``mapInPandas``).
+* ``"pandas"``: a pandas DataFrame, in memory (numpy ``bincount``: the reference semantics);
+* every other input through one narwhals implementation (:mod:`fairaudit.backends._narwhals`):
+  ``"polars"`` (DataFrame or LazyFrame), ``"pyarrow"`` (Table), ``"duckdb"`` (relation), ``"ibis"``
+  (table: DuckDB, Snowflake, BigQuery, Postgres ...), ``"spark"`` (DataFrame) and ``"files"`` (Parquet or
+  CSV paths, globs allowed, read lazily by DuckDB).
 
-Only small tables come back from an engine (one row per group x label x decision x calibration bin, and
-the score histogram); the rows never leave it. Optional libraries are imported only when such an input
-is passed: ``import fairaudit`` never imports duckdb or pyspark.
+Only small tables come back from an engine; the rows never leave it. Optional libraries are imported
+only when such an input is passed: ``import fairaudit`` imports none of duckdb, polars, pyspark, ibis.
 """
 
 from __future__ import annotations
@@ -23,13 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from fairaudit.backends._common import MissingExtraError, make_request, warn_groups
+from fairaudit.backends._common import MissingExtraError, Task, make_request, warn_groups
 from fairaudit.inputs import AuditTypeError
+from fairaudit.scores import ScoreStats
+from fairaudit.segmentation import SegmentStats
 from fairaudit.stats import MISSING_GROUP, GroupStats
 
 __all__ = ["ENGINES", "EngineStats", "MissingExtraError", "engine_of", "group_stats"]
 
-ENGINES = ("pandas", "polars", "duckdb", "spark", "files")
+ENGINES = ("pandas", "polars", "pyarrow", "duckdb", "ibis", "spark", "files")
 
 
 def engine_of(data: Any) -> str:
@@ -49,13 +51,15 @@ def engine_of(data: Any) -> str:
         return "polars"
     if root in ("duckdb", "_duckdb") and "Relation" in type(data).__name__:
         return "duckdb"
-    if root == "pyarrow" and type(data).__name__ in ("Table", "RecordBatch"):
-        return "duckdb"
+    if root == "pyarrow" and type(data).__name__ == "Table":
+        return "pyarrow"
     if root == "pyspark" and type(data).__name__ == "DataFrame":
         return "spark"
+    if root == "ibis" and type(data).__name__ == "Table":
+        return "ibis"
     raise AuditTypeError(
-        f"The 'data' argument must be a pandas, polars or Spark DataFrame, a DuckDB relation, a pyarrow "
-        f"Table, or a path to Parquet/CSV files; got {type(data).__module__}.{type(data).__name__}."
+        f"The 'data' argument must be a pandas, polars or Spark DataFrame, a DuckDB relation, a pyarrow or "
+        f"Ibis Table, or a path to Parquet/CSV files; got {type(data).__module__}.{type(data).__name__}."
     )
 
 
@@ -74,6 +78,11 @@ class EngineStats:
     missing_sensitive: dict[str, int] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)
     engine: str = "pandas"
+    score_stats: ScoreStats | None = None
+    segment_stats: SegmentStats | None = None
+    segments: tuple[str, ...] = ()
+    targeted: int | None = None
+    above_median: tuple[np.ndarray, float] | None = None
 
     def warn(self, stacklevel: int = 2) -> None:
         """Emit the warnings the in-memory path emits: missing sensitive values (audited as
@@ -97,15 +106,18 @@ def group_stats(
     threshold: float = 0.5,
     model: Any = None,
     features: Sequence[str] | None = None,
+    task: str = "binary",
+    top_k: float | int | None = None,
+    favorable: Sequence[Any] | None = None,
     score_edges: np.ndarray | None = None,
 ) -> EngineStats:
     """The finest-group statistics of ``data``, computed by the engine that holds it.
 
-    Arguments are the column names of :func:`fairaudit.audit`. The validation is the in-memory path's
-    (missing labels or scores, scores outside [0, 1], negative weights, more than 50 groups in a
-    sensitive column: errors naming the count), done on aggregates. ``score_edges`` fixes the score
-    histogram's bins (e.g. to merge with other statistics); by default they are the distinct scores
-    when there are at most 16,384, else quantiles on a 1/65536 grid, computed by the engine.
+    Arguments are those of :func:`fairaudit.audit` (``task`` already inferred). The validation is the
+    in-memory path's (missing labels or scores, scores outside [0, 1], negative weights, more than 50
+    groups in a sensitive column: the same errors), done on aggregates. AUC histogram edges are those of
+    :func:`fairaudit.stats.default_score_edges`, computed by the engine, unless ``score_edges`` fixes them
+    (e.g. to recount statistics on the bins of an earlier audit).
 
     Warnings are left to the caller (:meth:`EngineStats.warn`).
     """
@@ -115,10 +127,7 @@ def group_stats(
     engine = engine_of(data)
     if engine == "pandas":
         from fairaudit.backends._pandas import compute
-    elif engine == "spark":
-        from fairaudit.backends.spark import compute
-    elif engine == "polars":
-        from fairaudit.backends.polars import compute
     else:
-        from fairaudit.backends.duckdb import compute
-    return compute(data, request, engine)
+        from fairaudit.backends._native import compute
+    return compute(data, request, engine, Task(task, top_k, None if favorable is None else tuple(
+        [favorable] if isinstance(favorable, (str, int)) else favorable)))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fairaudit.inputs import (
     MAX_GROUPS_PER_ATTRIBUTE,
@@ -33,21 +34,17 @@ from fairaudit.inputs import (
     SingleGroupWarning,
     group_name,
 )
+from fairaudit.inputs import _what as what_is
 from fairaudit.stats import (
     CALIBRATION_EDGES,
     MAX_SCORE_BINS,
     MISSING_GROUP,
-    N_CALIBRATION_BINS,
     SCORE_GRID,
     GroupStats,
 )
 
 MAX_LABEL_VALUES = 10_000
 """A label column (target or y_pred) with more distinct values than this is refused: it is not a label."""
-
-EXACT_KEY_LIMIT = 2 * MAX_SCORE_BINS
-"""Engines group the score histogram by the exact score when the approximate number of distinct scores
-is at most this (the result stays small); otherwise by the cell of a ``1 / SCORE_GRID`` grid."""
 
 CALIBRATION_INTERIOR = tuple(float(e) for e in CALIBRATION_EDGES[1:-1])
 
@@ -79,6 +76,18 @@ def require(module: str, extra: str, what: str) -> Any:
 
 # ---------------------------------------------------------------------------- the request
 @dataclass(frozen=True)
+class Task:
+    """What an audit computes: ``binary`` decisions (from a threshold, or the ``top_k`` highest scores),
+    ``score`` statistics, or a ``segmentation`` (with ``favorable`` segments as a decision)."""
+
+    name: str = "binary"
+    top_k: float | int | None = None
+    favorable: tuple[Any, ...] | None = None
+    binary_pred: bool = False
+    """The decision column holds 0/1 decisions already (a model's labels, binarised by the adapter)."""
+
+
+@dataclass(frozen=True)
 class Request:
     """The validated arguments of :func:`fairaudit.backends.group_stats`."""
 
@@ -91,7 +100,7 @@ class Request:
     threshold: float
     model: Any
     features: tuple[str, ...] | None
-    score_edges: np.ndarray | None
+    score_edges: np.ndarray | None = None
 
     def roles(self) -> list[tuple[str, str]]:
         """(argument, column) of every named column, in the order the in-memory path checks them."""
@@ -104,7 +113,7 @@ class Request:
 
 
 def make_request(*, sensitive: Any, target: Any, y_pred: Any, y_score: Any, sample_weight: Any,
-                 pos_label: Any, threshold: Any, model: Any, features: Any, score_edges: Any) -> Request:
+                 pos_label: Any, threshold: Any, model: Any, features: Any, score_edges: Any = None) -> Request:
     """Check the arguments that do not depend on the data."""
     names = [sensitive] if isinstance(sensitive, str) else sensitive
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
@@ -134,19 +143,7 @@ def make_request(*, sensitive: Any, target: Any, y_pred: Any, y_score: Any, samp
     if features is not None:
         features = (features,) if isinstance(features, str) else tuple(str(f) for f in features)
     return Request(tuple(names), target, y_pred, y_score, sample_weight, pos_label, float(threshold), model,
-                   features, check_edges(score_edges))
-
-
-def check_edges(score_edges: Any) -> np.ndarray | None:
-    if score_edges is None:
-        return None
-    edges = np.asarray(score_edges, dtype=float)
-    if edges.ndim != 1 or edges.size < 2 or np.isnan(edges).any() or np.any(np.diff(edges) <= 0):
-        raise AuditInputError(
-            "The 'score_edges' argument must be a strictly increasing 1-D array of at least two bin edges "
-            f"(as GroupStats.score_edges); got {score_edges!r}."
-        )
-    return edges
+                   features, None if score_edges is None else np.asarray(score_edges, dtype=float))
 
 
 def unknown_column(argument: str, name: str, columns: Sequence[str]) -> AuditInputError:
@@ -219,10 +216,10 @@ def check_group_count(name: str, distinct: int) -> None:
         )
 
 
-def check_no_missing(argument: str, missing: int, rows: int) -> None:
+def check_no_missing(argument: str, missing: int, rows: int, name: str | None = None) -> None:
     if missing:
         raise AuditInputError(
-            f"The '{argument}' argument has {missing} missing value(s) (NaN) out of {rows}. "
+            f"{what_is(argument, name)} has {missing} missing value(s) (NaN) out of {rows}. "
             "fairaudit drops no rows silently: fill or remove those rows before the audit."
         )
 
@@ -235,59 +232,35 @@ def check_label_count(argument: str, distinct: int) -> None:
         )
 
 
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return False
-
-
-def positive_values(argument: str, values: Sequence[Any], pos_label: Any) -> list[Any]:
-    """The distinct label values that count as positive, as :func:`fairaudit.inputs.binarize_labels`:
-    the values equal to ``pos_label``; with 0/1 labels and ``pos_label=1``, those equal to 1."""
-    matched = [v for v in values if _same(v, pos_label)]
-    if matched:
-        return matched
-    if all(_same(v, 0) or _same(v, 1) for v in values) and _same(pos_label, 1):
-        return [v for v in values if _same(v, 1)]
-    ordered = sorted(values, key=str)
-    shown = ", ".join(repr(v) for v in ordered[:10])
-    more = "" if len(values) <= 10 else f" and {len(values) - 10} more"
-    example = ordered[0] if ordered else None
-    raise AuditInputError(
-        f"The '{argument}' argument has values {shown}{more}, and pos_label={pos_label!r} is not one "
-        f"of them. Pass pos_label= set to the favourable value, e.g. pos_label={example!r}."
-    )
-
-
-def check_weights(*, missing: int, infinite: int, negative: int, minimum: float, total: float) -> None:
+def check_weights(*, missing: int, infinite: int, negative: int, minimum: float, total: float,
+                  name: str | None = None) -> None:
     """The in-memory path's weight checks, on aggregates."""
     if missing:
         raise AuditInputError(
-            f"The 'sample_weight' argument has {missing} missing value(s) (NaN); every row needs a weight."
+            f"{what_is('sample_weight', name)} has {missing} missing value(s) (NaN); every row needs a weight."
         )
     if infinite:
-        raise AuditInputError("The 'sample_weight' argument has infinite values; weights must be finite.")
+        raise AuditInputError(f"{what_is('sample_weight', name)} has infinite values; weights must be finite.")
     if negative:
         raise AuditInputError(
-            f"The 'sample_weight' argument has {negative} negative value(s) (min {minimum:g}); "
+            f"{what_is('sample_weight', name)} has {negative} negative value(s) (min {minimum:g}); "
             "weights must be >= 0."
         )
     if total <= 0:
-        raise AuditInputError("The 'sample_weight' argument sums to 0: at least one row needs a weight > 0.")
+        raise AuditInputError(f"{what_is('sample_weight', name)} sums to 0: at least one row needs a weight > 0.")
 
 
 def check_scores(argument: str, *, rows: int, missing: int, infinite: int, outside: int, minimum: float,
-                 maximum: float, threshold: float) -> None:
+                 maximum: float, threshold: float, name: str | None = None) -> None:
     """The in-memory path's score checks (:func:`fairaudit.inputs.check_scores`), on aggregates."""
-    check_no_missing(argument, missing, rows)
+    check_no_missing(argument, missing, rows, name)
     if infinite:
         raise AuditInputError(
-            f"The '{argument}' argument has {infinite} infinite score(s); every score must be a finite number."
+            f"{what_is(argument, name)} has {infinite} infinite score(s); every score must be a finite number."
         )
     if outside:
         raise AuditInputError(
-            f"The '{argument}' argument has {outside} score(s) outside [0, 1] (min {minimum:g}, "
+            f"{what_is(argument, name)} has {outside} score(s) outside [0, 1] (min {minimum:g}, "
             f"max {maximum:g}), but threshold={threshold:g} is meant for probabilities. Pass "
             "probabilities of the positive class (e.g. predict_proba(X)[:, 1]); fairaudit does not "
             "clip scores."
@@ -314,10 +287,10 @@ class GroupCoder:
     groups: tuple[tuple[str, ...], ...]
     index: dict[tuple[int, ...], int]
 
-    def codes_of(self, keys: Sequence[tuple[Any, ...]]) -> list[tuple[int, ...]]:
-        """Per-attribute codes of raw value tuples."""
-        lookup = [{_hashable(v): i for i, v in enumerate(values)} for values in self.values]
-        return [tuple(lookup[a][_hashable(v)] for a, v in enumerate(key)) for key in keys]
+    def codes_of_values(self, attribute: int, values: Sequence[Any]) -> list[int]:
+        """Codes of raw values of one attribute (-1 for a value the coder has not seen)."""
+        lookup = {_hashable(v): i for i, v in enumerate(self.values[attribute])}
+        return [lookup.get(_hashable(v), -1) for v in values]
 
 
 def _hashable(value: Any) -> Any:
@@ -365,15 +338,6 @@ def grid_table(edges: np.ndarray) -> np.ndarray:
     """Bin of every cell ``floor(score * SCORE_GRID)`` of the grid, for edges on the grid."""
     interior = edges[1:-1]
     return np.searchsorted(interior, np.arange(SCORE_GRID + 1) / SCORE_GRID, side="right")
-
-
-def on_grid(edges: np.ndarray) -> bool:
-    """Whether the interior edges lie on the ``1 / SCORE_GRID`` grid of [0, 1] (then a score's bin is a
-    function of its grid cell)."""
-    interior = edges[1:-1]
-    scaled = interior * SCORE_GRID
-    return bool(interior.size and np.array_equal(scaled, np.floor(scaled)) and interior[0] >= 0
-                and interior[-1] <= 1)
 
 
 def numpy_linear_quantiles(sorted_values: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -441,58 +405,6 @@ def bins_of_scores(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges[1:-1], scores, side="right")
 
 
-# ---------------------------------------------------------------------------- assembly
-CELL_SUMS = ("count", "weight", "weight_sq", "score_sum", "score_sq_sum")
-
-
-def assemble(coder: GroupCoder, *, codes: list[tuple[int, ...]], y: np.ndarray, p: np.ndarray, c: np.ndarray,
-             sums: dict[str, np.ndarray], has_target: bool, has_score: bool,
-             hist_group: np.ndarray | None = None, hist_y: np.ndarray | None = None,
-             hist_bin: np.ndarray | None = None, hist_weight: np.ndarray | None = None,
-             score_edges: np.ndarray | None = None) -> GroupStats:
-    """GroupStats from the rows of the cells table (one per observed group x label x decision x
-    calibration bin) and of the histogram table (finest group index, label, bin, weight)."""
-    n_groups = len(coder.groups)
-    n_y = 2 if has_target else 1
-    n_c = N_CALIBRATION_BINS if has_score else 1
-    shape = (n_groups, n_y, 2, n_c)
-    g = np.array([coder.index[code] for code in codes], dtype=np.int64)
-    flat = ((g * n_y + y) * 2 + p) * n_c + c
-    size = int(np.prod(shape))
-    arrays = {name: np.bincount(flat, weights=np.asarray(sums[name], dtype=float), minlength=size).reshape(shape)
-              for name in CELL_SUMS}
-    hist = None
-    if has_target and has_score:
-        n_bins = len(score_edges) - 1
-        cell = (hist_group * 2 + hist_y) * n_bins + hist_bin
-        hist = np.bincount(cell, weights=hist_weight, minlength=n_groups * 2 * n_bins).reshape(n_groups, 2, n_bins)
-    return GroupStats(
-        attributes=coder.attributes, groups=coder.groups, has_target=has_target, has_score=has_score,
-        score_edges=score_edges if hist is not None else None, score_hist=hist, **arrays,
-    )
-
-
-def place_values(coder: GroupCoder) -> list[int]:
-    """Multipliers that combine per-attribute codes into one integer (mixed radix, first attribute
-    most significant): ``sum(code[a] * place[a])``."""
-    sizes = [len(v) for v in coder.values]
-    return [int(np.prod(sizes[a + 1:], dtype=np.int64)) for a in range(len(sizes))]
-
-
-def finest_of_mixed(coder: GroupCoder, mixed: np.ndarray) -> np.ndarray:
-    """Finest group position of each combined code (see :func:`place_values`)."""
-    places = place_values(coder)
-    table_keys = np.array([sum(c * p for c, p in zip(code, places, strict=True)) for code in coder.index],
-                          dtype=np.int64)
-    positions = np.array(list(coder.index.values()), dtype=np.int64)
-    order = np.argsort(table_keys)
-    found = np.searchsorted(table_keys[order], mixed)
-    clipped = np.minimum(found, len(order) - 1)
-    if np.any(found >= len(order)) or np.any(table_keys[order][clipped] != mixed):
-        raise RuntimeError("The engine returned a histogram group that is not among the cells' groups.")
-    return positions[order[found]]
-
-
 # ---------------------------------------------------------------------------- fingerprint
 def fingerprint(stats: GroupStats, rows: int, columns: Sequence[str]) -> str:
     """SHA-256 of what an audit saw, from aggregates only: the column names, the row count, the groups
@@ -516,14 +428,23 @@ def batch_inputs(frame: Any, features: list[str], pos_label: Any, threshold: flo
     return AuditInputs(**values)
 
 
-def predict_batch(model: Any, frame: Any, features: list[str], pos_label: Any,
-                  threshold: float) -> tuple[np.ndarray | None, np.ndarray]:
-    """Scores (``None`` for a model that returns labels) and decisions of one batch, exactly as the
-    in-memory path's model adapter computes them."""
-    from fairaudit.models import predict
+def predict_batch(model: Any, frame: Any, features: list[str], pos_label: Any, threshold: float,
+                  task: str = "binary") -> dict[str, Any]:
+    """The model's output on one batch, exactly as the in-memory path's model adapter computes it:
+    ``score`` (``None`` for a model that returns labels) and 0/1 ``pred`` for a binary task, ``score``
+    for task ``"score"``; for a segmentation each row's ``segment`` name, and ``segment_num`` its
+    number when the segments are numeric (for their numeric order)."""
+    from fairaudit.models import one_value_per_row, predict
 
-    predictions = predict(model, batch_inputs(frame, features, pos_label, threshold))
-    return predictions.y_score, np.asarray(predictions.y_pred, dtype=np.int8)
+    inputs = batch_inputs(frame, features, pos_label, threshold)
+    if task != "segmentation":
+        predictions = predict(model, inputs, task)
+        return {"score": predictions.y_score, "pred": np.asarray(predictions.y_pred, dtype=np.int8)}
+    output, _ = one_value_per_row(model, inputs, "segment")
+    series = pd.Series(output)
+    names = [None if pd.isna(v) else group_name(v) for v in series]
+    numeric = series.dtype.kind in "iufb"
+    return {"segment": names, "segment_num": series.to_numpy(dtype=float) if numeric else None}
 
 
 def warn_groups(missing: dict[str, int], coder_names: dict[str, list[str]], stacklevel: int = 3) -> None:

@@ -15,12 +15,17 @@ from fairaudit.stats import GroupStats
 from fairaudit.tables import JOIN
 
 
-def scoring_rates(by_group: pd.DataFrame, stats: GroupStats, group_code: np.ndarray, scores: np.ndarray,
-                  views: list[tuple[str, ...]]) -> tuple[pd.Series, float]:
-    """Each group's share of rows scoring strictly above the median of ``scores``, aligned with
-    ``by_group``, and that median."""
+def above_median(group_code: np.ndarray, scores: np.ndarray, n_groups: int) -> tuple[np.ndarray, float]:
+    """Rows per finest group scoring strictly above the median of ``scores``, and that median."""
     median = float(np.median(scores))
-    above = np.bincount(group_code, weights=(scores > median).astype(float), minlength=stats.n_groups)
+    return np.bincount(group_code, weights=(scores > median).astype(float), minlength=n_groups), median
+
+
+def scoring_rates(by_group: pd.DataFrame, stats: GroupStats, counted: tuple[np.ndarray, float],
+                  views: list[tuple[str, ...]]) -> tuple[pd.Series, float]:
+    """Each group's share of rows scoring strictly above the median, aligned with ``by_group``, and that
+    median; ``counted`` is :func:`above_median` (or an engine's same counts, computed from aggregates)."""
+    above, median = counted
     rates = pd.Series(np.nan, index=by_group.index, name="scoring_rate")
     for attrs in views:
         keys, member = stats.membership(attrs)

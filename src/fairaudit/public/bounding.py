@@ -73,11 +73,9 @@ def in_engine(stats: GroupStats, data: Any, engine: str, recount: Callable[[Any]
     def bounded(column: str, k: int, seed: int) -> Statistics:
         if engine == "spark":
             return Statistics(_aligned(stats, recount(_spark_bounded(data, column, k, seed))))
-        import duckdb
+        from fairaudit.backends._native import duckdb_relation, quote
 
-        from fairaudit.backends.duckdb import open_source, quote
-
-        source = open_source(data, engine, duckdb)
+        source = duckdb_relation(data, engine)
         try:
             relation = source.relation
             if column not in relation.columns:
