@@ -18,10 +18,21 @@ from fairaudit.backends._native import sample_rows
 from fairaudit.backends._pandas import decisions_of, memory_stats
 from fairaudit.compliance import check_options as compliance_options
 from fairaudit.compliance.scoring import above_median, scoring_rates
+from fairaudit.estimated import (
+    corrected_views,
+    estimated_findings,
+    estimated_metadata,
+    estimated_views,
+    expand,
+    mark_estimated,
+    resolve_sensitive_proba,
+    weighted_stats,
+)
 from fairaudit.explain import Explanations, explanation_findings
 from fairaudit.explain import explain as explain_model
 from fairaudit.findings import SEVERITIES, evaluate
 from fairaudit.inputs import AuditInputError, AuditInputs, check_options, group_name, resolve_inputs
+from fairaudit.metrics import applicable_metrics
 from fairaudit.mitigation import advice, recommend
 from fairaudit.models import Predictions, infer_task, predict
 from fairaudit.policy import (
@@ -47,7 +58,7 @@ def audit(
     model: Any,
     data: Any,
     *,
-    sensitive: str | Sequence[str],
+    sensitive: str | Sequence[str] | None = None,
     target: str | None = None,
     features: Sequence[str] | None = None,
     y_pred: str | None = None,
@@ -75,6 +86,8 @@ def audit(
     model_info: dict[str, Any] | None = None,
     data_info: dict[str, Any] | None = None,
     train_index: Any = None,
+    sensitive_proba: dict[str, Any] | None = None,
+    proba_prior: dict[str, dict[str, float]] | None = None,
 ) -> AuditResult:
     """Audit a model's decisions for group fairness across sensitive attributes and their crossings.
 
@@ -130,8 +143,18 @@ def audit(
         data (``source``, ``period``); see :mod:`fairaudit.provenance`.
     train_index : the rows of ``data`` that trained the model (index labels, a boolean mask, or the name of
         a boolean column, which is then not a model input); audited training rows give finding FA204.
+    sensitive_proba : attributes that are not recorded but estimated: ``{attribute: P}`` with ``P`` a
+        DataFrame aligned with data (one column of probabilities per group, rows summing to 1, NaN rows for
+        people whose group is unknown) or a list of columns of data holding them (e.g. from
+        :func:`fairaudit.proxies.bisg`). Their metrics are corrected for the probabilities' mixing, with the
+        weighted estimates beside them in ``result.estimates``; see :mod:`fairaudit.estimated`.
+    proba_prior : known population shares of an estimated attribute's groups, ``{attribute: {group:
+        share}}``, to re-calibrate its probabilities before correcting.
     """
     started = time.perf_counter()
+    if sensitive is None and sensitive_proba is None:
+        raise AuditInputError("The 'sensitive' argument is required: name the sensitive columns (or give estimated "
+                              "attributes with sensitive_proba=).")
     task_name = infer_task(task, model, top_k, query)
     if task_name == "ranking":
         if compliance is not None or compliance_attributes is not None:
@@ -154,6 +177,11 @@ def audit(
         raise AuditInputError("The 'favorable' argument applies to task='segmentation' only.")
     work = Task(task_name, top_k, None if favorable is None else tuple(
         [favorable] if isinstance(favorable, (str, int)) else favorable))
+    if sensitive_proba is not None and (task_name != "binary" or mitigate or (
+            not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas")):
+        raise AuditInputError("The 'sensitive_proba' argument audits binary decisions (with or without scores) of "
+                              "a pandas DataFrame, without mitigate=: for an engine input, collect the columns "
+                              "into pandas first.")
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
         if mitigate:
             raise AuditInputError(
@@ -171,25 +199,42 @@ def audit(
     inputs = resolve_inputs(
         data, sensitive=sensitive, target=target, features=features, y_pred=y_pred, y_score=y_score,
         sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, confidence=confidence,
-        n_boot=n_boot, model=model, task=task_name, top_k=top_k,
+        n_boot=n_boot, model=model, task=task_name, top_k=top_k, sensitive_required=sensitive_proba is None,
     )
+    estimated = resolve_sensitive_proba(inputs.data, sensitive_proba, inputs.sensitive.attributes, proba_prior)
     predictions = predict(model, inputs, task_name, top_k)
     groups = inputs.sensitive
     decisions = decisions_of(predictions, work)
     stats, score_stats, segment_stats = memory_stats(inputs, predictions, work)
     continuous = task_name == "score"
     rng = np.random.default_rng(random_state)
+    overrides, estimates = None, None
+    if estimated:
+        observed = groups if groups.attributes else None
+        stats = weighted_stats(expand(observed, estimated, len(inputs.data)), inputs.y_true, decisions,
+                               predictions.y_score, inputs.sample_weight)
+        overrides, estimates = corrected_views(
+            stats, observed, estimated, views(stats.attributes, intersections),
+            [m.name for m in applicable_metrics(stats.has_target, stats.has_score)], y_true=inputs.y_true,
+            y_pred=decisions, y_score=predictions.y_score, sample_weight=inputs.sample_weight, n_boot=inputs.n_boot,
+            rng=rng, confidence=inputs.confidence, min_group_size=rules.min_group_size)
     tables, measures, segmented, extra, extra_meta = _task_tables(
         stats, score_stats, segment_stats, work, intersections=intersections, confidence=inputs.confidence,
-        n_boot=inputs.n_boot, rng=rng, policy=rules, reference=reference)
+        n_boot=inputs.n_boot, rng=rng, policy=rules, reference=reference, overrides=overrides)
     pairs = getattr(tables, "pairs", None)
     if continuous and inputs.sample_weight is None:
         tables.by_group["scoring_rate"], recorded["median_score"] = scoring_rates(
             tables.by_group, stats, above_median(groups.codes, predictions.y_score, stats.n_groups),
             views(groups.attributes, intersections))
-    _check_scope(rules, groups.attributes)
-    findings = evaluate(tables.by_group, tables.disparities, measures, rules, inputs.confidence,
+    _check_scope(rules, stats.attributes)
+    by_group = tables.by_group
+    findings = evaluate(by_group, tables.disparities, measures, rules, inputs.confidence,
                         p_values=getattr(tables, "p_value", None))
+    if estimated:
+        marked = estimated_views(estimated, views(stats.attributes, intersections))
+        by_group = mark_estimated(by_group, marked, stats)
+        findings = estimated_findings(findings, estimates, estimated, marked)
+        extra["estimates"] = estimates
     if mitigate and task_name != "binary":
         raise AuditInputError("The 'mitigate' argument applies to binary decisions: use favorable= or top_k= to "
                               "turn segments or scores into a decision.")
@@ -204,7 +249,9 @@ def audit(
     meta = _metadata(model, inputs, predictions, stats, random_state, time.perf_counter() - started)
     meta.update(recorded)
     meta.update(_compared(tables), **extra_meta)
-    meta["views"] = view_parts(stats, views(groups.attributes, intersections))
+    meta["views"] = view_parts(stats, views(stats.attributes, intersections))
+    if estimated:
+        meta["estimated"] = estimated_metadata(estimated, proba_prior)
     if continuous:
         meta["score_pairs"] = pairs
     if explain:
@@ -214,14 +261,14 @@ def audit(
         meta["segments"] = list(predictions.segment_labels)
         meta["favorable"] = None if favorable is None else [group_name(f) for f in favorable]
         meta["chi2_method"] = segmented.methods
-    statistics = in_memory(stats, data=inputs.data, codes=groups.codes, y_true=None if continuous else inputs.y_true,
-                           decisions=decisions, y_score=None if continuous else predictions.y_score,
-                           segments=segment_stats, segment_codes=predictions.segments,
-                           favorable=None if segmented is None or favorable is None else tuple(np.bincount(
-                               predictions.segments, weights=decisions,
-                               minlength=len(predictions.segment_labels)) > 0))
+    statistics = None if estimated else in_memory(
+        stats, data=inputs.data, codes=groups.codes, y_true=None if continuous else inputs.y_true,
+        decisions=decisions, y_score=None if continuous else predictions.y_score, segments=segment_stats,
+        segment_codes=predictions.segments,
+        favorable=None if segmented is None or favorable is None else tuple(np.bincount(
+            predictions.segments, weights=decisions, minlength=len(predictions.segment_labels)) > 0))
     return with_provenance(AuditResult(
-        by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
+        by_group=by_group, overall=tables.overall, disparities=tables.disparities,
         measures=measures, metadata=meta, findings=findings, policy=rules,
         recommendations=recommendations, pairwise=getattr(tables, "pairwise", None), statistics=statistics, **extra,
     ), name=name, model_info=model_info, data_info=data_info, training=training)
@@ -311,7 +358,7 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
 
 def _task_tables(stats: GroupStats, score_stats: ScoreStats | None, segment_stats: SegmentStats | None, task: Task, *,
                  intersections: bool, confidence: float, n_boot: int, rng: np.random.Generator, policy: Policy,
-                 reference: dict[str, Any] | None) -> Any:
+                 reference: dict[str, Any] | None, overrides: Any = None) -> Any:
     """The tables of any task from its statistics: ``(tables, measures, segment tables or None, extra
     result fields, extra metadata)``; the same for every engine."""
     extra: dict[str, Any] = {}
@@ -326,7 +373,8 @@ def _task_tables(stats: GroupStats, score_stats: ScoreStats | None, segment_stat
         compared = _comparison(stats, intersections, policy, reference)
         extra_meta = {"reference": compared["reference"]}
         tables = build_tables(stats, intersections=intersections, confidence=confidence, n_boot=n_boot, rng=rng,
-                              decisions=task.name != "segmentation" or task.favorable is not None, **compared)
+                              decisions=task.name != "segmentation" or task.favorable is not None, overrides=overrides,
+                              **compared)
     measures, segmented = tables.measures, None
     if segment_stats is not None:
         segmented = segment_tables(segment_stats, stats, views(stats.attributes, intersections),

@@ -80,9 +80,10 @@ class AuditConfig:
         """Keyword arguments of :func:`fairaudit.audit` taken from the file."""
         keys = ("target", "features", "y_pred", "y_score", "task", "threshold", "pos_label", "intersections",
                 "sample_weight", "confidence", "n_boot", "random_state", "explain", "mitigate", "top_k", "favorable",
-                "compliance", "compliance_attributes", "query", "y_rank", "item", "reference")
+                "compliance", "compliance_attributes", "query", "y_rank", "item", "reference",
+                "sensitive_proba", "proba_prior")
         options = {k: self.spec[k] for k in keys if k in self.spec}
-        options["sensitive"] = self.spec["sensitive"]
+        options["sensitive"] = self.spec.get("sensitive")
         if "policy" in self.spec:  # otherwise audit() applies the task's default policy
             options["policy"] = self.policy()
         options["name"] = self.spec.get("title", self.spec["name"])
@@ -120,6 +121,9 @@ def validate(spec: Any, base: Path) -> AuditConfig:
     errors = sorted(validator.iter_errors(spec), key=lambda e: (len(e.path), list(e.path)))
     if errors:
         raise ConfigError(_describe(errors[0]))
+    if "sensitive" not in spec and "sensitive_proba" not in spec:
+        raise ConfigError("Config key 'sensitive' is required: the sensitive columns to audit (or 'sensitive_proba' "
+                          "for attributes estimated from membership probabilities).")
     if "model" in spec and ("y_pred" in spec or "y_score" in spec):
         raise ConfigError("Config keys 'model' and 'y_pred'/'y_score' exclude each other: audit either a model "
                           "or precomputed columns.")

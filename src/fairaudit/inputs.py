@@ -211,12 +211,16 @@ def _plain(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- sensitive groups
-def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence) -> SensitiveGroups:
-    """Integer codes of the finest crossing of the sensitive attributes, and the group names."""
+def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence | None, required: bool = True) -> SensitiveGroups:
+    """Integer codes of the finest crossing of the sensitive attributes, and the group names (with
+    ``required=False`` and no attribute: no attributes and one group holding every row)."""
     single = isinstance(sensitive, (str, pd.Series)) or (isinstance(sensitive, np.ndarray) and sensitive.ndim == 1)
-    items = [sensitive] if single else list(sensitive)
+    items = [] if sensitive is None else [sensitive] if single else list(sensitive)
     if not items:
-        raise AuditInputError("The 'sensitive' argument is empty: name at least one sensitive column.")
+        if not required:
+            return SensitiveGroups((), ((),), np.zeros(len(data), dtype=np.int64))
+        raise AuditInputError("The 'sensitive' argument is empty: name at least one sensitive column (or give "
+                              "estimated attributes with sensitive_proba=).")
     names, codes, labels = [], [], []
     for position, item in enumerate(items):
         series, name = column(data, "sensitive", item)
@@ -381,6 +385,7 @@ def resolve_inputs(
     model: Any,
     task: str = "binary",
     top_k: float | int | None = None,
+    sensitive_required: bool = True,
 ) -> AuditInputs:
     """Validate every argument of :func:`fairaudit.audit` and align the columns."""
     if not isinstance(data, pd.DataFrame):
@@ -398,7 +403,7 @@ def resolve_inputs(
         )
     check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
 
-    groups = encode_sensitive(data, sensitive)
+    groups = encode_sensitive(data, sensitive, required=sensitive_required)
     used = set(groups.attributes)
     y_true, target_name = None, None
     if target is not None:

@@ -65,7 +65,7 @@ _DECIDING = {
 # measures pooled over all groups of a view, which isolate none of them (segmentation audits)
 _POOLED = ("chi2_p_value", "cramers_v", "normalized_mutual_info")
 # per-group tables besides by_group, suppressed row by row
-GROUP_TABLES = ("segments", "segments_ci_low", "segments_ci_high", "score_quantiles", "ranking_positions")
+GROUP_TABLES = ("segments", "segments_ci_low", "segments_ci_high", "score_quantiles", "ranking_positions", "estimates")
 _IMPACT = ("disparate_impact_ratio", "disparate_impact_ratio_ci_low", "disparate_impact_ratio_ci_high")
 
 

@@ -51,6 +51,9 @@ class AuditResult:
     pairwise : DataFrame indexed by (``attribute``, ``metric``, ``group_a``, ``group_b``): every pair of
         compared groups' ``difference`` (a - b) and ``ratio`` (a / b) with intervals simultaneous over the
         view's pairs; rows of groups hidden for privacy are left out of the JSON.
+    estimates : with estimated attributes (``sensitive_proba``): per (``attribute``, ``group``, ``metric``)
+        the ``weighted`` and ``corrected`` values, the corrected interval, ``effective_size``, the mixing
+        matrix's ``condition`` and whether the group is ``identified`` (see :mod:`fairaudit.estimated`).
     statistics : the audit's sufficient statistics in memory (:class:`fairaudit.public.Statistics`), for
         :meth:`to_public`; never serialised.
     segments : segmentation audits: each group's share in each segment (index (``attribute``, ``group``),
@@ -79,6 +82,7 @@ class AuditResult:
     item_exposure: pd.DataFrame | None = None
     pairwise: pd.DataFrame | None = None
     statistics: Any = field(default=None, repr=False)
+    estimates: pd.DataFrame | None = None
 
     @property
     def verdict(self) -> str:

@@ -20,6 +20,7 @@ histogram of scores per label on ``score_edges`` (for ROC AUC).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -196,7 +197,7 @@ class GroupStats:
         """Groups of the given attribute subset and, per finest group, the index of its coarse group."""
         positions = [self.attributes.index(a) for a in attributes]
         coarse = [tuple(g[p] for p in positions) for g in self.groups]
-        keys = sorted(set(coarse), key=lambda k: [_group_sort_key(v) for v in k])
+        keys = natural_order(set(coarse))
         index = {k: i for i, k in enumerate(keys)}
         return tuple(keys), np.array([index[k] for k in coarse], dtype=np.intp)
 
@@ -225,6 +226,11 @@ def sum_groups(array: np.ndarray, member: np.ndarray, n_groups: int, axis: int) 
 MISSING_GROUP = "(missing)"
 JOIN = " & "
 """How the name of a crossing joins its attributes' (or groups') names."""
+
+
+def natural_order(keys: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Group keys sorted naturally: numbers by value, then strings, the missing group last."""
+    return sorted(keys, key=lambda k: [_group_sort_key(v) for v in k])
 
 
 def _group_sort_key(value: str) -> tuple[int, float, str]:

@@ -19,6 +19,7 @@ import itertools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -159,16 +160,21 @@ def left_out_groups(stats: GroupStats, *, intersections: bool, suppress_below: i
 def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n_boot: int,
                  rng: np.random.Generator, decisions: bool = True,
                  left_out: Mapping[tuple[str, tuple[str, ...]], str] | None = None,
-                 reference: Mapping[str, str] | None = None) -> Tables:
+                 reference: Mapping[str, str] | None = None,
+                 overrides: Mapping[tuple[str, ...], Mapping[str, Any]] | None = None) -> Tables:
     """Every table of the audit from the finest group statistics (``decisions=False``: counts only, for
     a segmentation without favourable segments). ``left_out`` (see :func:`left_out_groups`) keeps groups
-    out of every comparison; ``reference`` names, per attribute, the group ratios are taken against."""
+    out of every comparison; ``reference`` names, per attribute, the group ratios are taken against;
+    ``overrides`` replaces some views' metrics by other estimates (the corrected metrics of an estimated
+    attribute, :mod:`fairaudit.estimated`): per view and metric, ``keys``, ``values``, ``low``, ``high`` and
+    bootstrap ``replicates`` per group."""
     metrics = applicable_metrics(stats.has_target, stats.has_score) if decisions else []
     left_out = dict(left_out or {})
     bootstrapped = any(m.interval == "bootstrap" for m in metrics)
     replicates = bootstrap_cells(stats, n_boot, rng) if bootstrapped else None
     evaluated = [
-        _evaluate(stats, attrs, metrics, replicates, confidence, left_out, dict(reference or {}))
+        _overridden(_evaluate(stats, attrs, metrics, replicates, confidence, left_out, dict(reference or {})),
+                    (overrides or {}).get(attrs))
         for attrs in views(stats.attributes, intersections)
     ]
     overall = _evaluate(stats, (), metrics, replicates, confidence, {}, {})
@@ -233,6 +239,20 @@ def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric],
         ref = compared & np.array([MISSING_GROUP not in k for k in keys], dtype=bool)
     return _View(name, [JOIN.join(k) for k in keys], stats, values, low, high, variance, contrasts,
                  compared, ref)
+
+
+def _overridden(view: _View, overrides: Mapping[str, Any] | None) -> _View:
+    """The view with some metrics replaced by other estimates; their contrasts are normal, on the
+    variance of their replicates."""
+    for name, override in (overrides or {}).items():
+        if name not in view.values:
+            continue
+        order = [override.keys.index(key) for key in view.stats.groups]
+        view.values[name] = override.values[order]
+        view.low[name], view.high[name] = override.low[order], override.high[order]
+        view.variance[name] = _replicate_variance(override.replicates[:, order])
+        view.contrasts[name] = Contrasts(view.values[name], view.variance[name], None)
+    return view
 
 
 def _variance(metric: Metric, stats: GroupStats, value: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from fairaudit.privacy import FLAG
 from fairaudit.provenance import DATA_KEYS, MODEL_KEYS
 from fairaudit.public import transparency
 from fairaudit.report import charts, fmt
+from fairaudit.report.estimated import estimates_context
 from fairaudit.report.method import method
 from fairaudit.tables import JOIN
 
@@ -72,9 +73,11 @@ def build(result: AuditResult) -> dict[str, Any]:
         "ranking": _ranking(result),
         "explanations": _explanations(getattr(result, "explanations", None)),
         "privacy": _privacy(result),
+        "estimates": estimates_context(getattr(result, "estimates", None), meta),
         "method": method(metric_names, measure_names, segments=getattr(result, "segments", None) is not None,
                          scores=getattr(result, "score_quantiles", None) is not None,
-                         ranking=getattr(result, "item_exposure", None) is not None),
+                         ranking=getattr(result, "item_exposure", None) is not None,
+                         estimated=getattr(result, "estimates", None) is not None),
     }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from fairaudit import estimated as estimated_module
 from fairaudit import privacy, segmentation, uncertainty
 from fairaudit import ranking as ranking_module
 from fairaudit import scores as score_module
@@ -64,7 +65,7 @@ def docstring_html(doc: str) -> Markup:
 
 
 def method(metric_names: list[str], measure_names: list[str], *, segments: bool = False,
-           scores: bool = False, ranking: bool = False) -> dict[str, Any]:
+           scores: bool = False, ranking: bool = False, estimated: bool = False) -> dict[str, Any]:
     """The section's content for the metrics and measures a result holds."""
     metrics = [
         {"name": name, "description": METRICS[name].description,
@@ -80,7 +81,9 @@ def method(metric_names: list[str], measure_names: list[str], *, segments: bool 
         "intervals": docstring_html(uncertainty.__doc__),
         "audits": [docstring_html(module.__doc__) for module, present in ((segmentation, segments),
                                                                            (score_module, scores),
-                                                                           (ranking_module, ranking)) if present],
+                                                                           (ranking_module, ranking),
+                                                                           (estimated_module, estimated))
+                   if present],
         "privacy": docstring_html(privacy.__doc__),
         "limits": LIMITS,
     }
