@@ -54,7 +54,9 @@ def test_score_audit(data):
     text = visible_text(html)
     quantiles = result.score_quantiles
     assert "Score percentiles by g" in text
-    assert f"a {quantiles.loc[('g', 'a'), 'q05']:.3f} {quantiles.loc[('g', 'a'), 'q10']:.3f}" in text
+    # about 146 people in a: its 10th percentile on (146 x 10% >= 10 people below it), not its 5th
+    assert f"{quantiles.loc[('g', 'a'), 'q10']:.3f} {quantiles.loc[('g', 'a'), 'q25']:.3f}" in text
+    assert f"{quantiles.loc[('g', 'a'), 'q05']:.3f}" not in text
     assert "tiny suppressed" in text and not re.search(r"tiny [\d.]", text)
     pair = result.metadata["score_pairs"]["g"]["ks_statistic"]
     payload = check_json(result)
