@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from io import BytesIO
 
 import pandas as pd
@@ -23,9 +22,8 @@ from tests.test_privacy import pdf_text, visible_text
 def demo_run(tmp_path_factory):
     """The demo as ``fairaudit demo`` runs it (fewer bootstrap replicates): the result and its folder."""
     folder = tmp_path_factory.mktemp("demo")
-    start = time.perf_counter()
     result, path = run_demo(folder, n_boot=200)
-    return result, path.parent, time.perf_counter() - start
+    return result, path.parent
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +86,9 @@ def test_method_section_reuses_the_definitions(demo, html):
 
 
 def test_demo_writes_three_reports(demo_run):
-    result, folder, seconds = demo_run
+    result, folder = demo_run
     assert sorted(p.name for p in folder.iterdir()) == ["audit.html", "audit.json", "audit.pdf"]
     assert fa.load(folder / "audit.json").passed == result.passed
-    assert seconds < 60  # training, audit and the three reports; about 8 s here
 
 
 def test_pdf_shows_what_the_html_shows(demo, pdf):
