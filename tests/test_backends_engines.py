@@ -202,14 +202,14 @@ def test_missing_extra_names_it(monkeypatch):
 def test_missing_target_values_are_counted(make_input):
     data = synthetic().copy()
     data.loc[[3, 5, 8], "outcome"] = None
-    with pytest.raises(AuditInputError, match=r"'target' argument has 3 missing value\(s\) \(NaN\) out of 20000"):
+    with pytest.raises(AuditInputError, match=r"target column 'outcome' has 3 missing value\(s\) \(NaN\) out of 20000"):
         group_stats(make_input(data), sensitive="region", target="outcome", y_score="score", pos_label="approved")
 
 
 def test_missing_and_outside_scores(make_input):
     data = synthetic().copy()
     data.loc[[1, 2], "score"] = np.nan
-    with pytest.raises(AuditInputError, match=r"'y_score' argument has 2 missing value\(s\) \(NaN\) out of 20000"):
+    with pytest.raises(AuditInputError, match=r"y_score column 'score' has 2 missing value\(s\) \(NaN\) out of 20000"):
         group_stats(make_input(data), sensitive="region", y_score="score")
     data.loc[[1, 2], "score"] = [1.5, -0.25]
     with pytest.raises(AuditInputError, match=r"2 score\(s\) outside \[0, 1\] \(min -0.25, max 1.5\)"):
@@ -233,7 +233,7 @@ def test_missing_sensitive_values_are_a_counted_group(make_input):
 
 def test_pos_label_not_among_the_labels(make_input):
     data = make_input(synthetic())
-    with pytest.raises(AuditInputError, match=r"'target' argument has values 'approved', 'rejected', and "
+    with pytest.raises(AuditInputError, match=r"target column 'outcome' has values 'approved', 'rejected', and "
                                               r"pos_label=1 is not one of them"):
         group_stats(data, sensitive="region", target="outcome", y_score="score")
 
@@ -241,7 +241,7 @@ def test_pos_label_not_among_the_labels(make_input):
 def test_weights_are_checked(make_input):
     data = synthetic().copy()
     data.loc[[0, 1], "weight"] = -1.0
-    with pytest.raises(AuditInputError, match=r"'sample_weight' argument has 2 negative value\(s\) \(min -1\)"):
+    with pytest.raises(AuditInputError, match=r"sample_weight column 'weight' has 2 negative value\(s\) \(min -1\)"):
         group_stats(make_input(data), sensitive="region", y_score="score", sample_weight="weight")
 
 

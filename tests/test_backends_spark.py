@@ -110,7 +110,7 @@ def test_missing_targets_and_outside_scores_are_counted(spark):
     data.loc[[3, 5, 8], "outcome"] = None
     data.loc[[1, 2], "score"] = [1.5, -0.25]
     frame = to_spark(spark, data)
-    with pytest.raises(AuditInputError, match=r"'target' argument has 3 missing value\(s\) \(NaN\) out of 500"):
+    with pytest.raises(AuditInputError, match=r"target column 'outcome' has 3 missing value\(s\) \(NaN\) out of 500"):
         group_stats(frame, sensitive="region", target="outcome", y_score="score", pos_label="approved")
     with pytest.raises(AuditInputError, match=r"2 score\(s\) outside \[0, 1\] \(min -0.25, max 1.5\)"):
         group_stats(frame, sensitive="region", y_score="score")

@@ -423,7 +423,8 @@ def fingerprint(stats: GroupStats, rows: int, columns: Sequence[str]) -> str:
 def batch_inputs(frame: Any, features: list[str], pos_label: Any, threshold: float) -> AuditInputs:
     """An :class:`~fairaudit.inputs.AuditInputs` over one batch of rows, for the model adapter."""
     values = {f.name: None for f in fields(AuditInputs)}
-    values.update(data=frame, features=list(features), pos_label=pos_label, threshold=float(threshold),
+    values.update(data=frame, features=list(features), pos_label=1 if pos_label is None else pos_label,
+                  threshold=float(threshold),
                   confidence=0.95, n_boot=0)
     return AuditInputs(**values)
 
