@@ -309,7 +309,8 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
         sample = sample_rows(data, computed.engine, list(dict.fromkeys(attributes + features)), total=computed.rows,
                              seed=seed)
         extra["explanations"] = explain_model(explained, sample, sensitive=attributes, features=features,
-                                              pos_label=pos_label, confidence=confidence, random_state=seed,
+                                              pos_label=1 if pos_label is None else pos_label,
+                                              confidence=confidence, random_state=seed,
                                               progress=progress_bars())
         findings = sorted(findings + explanation_findings(extra["explanations"], min_group_size=policy.min_group_size),
                           key=lambda f: SEVERITIES.index(f.severity))
