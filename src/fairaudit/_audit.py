@@ -298,13 +298,13 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
     findings = evaluate(tables.by_group, tables.disparities, measures, policy, confidence,
                         p_values=getattr(tables, "p_value", None))
     explained_segments = None
+    attributes = list(stats.attributes)
+    inputs_used = {target, y_pred, y_score, sample_weight} | set(attributes)
+    features = list(features) if features is not None else [  # the columns the model could read, as on pandas
+        str(c) for c in getattr(model, "feature_names_in_", [c for c in computed.columns if c not in inputs_used])]
     if explain:
         explained = _explained_model(model, task.name, task.favorable, extra.get("segments"))
         explained_segments = getattr(explained, "segments", None)
-        attributes = list(stats.attributes)
-        inputs_used = {target, y_pred, y_score, sample_weight} | set(attributes)
-        features = list(features) if features is not None else [
-            str(c) for c in getattr(model, "feature_names_in_", [c for c in computed.columns if c not in inputs_used])]
         seed = random_state if isinstance(random_state, int) else 0
         sample = sample_rows(data, computed.engine, list(dict.fromkeys(attributes + features)), total=computed.rows,
                              seed=seed)
@@ -324,7 +324,7 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
         "model_repr": None if model is None else _short_repr(model), "columns": len(computed.columns),
         "prediction_source": source if task.top_k is None else f"{source}, top {computed.targeted}",
         "threshold": float(threshold),
-        "features": None if features is None else list(features), "weighted": sample_weight is not None,
+        "features": features, "weighted": sample_weight is not None,
         "confidence": confidence, "n_boot": n_boot,
         "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",
         "auc_score_bins": None if stats.score_edges is None else len(stats.score_edges) - 1,
