@@ -434,61 +434,6 @@ def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None,
         "fingerprint_sha256": ranking_fingerprint(stats, rows, columns),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_seconds": round(time.perf_counter() - started, 4), "versions": versions(),
-    }
-    return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
-                       measures=tables.measures, metadata=meta, findings=findings, policy=rules,
-                       recommendations=advice(findings), ranking_positions=tables.positions,
-                       item_exposure=tables.items)
-
-
-def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None, query: str, y_rank: str | None,
-                   y_score: str | None, item: str | None, favorable: Any, top_k: Any, intersections: bool,
-                   sample_weight: Any, confidence: float, n_boot: int, random_state: Any, policy: Any,
-                   explain: bool, mitigate: bool, y_pred: Any, features: Any, threshold: float, pos_label: Any,
-                   started: float) -> AuditResult:
-    """The audit of ranked lists, from any engine: the engine returns per-group sums (see
-    :mod:`fairaudit.ranking_engine`), the rest is the ranking tables and the usual findings."""
-    from fairaudit.ranking import ranking_stats, ranking_tables
-    from fairaudit.ranking_checks import customer_policy, ranking_findings
-    from fairaudit.ranking_input import check_ranking_arguments, ranking_engine, ranking_fingerprint
-
-    check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
-    names, k, favorable = check_ranking_arguments(
-        model=model, sensitive=sensitive, target=target, query=query, y_rank=y_rank, y_score=y_score, item=item,
-        favorable=favorable, top_k=top_k, sample_weight=sample_weight, explain=explain, mitigate=mitigate,
-        y_pred=y_pred, features=features, threshold=threshold, pos_label=pos_label)
-    engine = ranking_engine(data)
-    if engine == "files":
-        from fairaudit.ranking_input import open_files
-
-        data = open_files(data)
-    stats, columns = ranking_stats(data, sensitive=names, query=query, item=item, k=k, y_rank=y_rank,
-                                   y_score=y_score, target=target, favorable=favorable)
-    rules = Policy.coerce(policy) if policy is not None else Policy(
-        thresholds={name: t for name, t in RANKING_THRESHOLDS.items()
-                    if (name.startswith("ndcg") and target is not None)
-                    or (name.startswith("favorable") and favorable is not None)})
-    tables = ranking_tables(stats, views(stats.attributes, intersections), confidence=confidence, n_boot=n_boot,
-                            rng=np.random.default_rng(random_state))
-    _check_scope(rules, stats.attributes)
-    findings = evaluate(tables.by_group, tables.disparities, tables.measures, customer_policy(rules), confidence)
-    findings += ranking_findings(tables.by_group, tables.items, tables.exposure_per_merit_ratio, rules, item)
-    findings = sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
-    rows = int(stats.column("rows").sum())
-    customers = int(stats.column("queries").sum())
-    meta = {
-        "rows": rows, "sensitive": list(stats.attributes), "finest_groups": len(stats.groups),
-        "engine": engine, "task": "ranking",
-        "target": target, "query": query, "item": item, "y_rank": y_rank, "y_score": y_score, "top_k": k,
-        "customers": customers, "favorable": None if favorable is None else [group_name(f) for f in favorable],
-        "lists_without_relevant": int(customers - stats.column("ndcg_lists").sum()) if target else None,
-        "exposure_per_merit_ratio": tables.exposure_per_merit_ratio,
-        "model": "none (precomputed columns)", "model_repr": None, "columns": len(columns),
-        "prediction_source": "columns", "confidence": confidence, "n_boot": n_boot,
-        "random_state": random_state if isinstance(random_state, (int, type(None))) else "Generator",
-        "fingerprint_sha256": ranking_fingerprint(stats, rows, columns),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "duration_seconds": round(time.perf_counter() - started, 4), "versions": versions(),
         "views": view_parts(stats, views(stats.attributes, intersections)),
     }
     return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
