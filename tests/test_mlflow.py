@@ -13,7 +13,6 @@ import yaml
 import fairaudit as fa
 from fairaudit.cli import main
 from fairaudit.integrations.mlflow import audit_metrics, log_audit, metric_key
-from fairaudit.privacy import suppress
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -55,7 +54,7 @@ def test_log_audit_to_a_file_store_and_read_it_back(result, tracking):
     run = MlflowClient(tracking_uri=tracking).get_run(run_id)
     assert run.info.status == "FINISHED"
     metrics = run.data.metrics
-    shown = suppress(result).measures
+    shown = result.suppressed().measures
     for (attribute, measure), row in shown.iterrows():
         name = f"fairness/{metric_key(attribute)}/{measure}"
         if row["suppressed"]:

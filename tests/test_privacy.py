@@ -15,7 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 import fairaudit as fa
-from fairaudit.privacy import Layout, exposed_by_rates, suppress, suppressed_groups
+from fairaudit.privacy import Layout, exposed_by_rates, suppressed_groups
 
 
 def by_group(counts: dict[tuple[str, str], int]) -> pd.DataFrame:
@@ -183,7 +183,7 @@ def test_in_memory_tables_stay_complete(result):
 
 
 def test_suppressed_copy(result):
-    shown = suppress(result)
+    shown = result.suppressed()
     table = shown.by_group
     assert table.loc[("region", "Zeta"), "suppressed"] and table.loc[("region", "Beta"), "suppressed"]
     assert not table.loc[("region", "Gamma"), "suppressed"]
@@ -249,9 +249,9 @@ def test_the_baseline_comparison_withholds_what_the_report_withholds(result, tmp
     from fairaudit.drift import compare
     from fairaudit.runner import run_config
 
-    withheld = next(key for key, hidden in suppress(result).measures["suppressed"].items() if hidden)
+    withheld = next(key for key, hidden in result.suppressed().measures["suppressed"].items() if hidden)
     value = result.measures.loc[withheld, "value"]
-    shown = suppress(dataclasses.replace(result, comparison=compare(result, result)))
+    shown = dataclasses.replace(result, comparison=compare(result, result)).suppressed()
     assert shown.comparison.loc[withheld, "suppressed"]
     assert shown.comparison.loc[withheld].drop("suppressed").isna().all()
     assert not shown.comparison.loc[("sex", "demographic_parity_difference"), "suppressed"]

@@ -18,7 +18,6 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.inputs import AuditInputError
-from fairaudit.privacy import suppress
 from fairaudit.public import PrivacyError, publication, release
 from fairaudit.public.statistics import exact_tables, nonnegative, public_statistics
 from fairaudit.schema import audit_schema
@@ -282,7 +281,7 @@ def test_public_json_html_and_pdf(audited):
     html = public.to_html()
     assert "<title>Transparency report" in html and "epsilon = 2" in html and "delta = 1e-06" in html
     assert "What differential privacy guarantees here" in html
-    assert suppress(public).metadata["privacy"] == public.metadata["privacy"]
+    assert public.suppressed().metadata["privacy"] == public.metadata["privacy"]
 
 
 def test_public_pdf_is_titled_as_a_transparency_report():

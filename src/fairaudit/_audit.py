@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairaudit.assessment import comparison
 from fairaudit.backends import engine_of, group_stats
 from fairaudit.backends._common import Task, fingerprint
 from fairaudit.backends._native import sample_rows
 from fairaudit.backends._pandas import decisions_of, memory_stats
 from fairaudit.compliance import check_options as compliance_options
-from fairaudit.compliance.scoring import above_median, scoring_rates
 from fairaudit.estimated import (
     corrected_views,
     estimated_findings,
@@ -44,13 +43,15 @@ from fairaudit.policy import (
     PolicyError,
 )
 from fairaudit.privacy import view_parts
+from fairaudit.progress import progress_bars
 from fairaudit.provenance import training_rows, versions, with_provenance
 from fairaudit.public import in_engine, in_memory
 from fairaudit.result import AuditResult
 from fairaudit.scores import ScoreStats, group_metrics, score_tables
+from fairaudit.scoring_rate import above_median, scoring_rates
 from fairaudit.segmentation import SegmentStats, segment_tables
 from fairaudit.stats import GroupStats
-from fairaudit.tables import JOIN, build_tables, left_out_groups, views
+from fairaudit.tables import JOIN, build_tables, views
 from fairaudit.uncertainty import normal_interval
 
 
@@ -371,7 +372,7 @@ def _task_tables(stats: GroupStats, score_stats: ScoreStats | None, segment_stat
         tables = _score_tables(stats, score_stats, intersections, confidence, n_boot, rng)
         extra["score_quantiles"] = tables.quantiles
     else:
-        compared = _comparison(stats, intersections, policy, reference)
+        compared = comparison(stats, intersections=intersections, policy=policy, reference=reference)
         extra_meta = {"reference": compared["reference"]}
         tables = build_tables(stats, intersections=intersections, confidence=confidence, n_boot=n_boot, rng=rng,
                               decisions=task.name != "segmentation" or task.favorable is not None, overrides=overrides,
@@ -477,11 +478,6 @@ def _explanations(model: Any, inputs: AuditInputs, random_state: Any) -> Explana
                          progress=progress_bars())
 
 
-def progress_bars() -> bool:
-    """Progress bars unless ``TQDM_DISABLE`` is set (tqdm's own switch; ``fairaudit run --quiet`` sets it)."""
-    return os.environ.get("TQDM_DISABLE", "").lower() in ("", "0", "false")
-
-
 def _score_tables(stats: GroupStats, score_stats: ScoreStats, intersections: bool, confidence: float, n_boot: int,
                   rng: np.random.Generator) -> Any:
     """The tables of a continuous-score audit, with ``overall`` and ``quantiles``."""
@@ -533,34 +529,6 @@ def _recommendations(model: Any, inputs: AuditInputs, findings: list, policy: Po
     return recommend(model, inputs.data, features=inputs.features, attributes=list(inputs.sensitive.attributes),
                      y_true=inputs.y_true, threshold=inputs.threshold, findings=findings, policy=policy,
                      confidence=inputs.confidence, random_state=seed)
-
-
-def _comparison(stats: GroupStats, intersections: bool, policy: Policy,
-                reference: dict[str, Any] | None) -> dict[str, Any]:
-    """Which groups the comparisons leave out (too small to show; missing values unless the policy compares
-    them) and the checked reference group of each attribute."""
-    left_out = left_out_groups(stats, intersections=intersections, suppress_below=policy.suppress_below,
-                               compare_missing=policy.compare_missing)
-    if reference is None:
-        return {"left_out": left_out, "reference": None}
-    if not isinstance(reference, dict):
-        raise AuditInputError(f"The 'reference' argument must map attribute names to a group, e.g. "
-                              f"{{'sex': 'male'}}; got {type(reference).__name__}.")
-    checked = {}
-    for attribute, group in reference.items():
-        if attribute not in stats.attributes:
-            raise AuditInputError(f"The 'reference' argument names attribute {attribute!r}, which is not a sensitive "
-                                  f"attribute of this audit ({', '.join(stats.attributes)}).")
-        keys, _ = stats.membership((attribute,))
-        name = group_name(group)
-        if (name,) not in keys:
-            raise AuditInputError(f"The 'reference' argument names group {name!r} of attribute {attribute!r}, which "
-                                  f"has no such group; its groups are {', '.join(k[0] for k in keys)}.")
-        if (attribute, (name,)) in left_out:
-            raise AuditInputError(f"The 'reference' argument names group {name!r} of attribute {attribute!r}, which "
-                                  f"no comparison may use: {left_out[(attribute, (name,))]}. Choose another group.")
-        checked[attribute] = name
-    return {"left_out": left_out, "reference": checked}
 
 
 def _compared(tables: Any) -> dict[str, Any]:

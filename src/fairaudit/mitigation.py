@@ -29,10 +29,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
 
+from fairaudit.assessment import assess_decisions
+from fairaudit.backends._common import Task
+from fairaudit.backends._pandas import memory_stats
 from fairaudit.catalogue import CATALOGUE, CatalogueEntry
 from fairaudit.findings import Finding
-from fairaudit.inputs import AuditInputError, FairAuditWarning
+from fairaudit.inputs import AuditInputError, FairAuditWarning, resolve_inputs
+from fairaudit.models import predict
 from fairaudit.policy import Policy
+from fairaudit.progress import progress_bars
 from fairaudit.recommendations import Recommendation
 from fairaudit.tables import JOIN
 
@@ -131,8 +136,6 @@ def recommend(model: Any, data: pd.DataFrame, *, features: list[str], attributes
     measure = _HeldOut(split, targets, threshold, replace(policy, attributes=None), confidence, random_state)
     before = measure(_original(model, split, threshold)) if to_fix else None
     out = []
-    from fairaudit._audit import progress_bars
-
     for entry in tqdm(entries, desc="mitigations", unit="mitigation", disable=not progress_bars() or not to_fix,
                       leave=False):
         runner = RUNNERS.get(entry.simulate) if entry.simulate else None
@@ -190,7 +193,8 @@ class _Predictions:
 
 
 class _HeldOut:
-    """Audits predictions on the held-out half: the policy's measures plus accuracy, balanced accuracy,
+    """Audits predictions on the held-out half through the audit's own statistics, tables and findings
+    (:func:`fairaudit.assessment.assess_decisions`): the policy's measures plus accuracy, balanced accuracy,
     selection rate and ROC AUC."""
 
     def __init__(self, split: Split, attributes: list[str], threshold: float, policy: Policy,
@@ -198,24 +202,41 @@ class _HeldOut:
         self.split, self.attributes, self.threshold = split, attributes, threshold
         self.policy, self.confidence, self.random_state = policy, confidence, random_state
 
-    def __call__(self, predictions: _Predictions) -> Any:
-        from fairaudit._audit import audit
-
+    def __call__(self, predictions: _Predictions) -> _Measured:
         frame = self.split.groups_test.reset_index(drop=True).assign(
             _y=self.split.y_test, _pred=predictions.y_pred)
         if predictions.y_score is not None:
             frame["_score"] = predictions.y_score
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FairAuditWarning)
-            return audit(None, frame, sensitive=self.attributes, target="_y", y_pred="_pred",
-                         y_score="_score" if predictions.y_score is not None else None,
-                         threshold=self.threshold, intersections=False, n_boot=MITIGATION_BOOTSTRAP,
-                         confidence=self.confidence, random_state=self.random_state, policy=self.policy)
+            inputs = resolve_inputs(
+                frame, sensitive=self.attributes, target="_y", features=None, y_pred="_pred",
+                y_score="_score" if predictions.y_score is not None else None, sample_weight=None, pos_label=None,
+                threshold=self.threshold, confidence=self.confidence, n_boot=MITIGATION_BOOTSTRAP, model=None,
+                task="binary", top_k=None)
+            stats, _, _ = memory_stats(inputs, predict(None, inputs), Task("binary", None, None))
+            assessed = assess_decisions(stats, intersections=False, confidence=inputs.confidence,
+                                        n_boot=inputs.n_boot, rng=np.random.default_rng(self.random_state),
+                                        policy=self.policy)
+        return _Measured(list(stats.attributes), assessed.tables.measures, assessed.tables.overall,
+                         assessed.findings, len(frame))
 
 
-def _effect_rows(result: Any, policy: Policy) -> dict[str, tuple[float, float, float]]:
+@dataclass(frozen=True)
+class _Measured:
+    """What the held-out audit of one model measured: the policy's measures, the overall metrics, the
+    findings and the number of held-out rows."""
+
+    attributes: list[str]
+    measures: pd.DataFrame
+    overall: pd.DataFrame
+    findings: list[Finding]
+    rows: int
+
+
+def _effect_rows(result: _Measured, policy: Policy) -> dict[str, tuple[float, float, float]]:
     rows = {}
-    for attribute in result.metadata["sensitive"]:
+    for attribute in result.attributes:
         for name in policy.thresholds:
             if (attribute, name) in result.measures.index:
                 r = result.measures.loc[(attribute, name)]
@@ -229,10 +250,10 @@ def _effect_rows(result: Any, policy: Policy) -> dict[str, tuple[float, float, f
     return rows
 
 
-def _excess(result: Any, policy: Policy) -> float:
+def _excess(result: _Measured, policy: Policy) -> float:
     """How far the measures lie beyond the policy, summed (0 when every measure is within it)."""
     total = 0.0
-    for attribute in result.metadata["sensitive"]:
+    for attribute in result.attributes:
         for name, threshold in policy.thresholds.items():
             if (attribute, name) in result.measures.index:
                 value = result.measures.loc[(attribute, name), "value"]
@@ -242,7 +263,7 @@ def _excess(result: Any, policy: Policy) -> float:
     return total
 
 
-def _measured(entry: CatalogueEntry, before: Any, after: Any, policy: Policy) -> Recommendation:
+def _measured(entry: CatalogueEntry, before: _Measured, after: _Measured, policy: Policy) -> Recommendation:
     rows_before, rows_after = _effect_rows(before, policy), _effect_rows(after, policy)
     effect = pd.DataFrame(
         [(*rows_before[k], *rows_after.get(k, (np.nan,) * 3)) for k in rows_before],
@@ -256,7 +277,7 @@ def _measured(entry: CatalogueEntry, before: Any, after: Any, policy: Policy) ->
     passed = bool(checks) and all(f.severity == "pass" for f in checks)
     return Recommendation(entry.key, entry.title, entry.addresses, entry.rationale, entry.prerequisites,
                           entry.caveats, effect=effect, clears_policy=passed, score=float(removed / lost_points),
-                          warnings=effect_warnings(effect, policy), held_out_rows=int(after.metadata["rows"]))
+                          warnings=effect_warnings(effect, policy), held_out_rows=after.rows)
 
 
 def effect_warnings(effect: pd.DataFrame, policy: Policy) -> tuple[str, ...]:

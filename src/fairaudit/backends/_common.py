@@ -19,7 +19,7 @@ import hashlib
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,8 @@ from fairaudit.inputs import (
     group_name,
 )
 from fairaudit.inputs import _what as what_is
+from fairaudit.scores import ScoreStats
+from fairaudit.segmentation import SegmentStats
 from fairaudit.stats import (
     CALIBRATION_EDGES,
     MAX_SCORE_BINS,
@@ -462,3 +464,34 @@ def warn_groups(missing: dict[str, int], coder_names: dict[str, list[str]], stac
                 f"Sensitive column {name!r} has one group only ({names[0]!r}); its disparities are "
                 "undefined (NaN).", SingleGroupWarning, stacklevel=stacklevel,
             )
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """What an engine hands back: the statistics and what is known about the rows, never the rows.
+
+    ``fingerprint`` is a SHA-256 of the statistics and audited column names (computed from aggregates,
+    the same whichever engine ran); ``missing_sensitive`` counts rows with a missing value per sensitive
+    attribute (they form the group ``"(missing)"``); ``columns`` lists every column of the input.
+    """
+
+    stats: GroupStats
+    rows: int
+    fingerprint: str
+    missing_sensitive: dict[str, int] = field(default_factory=dict)
+    columns: list[str] = field(default_factory=list)
+    engine: str = "pandas"
+    score_stats: ScoreStats | None = None
+    segment_stats: SegmentStats | None = None
+    segments: tuple[str, ...] = ()
+    targeted: int | None = None
+    above_median: tuple[np.ndarray, float] | None = None
+
+    def warn(self, stacklevel: int = 2) -> None:
+        """Emit the warnings the in-memory path emits: missing sensitive values (audited as
+        ``"(missing)"``) and attributes with a single group."""
+        names = {}
+        for a, attribute in enumerate(self.stats.attributes):
+            values = list(dict.fromkeys(g[a] for g in self.stats.groups))
+            names[attribute] = sorted(values, key=lambda v: v == MISSING_GROUP)
+        warn_groups(self.missing_sensitive, names, stacklevel=stacklevel + 1)

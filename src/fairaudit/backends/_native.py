@@ -26,7 +26,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairaudit.backends._common import Request, Task, check_columns, predict_batch, require, resolve_features
+from fairaudit.backends._common import (
+    EngineStats,
+    Request,
+    Task,
+    check_columns,
+    predict_batch,
+    require,
+    resolve_features,
+)
 from fairaudit.inputs import AuditInputError, AuditTypeError
 
 CSV_TYPES = ["BIGINT", "DOUBLE", "VARCHAR"]
@@ -378,7 +386,6 @@ def _ibis_sample(table: Any, columns: Sequence[str], rows: int, seed: int, total
 def compute(data: Any, request: Request, engine: str, task: Task) -> Any:
     """The statistics of an engine input: opened, the model applied where the rows live, then the one
     narwhals implementation."""
-    from fairaudit.backends import EngineStats
     from fairaudit.backends._narwhals import compute as statistics
 
     source = open_source(data, engine)

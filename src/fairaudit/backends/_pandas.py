@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairaudit.backends._common import Request, Task, fingerprint
-from fairaudit.compliance.scoring import above_median
+from fairaudit.backends._common import EngineStats, Request, Task, fingerprint
 from fairaudit.inputs import AuditInputs, MissingSensitiveValueWarning, SingleGroupWarning, resolve_inputs
 from fairaudit.models import Predictions, predict
 from fairaudit.scores import ScoreStats
+from fairaudit.scoring_rate import above_median
 from fairaudit.segmentation import SegmentStats, favorable_codes
 from fairaudit.stats import MISSING_GROUP, GroupStats
 
@@ -47,7 +47,6 @@ def memory_stats(inputs: AuditInputs, predictions: Predictions, task: Task,
 
 
 def compute(data: pd.DataFrame, request: Request, engine: str, task: Task) -> Any:
-    from fairaudit.backends import EngineStats
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingSensitiveValueWarning)

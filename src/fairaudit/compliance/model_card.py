@@ -5,7 +5,7 @@ The fields follow Google's Model Card schema (``model_details``, ``model_paramet
 ``considerations.use_cases`` / ``limitations`` / ``ethical_considerations`` with ``mitigation_strategy``)
 where they apply, and cover what the EU AI Act asks of the instructions for use (Art. 13(3)(b):
 accuracy and performance on specific groups) and of the data examination (Art. 10(2)(f)-(g): bias and
-data gaps). Everything is read from :func:`fairaudit.privacy.suppress`'s copy: small groups stay hidden.
+data gaps). Everything is read from :meth:`AuditResult.suppressed`'s copy: small groups stay hidden.
 :func:`model_card` gives the section as data (the report lays it out); :func:`model_card_markdown` as
 Markdown.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from fairaudit.privacy import FLAG, suppress
+from fairaudit.privacy import FLAG
 
 if TYPE_CHECKING:
     from fairaudit.result import AuditResult
@@ -29,7 +29,7 @@ LIMITING = ("fail", "warn", "inconclusive")
 def model_card(result: AuditResult, *, intended_use: str | None = None,
                data_period: str | None = None) -> dict[str, Any]:
     """The model-card section of ``result`` as formatted text fields, keyed by the Model Card schema."""
-    shown = suppress(result)
+    shown = result.suppressed()
     meta = shown.metadata
     given = meta.get("model_card") or {}
     sensitive = [a for a in meta.get("sensitive", []) if a in shown.by_group.index.get_level_values(0)]

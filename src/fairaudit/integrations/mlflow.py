@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fairaudit.privacy import FLAG, suppress
+from fairaudit.privacy import FLAG
 from fairaudit.tables import JOIN
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def metric_key(attribute: str) -> str:
 
 def audit_metrics(result: AuditResult) -> dict[str, float]:
     """Every measure shown in the report, with its interval, under its MLflow metric name."""
-    measures = suppress(result).measures
+    measures = result.suppressed().measures
     keys: dict[str, str] = {}
     for attribute in dict.fromkeys(measures.index.get_level_values("attribute")):
         key = metric_key(attribute)

@@ -1,5 +1,5 @@
 """Reports of an audit: HTML (the source), PDF (the same HTML in print layout), the notebook view and
-the charts. Every form is built from :func:`fairaudit.privacy.suppress`'s copy of the result."""
+the charts. Every form is built from :meth:`AuditResult.suppressed`'s copy of the result."""
 
 from fairaudit.report.charts import CHARTS, ChartUnavailable, show_in_notebooks
 from fairaudit.report.html import render_html, render_notebook, write_html

@@ -1,6 +1,6 @@
 """What each section of a report shows: the result's tables and findings laid out and formatted.
 
-Everything here reads a result that :func:`fairaudit.privacy.suppress` has already masked; nothing is
+Everything here reads a result that :meth:`fairaudit.result.AuditResult.suppressed` has already masked; nothing is
 computed beyond choosing, ordering and formatting what the result holds.
 """
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from fairaudit.privacy import suppress
 from fairaudit.report import compliance, context
 
 if TYPE_CHECKING:
@@ -37,13 +36,13 @@ def stylesheet() -> Markup:
 
 def render_html(result: AuditResult) -> str:
     """The full report of ``result`` as one self-contained HTML document (small groups suppressed)."""
-    page = context.build(suppress(result)) | compliance.sections(result)
+    page = context.build(result.suppressed()) | compliance.sections(result)
     return environment().get_template("report.html.j2").render(css=stylesheet(), **page)
 
 
 def render_notebook(result: AuditResult) -> str:
     """The compact notebook view: verdict, key findings and the headline measures."""
-    shown = suppress(result)
+    shown = result.suppressed()
     return environment().get_template("notebook.html.j2").render(**context.notebook(shown))
 
 
