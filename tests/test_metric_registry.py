@@ -204,6 +204,7 @@ def test_registry_refuses_what_it_cannot_compute():
     selection = METRICS["selection_rate"]
     with pytest.raises(MetricRegistryError, match="already registered"):
         register_metric(selection)
+    assert register_metric(selection, replace=True) is METRICS["selection_rate"] is selection
     with pytest.raises(MetricRegistryError, match="snake_case"):
         Metric("Selection Rate", "x", False, False, None, Proportion(), selection.reference,
                selection.numerator, selection.denominator)
