@@ -23,10 +23,10 @@ import time
 import numpy as np
 from scipy import stats as scipy_stats
 
-from fairaudit.metrics import METRICS, roc_auc_from_hist
+from fairaudit.metrics import METRICS
 from fairaudit.stats import GroupStats
 from fairaudit.tables import _checks, _evaluate
-from fairaudit.uncertainty import auc_interval, auc_variance, wilson_interval
+from fairaudit.uncertainty import estimate, wilson_interval
 
 CONFIDENCE = 0.95
 SIZES, RATES, GROUPS = (30, 200, 2000), (0.05, 0.5), (2, 4, 8)
@@ -69,7 +69,8 @@ def auc_coverage(n: int, p: float, reps: int, rng: np.random.Generator) -> tuple
     replications = tuple((str(r),) for r in range(reps))
     stats = GroupStats.from_codes(("replication",), replications, np.repeat(np.arange(reps), n), y.ravel(),
                                   (score >= 0.5).astype(np.int8), score, None)
-    low, high = auc_interval(roc_auc_from_hist(stats.score_hist), auc_variance(stats), stats, CONFIDENCE)
+    found = estimate(METRICS["roc_auc"], stats, None, CONFIDENCE)
+    low, high = found.low, found.high
     given = np.isfinite(low)
     if not given.any():
         return np.nan, 0.0

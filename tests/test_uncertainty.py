@@ -11,8 +11,9 @@ from scipy import stats as scipy_stats
 from sklearn.metrics import roc_auc_score
 
 import fairaudit as fa
+from fairaudit.metrics import auc_variance
 from fairaudit.stats import GroupStats
-from fairaudit.uncertainty import auc_variance, chi2_homogeneity, holm, wilson_interval
+from fairaudit.uncertainty import chi2_homogeneity, holm, wilson_interval
 
 
 def test_wilson_matches_hand_computation():

@@ -31,10 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairaudit.metrics import MIN_AUC_COUNT
 from fairaudit.policy import Policy, Threshold
 from fairaudit.stats import MISSING_GROUP
 from fairaudit.tables import JOIN
-from fairaudit.uncertainty import MIN_AUC_COUNT, holm
+from fairaudit.uncertainty import holm
 
 PValues = Callable[[str, str, str, float], float]
 

@@ -1,4 +1,11 @@
-"""The metric registry: every metric defined once, as a function of group statistics.
+"""The metric registry: each metric defined once, with everything needed to compute it and its interval.
+
+A :class:`Metric` holds its name and description, which columns it needs, its direction, how its value is
+computed from group statistics (a rate's ``numerator`` / ``denominator`` of confusion counts, or a
+``function`` of cells), its interval rule (:class:`Proportion`, :class:`Normal` with the metric's own
+plug-in variance, or :class:`Bootstrap`; :mod:`fairaudit.uncertainty` applies them) and its ``reference``:
+an independent implementation on rows (scikit-learn or fairlearn) that the tests check it against.
+:func:`register_metric` adds one; audits then compute, compare, check and report it with no other change.
 
 Metrics take :class:`Cells` (the cell sums of :mod:`fairaudit.stats` with any leading dimensions:
 groups, bootstrap replicates, ...) and return one value per leading index. Undefined values (a
@@ -7,13 +14,20 @@ group with no positives has no true positive rate) are NaN, never 0.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from fairaudit.stats import GroupStats
+
+
+class MetricRegistryError(ValueError):
+    """A metric cannot be registered (name taken or malformed, parts and interval rule that do not fit)."""
 
 
 @dataclass(frozen=True)
@@ -65,25 +79,90 @@ def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
+def effective_size(weight: np.ndarray, weight_sq: np.ndarray) -> np.ndarray:
+    """Kish effective sample size ``(sum w)^2 / sum w^2``; equals the row count when all weights are 1."""
+    return safe_divide(np.square(weight), weight_sq)
+
+
+def label_effective_sizes(stats: GroupStats) -> tuple[np.ndarray, np.ndarray]:
+    """Effective sizes of the negatives and positives of each group."""
+    n = effective_size(stats.weight.sum(axis=(2, 3)), stats.weight_sq.sum(axis=(2, 3)))
+    return n[:, 0], n[:, 1]
+
+
+# ---------------------------------------------------------------------------- interval rules
+@dataclass(frozen=True)
+class Proportion:
+    """The rule of a rate: Wilson score interval on the Kish effective size of its denominator; between
+    groups Newcombe's difference, Katz's log ratio and a chi-squared homogeneity test."""
+
+    label: str = "Wilson score"
+
+
+@dataclass(frozen=True)
+class Normal:
+    """``value +- z * sqrt(variance(stats))``, clipped to ``bounds``; between groups normal differences, delta-
+    method log ratios and a Wald homogeneity test. With ``logit`` (the logit of the estimate and its standard
+    error on that scale, from the statistics, the estimate and its variance) the interval is built on the
+    logit scale and mapped back. Groups where ``sufficient`` is False get no interval and no comparison."""
+
+    variance: Callable[[GroupStats], np.ndarray]
+    label: str = "normal, plug-in standard error"
+    bounds: tuple[float, float] = (0.0, 1.0)
+    logit: Callable[[GroupStats, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    sufficient: Callable[[GroupStats], np.ndarray] | None = None
+
+
+BOOTSTRAP_CELLS = ("decisions", "score_bins")
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Percentile bootstrap over resampled group statistics. ``cells`` names the margin of the replicate
+    cells the metric reads: ``"decisions"`` (label x decision) or ``"score_bins"`` (label x calibration bin,
+    with the score sums)."""
+
+    cells: str = "decisions"
+    label: str = "percentile bootstrap"
+
+    def __post_init__(self) -> None:
+        if self.cells not in BOOTSTRAP_CELLS:
+            raise MetricRegistryError(f"Bootstrap cells must be one of {', '.join(BOOTSTRAP_CELLS)}; "
+                                      f"got {self.cells!r}.")
+
+
+IntervalRule = Proportion | Normal | Bootstrap
 Fraction = Callable[[Confusion], np.ndarray]
+Reference = Callable[..., float]
+"""``reference(y_true, y_pred, *, y_score=None, sample_weight=None) -> float`` on the rows of one group,
+NaN where the rows do not define the metric."""
 
 
 @dataclass(frozen=True)
 class Metric:
-    """One metric: a rate (``numerator`` / ``denominator`` of confusion counts) or a function of cells.
-
-    ``interval`` names how its per-group interval is computed (see :mod:`fairaudit.uncertainty`).
-    """
+    """One metric: a rate (``numerator`` / ``denominator`` of confusion counts, rule :class:`Proportion`) or a
+    ``function`` of cells, with its interval rule and its reference implementation (for the tests)."""
 
     name: str
     description: str
     needs_target: bool
     needs_score: bool
     greater_is_better: bool | None
-    interval: str
+    interval: IntervalRule
+    reference: Reference
     numerator: Fraction | None = None
     denominator: Fraction | None = None
     function: Callable[[Cells], np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+            raise MetricRegistryError(f"A metric's name must be snake_case (letters, digits, underscores); "
+                                      f"got {self.name!r}.")
+        rate = self.numerator is not None and self.denominator is not None
+        if rate == (self.function is not None) or rate != isinstance(self.interval, Proportion):
+            raise MetricRegistryError(
+                f"Metric {self.name!r} must be either a rate (numerator and denominator, interval Proportion()) "
+                "or a function of cells (interval Normal(...) or Bootstrap(...)).")
 
     @property
     def is_rate(self) -> bool:
@@ -103,13 +182,32 @@ class Metric:
         return self.function(cells)
 
 
+# ---------------------------------------------------------------------------- estimates and variances
 def _balanced_accuracy(cells: Cells) -> np.ndarray:
     c = confusion(cells.weight, True)
     return (safe_divide(c.tp, c.tp + c.fn) + safe_divide(c.tn, c.tn + c.fp)) / 2
 
 
+def _balanced_accuracy_variance(stats: GroupStats) -> np.ndarray:
+    """The binomial variances of TPR and TNR, over four."""
+    yp = stats.weight.sum(axis=3)
+    tpr = safe_divide(yp[:, 1, 1], yp[:, 1].sum(axis=-1))
+    tnr = safe_divide(yp[:, 0, 0], yp[:, 0].sum(axis=-1))
+    eff_neg, eff_pos = label_effective_sizes(stats)
+    return (safe_divide(tpr * (1 - tpr), eff_pos) + safe_divide(tnr * (1 - tnr), eff_neg)) / 4
+
+
 def _mean_score(cells: Cells) -> np.ndarray:
     return safe_divide(cells.score_sum.sum(axis=(-3, -2, -1)), cells.weight.sum(axis=(-3, -2, -1)))
+
+
+def _mean_score_variance(stats: GroupStats) -> np.ndarray:
+    """Variance of the (weighted) mean score of each group."""
+    w = stats.weight.sum(axis=(1, 2, 3))
+    mean = safe_divide(stats.score_sum.sum(axis=(1, 2, 3)), w)
+    second = safe_divide(stats.score_sq_sum.sum(axis=(1, 2, 3)), w)
+    n = effective_size(w, stats.weight_sq.sum(axis=(1, 2, 3)))
+    return safe_divide(np.maximum(second - mean**2, 0.0), n - 1)
 
 
 def _calibration_error(cells: Cells) -> np.ndarray:
@@ -133,42 +231,151 @@ def _roc_auc(cells: Cells) -> np.ndarray:
     return roc_auc_from_hist(cells.score_hist)
 
 
+def auc_variance(stats: GroupStats) -> np.ndarray:
+    """DeLong's variance of the ROC AUC of each group, from the binned scores."""
+    hist = stats.score_hist
+    negatives, positives = hist[:, 0, :], hist[:, 1, :]
+    n_pos, n_neg = positives.sum(axis=-1), negatives.sum(axis=-1)
+    auc = roc_auc_from_hist(hist)[:, None]
+    neg_below = np.cumsum(negatives, axis=-1) - negatives
+    pos_above = n_pos[:, None] - np.cumsum(positives, axis=-1)
+    v10 = safe_divide(neg_below + 0.5 * negatives, n_neg[:, None])
+    v01 = safe_divide(pos_above + 0.5 * positives, n_pos[:, None])
+    s10 = safe_divide((positives * (v10 - auc) ** 2).sum(axis=-1), n_pos)
+    s01 = safe_divide((negatives * (v01 - auc) ** 2).sum(axis=-1), n_neg)
+    eff_neg, eff_pos = label_effective_sizes(stats)
+    return safe_divide(s10, eff_pos - 1) + safe_divide(s01, eff_neg - 1)
+
+
+def _auc_logit(stats: GroupStats, auc: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The AUC's logit and its standard error by the delta method. An AUC of exactly 0 or 1 is moved half a
+    pair inside and, its DeLong variance being 0, given Hanley and McNeil's variance there."""
+    negatives, positives = label_effective_sizes(stats)
+    pairs = negatives * positives
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.clip(auc, 0.5 / pairs, 1 - 0.5 / pairs)
+        q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+        hanley = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / pairs
+        se = np.sqrt(np.where(variance > 0, variance, hanley)) / (a * (1 - a))
+        return np.log(a / (1 - a)), se
+
+
+MIN_AUC_COUNT = 10
+"""Fewest positives and negatives (effective) for a group's ROC AUC to get an interval."""
+
+
+def auc_countable(stats: GroupStats) -> np.ndarray:
+    """Groups with at least :data:`MIN_AUC_COUNT` effective positives and negatives."""
+    negatives, positives = label_effective_sizes(stats)
+    return (negatives >= MIN_AUC_COUNT) & (positives >= MIN_AUC_COUNT)
+
+
+# ---------------------------------------------------------------------------- references (for the tests)
+def _library(path: str, *, on: str = "y_pred", complement: bool = False, both_labels: bool = False,
+             **kwargs: Any) -> Reference:
+    """A reference calling ``path`` (a scikit-learn or fairlearn function, imported when called) on ``y_true``
+    and the column ``on``; ``complement``: one minus its value; ``both_labels``: NaN unless both labels occur."""
+    return functools.partial(_call_library, path, on, complement, both_labels, kwargs)
+
+
+def _call_library(path: str, on: str, complement: bool, both_labels: bool, kwargs: dict[str, Any],
+                  y_true: np.ndarray, y_pred: np.ndarray, *, y_score: np.ndarray | None = None,
+                  sample_weight: np.ndarray | None = None) -> float:
+    module, name = path.rsplit(".", 1)
+    if both_labels and len(np.unique(y_true)) < 2:
+        return np.nan
+    column = {"y_pred": y_pred, "y_score": y_score, "y_true": y_true}[on]
+    value = float(getattr(importlib.import_module(module), name)(y_true, column, sample_weight=sample_weight,
+                                                                  **kwargs))
+    return 1 - value if complement else value
+
+
+def _calibration_error_reference(y_true: np.ndarray, y_pred: np.ndarray, *, y_score: np.ndarray | None = None,
+                                 sample_weight: np.ndarray | None = None) -> float:
+    """ECE by hand with pandas' right-closed bins (the first closed on the left), as calibration_curve bins."""
+    import pandas as pd
+
+    weights = np.ones(len(y_score)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    bins = pd.cut(y_score, np.linspace(0, 1, 11), include_lowest=True, right=True)
+    frame = pd.DataFrame({"bin": bins, "w": weights, "wy": weights * y_true, "ws": weights * y_score})
+    sums = frame.groupby("bin", observed=True)[["w", "wy", "ws"]].sum()
+    return float(np.abs(sums["wy"] - sums["ws"]).sum() / weights.sum())
+
+
+# ---------------------------------------------------------------------------- the registry
 def _any(c: Confusion) -> np.ndarray:
     return c.n
 
 
-_METRICS = [
+_RECALL = "sklearn.metrics.recall_score"
+_PRECISION = "sklearn.metrics.precision_score"
+_BUILT_IN = [
     Metric("selection_rate", "share of the group that receives the positive decision",
-           False, False, None, "wilson", lambda c: c.predicted_positive, _any),
+           False, False, None, Proportion(), _library("fairlearn.metrics.selection_rate"),
+           lambda c: c.predicted_positive, _any),
     Metric("base_rate", "share of the group whose true label is positive",
-           True, False, None, "wilson", lambda c: c.tp + c.fn, _any),
+           True, False, None, Proportion(), _library("fairlearn.metrics.mean_prediction", on="y_true"),
+           lambda c: c.tp + c.fn, _any),
     Metric("true_positive_rate", "of the truly positive, the share predicted positive (recall)",
-           True, False, True, "wilson", lambda c: c.tp, lambda c: c.tp + c.fn),
+           True, False, True, Proportion(), _library(_RECALL, zero_division=np.nan),
+           lambda c: c.tp, lambda c: c.tp + c.fn),
     Metric("false_positive_rate", "of the truly negative, the share predicted positive",
-           True, False, False, "wilson", lambda c: c.fp, lambda c: c.fp + c.tn),
+           True, False, False, Proportion(), _library(_RECALL, complement=True, pos_label=0, zero_division=np.nan),
+           lambda c: c.fp, lambda c: c.fp + c.tn),
     Metric("false_negative_rate", "of the truly positive, the share predicted negative",
-           True, False, False, "wilson", lambda c: c.fn, lambda c: c.tp + c.fn),
+           True, False, False, Proportion(), _library(_RECALL, complement=True, zero_division=np.nan),
+           lambda c: c.fn, lambda c: c.tp + c.fn),
     Metric("true_negative_rate", "of the truly negative, the share predicted negative (specificity)",
-           True, False, True, "wilson", lambda c: c.tn, lambda c: c.fp + c.tn),
+           True, False, True, Proportion(), _library(_RECALL, pos_label=0, zero_division=np.nan),
+           lambda c: c.tn, lambda c: c.fp + c.tn),
     Metric("precision", "of those predicted positive, the share truly positive",
-           True, False, True, "wilson", lambda c: c.tp, lambda c: c.tp + c.fp),
+           True, False, True, Proportion(), _library(_PRECISION, zero_division=np.nan),
+           lambda c: c.tp, lambda c: c.tp + c.fp),
     Metric("negative_predictive_value", "of those predicted negative, the share truly negative",
-           True, False, True, "wilson", lambda c: c.tn, lambda c: c.tn + c.fn),
+           True, False, True, Proportion(), _library(_PRECISION, pos_label=0, zero_division=np.nan),
+           lambda c: c.tn, lambda c: c.tn + c.fn),
     Metric("accuracy", "share of correct decisions",
-           True, False, True, "wilson", lambda c: c.tp + c.tn, _any),
+           True, False, True, Proportion(), _library("sklearn.metrics.accuracy_score"),
+           lambda c: c.tp + c.tn, _any),
     Metric("balanced_accuracy", "mean of true positive and true negative rates",
-           True, False, True, "normal", function=_balanced_accuracy),
+           True, False, True, Normal(_balanced_accuracy_variance),
+           _library("sklearn.metrics.balanced_accuracy_score", both_labels=True), function=_balanced_accuracy),
     Metric("roc_auc", "probability that a positive scores above a negative (ties count half)",
-           True, True, True, "delong", function=_roc_auc),
+           True, True, True,
+           Normal(auc_variance, "logit-normal, DeLong variance (>= 10 positives and negatives)", logit=_auc_logit,
+                  sufficient=auc_countable),
+           _library("sklearn.metrics.roc_auc_score", on="y_score", both_labels=True), function=_roc_auc),
     Metric("mean_score", "average score",
-           False, True, None, "normal", function=_mean_score),
+           False, True, None, Normal(_mean_score_variance),
+           _library("fairlearn.metrics.mean_prediction", on="y_score"), function=_mean_score),
     Metric("calibration_error", "expected calibration error over 10 equal-width score bins",
-           True, True, False, "bootstrap", function=_calibration_error),
+           True, True, False, Bootstrap("score_bins"), _calibration_error_reference, function=_calibration_error),
 ]
 
-METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}
+METRICS: dict[str, Metric] = {m.name: m for m in _BUILT_IN}
+"""Every metric an audit computes, in the order of the tables' columns."""
+
+
+def register_metric(metric: Metric, *, replace: bool = False) -> Metric:
+    """Add ``metric`` to the registry: audits then compute it per group with its interval, compare it between
+    groups (``<name>_difference`` / ``<name>_ratio``, usable as policy thresholds) and report it. A name
+    already registered is refused unless ``replace=True``."""
+    if not isinstance(metric, Metric):
+        raise TypeError(f"register_metric expects a fairaudit.metrics.Metric; got {type(metric).__name__}.")
+    if metric.name in METRICS and not replace:
+        raise MetricRegistryError(f"A metric named {metric.name!r} is already registered: choose another name "
+                                  "or pass replace=True.")
+    METRICS[metric.name] = metric
+    return metric
+
+
+def unregister_metric(name: str) -> Metric:
+    """Remove the metric ``name`` from the registry and return it."""
+    if name not in METRICS:
+        raise MetricRegistryError(f"No metric named {name!r} is registered; registered: {', '.join(METRICS)}.")
+    return METRICS.pop(name)
 
 
 def applicable_metrics(has_target: bool, has_score: bool) -> list[Metric]:
     """The registry's metrics that the available columns allow, in registry order."""
-    return [m for m in _METRICS if m.applies(has_target, has_score)]
+    return [m for m in METRICS.values() if m.applies(has_target, has_score)]

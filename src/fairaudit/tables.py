@@ -25,26 +25,20 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.inputs import UndefinedMetricWarning
-from fairaudit.metrics import Cells, Metric, applicable_metrics, safe_divide
+from fairaudit.metrics import Metric, applicable_metrics, safe_divide
 from fairaudit.stats import JOIN, MISSING_GROUP, GroupStats
 from fairaudit.uncertainty import (
     Contrasts,
     Replicates,
-    auc_countable,
-    auc_interval,
-    auc_variance,
-    balanced_accuracy_variance,
     bootstrap_cells,
-    chi2_homogeneity,
+    estimate,
     holm,
-    mean_score_variance,
-    normal_interval,
+    homogeneity,
+    needs_replicates,
     percentile_interval,
     range_critical,
     range_p_value,
-    rate_effective_size,
-    wald_homogeneity,
-    wilson_interval,
+    replicate_variance,
 )
 
 MEASURES = {
@@ -170,8 +164,7 @@ def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n
     bootstrap ``replicates`` per group."""
     metrics = applicable_metrics(stats.has_target, stats.has_score) if decisions else []
     left_out = dict(left_out or {})
-    bootstrapped = any(m.interval == "bootstrap" for m in metrics)
-    replicates = bootstrap_cells(stats, n_boot, rng) if bootstrapped else None
+    replicates = bootstrap_cells(stats, n_boot, rng) if needs_replicates(metrics) else None
     evaluated = [
         _overridden(_evaluate(stats, attrs, metrics, replicates, confidence, left_out, dict(reference or {})),
                     (overrides or {}).get(attrs))
@@ -209,28 +202,12 @@ def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric],
     in_order = attrs == finest.attributes and np.array_equal(member, np.arange(len(member)))
     stats = finest if in_order else finest.collapse(attrs)  # collapse also puts the groups in the keys' order
     name = JOIN.join(attrs)
-    cells = Cells.of(stats)
+    margins = None if replicates is None else replicates.collapse(member, len(keys)).cells(stats.has_target)
     values, low, high, variance, contrasts = {}, {}, {}, {}, {}
     for metric in metrics:
-        value = metric.value(cells)
-        values[metric.name] = value
-        var = _variance(metric, stats, value)
-        trials = rate_effective_size(metric, stats) if metric.is_rate else None
-        if metric.interval == "wilson":
-            low[metric.name], high[metric.name] = wilson_interval(value, trials, confidence)
-        elif metric.interval == "delong":
-            low[metric.name], high[metric.name] = auc_interval(value, var, stats, confidence)
-            var = np.where(auc_countable(stats), var, np.nan)
-        elif metric.interval == "normal":
-            low[metric.name], high[metric.name] = normal_interval(value, var, confidence, (0.0, 1.0))
-        else:
-            confusion_cells, calibration_cells = replicates.collapse(member, len(keys)).cells(stats.has_target)
-            with np.errstate(all="ignore"):
-                reps = metric.value(calibration_cells if metric.name == "calibration_error" else confusion_cells)
-            low[metric.name], high[metric.name] = percentile_interval(reps, confidence)
-            var = _replicate_variance(reps)
-        variance[metric.name] = var
-        contrasts[metric.name] = Contrasts(value, var, trials)
+        found = estimate(metric, stats, margins, confidence)
+        values[metric.name], low[metric.name], high[metric.name] = found.value, found.low, found.high
+        variance[metric.name], contrasts[metric.name] = found.variance, found.contrasts
     compared = np.array([(name, k) not in left_out for k in keys], dtype=bool)
     chosen = tuple(reference.get(a) for a in attrs)
     if attrs and all(c is not None for c in chosen) and chosen in keys and compared[keys.index(chosen)]:
@@ -250,29 +227,9 @@ def _overridden(view: _View, overrides: Mapping[str, Any] | None) -> _View:
         order = [override.keys.index(key) for key in view.stats.groups]
         view.values[name] = override.values[order]
         view.low[name], view.high[name] = override.low[order], override.high[order]
-        view.variance[name] = _replicate_variance(override.replicates[:, order])
+        view.variance[name] = replicate_variance(override.replicates[:, order])
         view.contrasts[name] = Contrasts(view.values[name], view.variance[name], None)
     return view
-
-
-def _variance(metric: Metric, stats: GroupStats, value: np.ndarray) -> np.ndarray:
-    if metric.is_rate:
-        return safe_divide(value * (1 - value), rate_effective_size(metric, stats))
-    if metric.name == "roc_auc":
-        return auc_variance(stats)
-    if metric.name == "mean_score":
-        return mean_score_variance(stats)
-    if metric.name == "balanced_accuracy":
-        return balanced_accuracy_variance(stats)
-    return np.full(value.shape, np.nan)
-
-
-def _replicate_variance(replicates: np.ndarray) -> np.ndarray:
-    if replicates.shape[0] < 2:
-        return np.full(replicates.shape[1:], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanvar(replicates, axis=0, ddof=1)
 
 
 def _warn_undefined(evaluated: list[_View], metrics: list[Metric]) -> None:
@@ -459,7 +416,8 @@ def _disparities(evaluated: list[_View], metrics: list[Metric], checks: dict[tup
             rows.append({
                 "difference": difference.value, "difference_ci_low": d_low, "difference_ci_high": d_high,
                 "ratio": ratio.value, "ratio_ci_low": r_low, "ratio_ci_high": r_high,
-                "p_value": _p_value(metric, view, idx) if decided else np.nan,
+                "p_value": homogeneity(metric, view.stats, value, view.variance[metric.name], idx)
+                if decided else np.nan,
                 "min_group": view.labels[idx[np.argmin(value[idx])]] if decided else None,
                 "max_group": view.labels[idx[np.argmax(value[idx])]] if decided else None,
             })
@@ -470,16 +428,6 @@ def _disparities(evaluated: list[_View], metrics: list[Metric], checks: dict[tup
                          columns=columns)
     table.insert(table.columns.get_loc("p_value") + 1, "p_value_adjusted", holm(table["p_value"].to_numpy()))
     return table.astype({c: float for c in table.columns if c not in ("min_group", "max_group")})
-
-
-def _p_value(metric: Metric, view: _View, idx: np.ndarray) -> float:
-    """Homogeneity test over the compared groups: chi-squared for rates, Wald on the variances otherwise."""
-    if metric.is_rate:
-        numerator, denominator = metric.parts(Cells.of(view.stats))
-        n_eff = rate_effective_size(metric, view.stats)
-        scale = safe_divide(n_eff, denominator)
-        return chi2_homogeneity(np.nan_to_num(numerator * scale)[idx], np.nan_to_num(n_eff)[idx])
-    return wald_homogeneity(view.values[metric.name][idx], view.variance[metric.name][idx])
 
 
 def _measures(evaluated: list[_View], checks: dict[tuple[str, str], Check], confidence: float) -> pd.DataFrame:

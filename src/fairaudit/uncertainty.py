@@ -42,12 +42,23 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
 
-from fairaudit.metrics import Cells, Metric, confusion, roc_auc_from_hist, safe_divide
+from fairaudit.metrics import (
+    BOOTSTRAP_CELLS,
+    Bootstrap,
+    Cells,
+    Metric,
+    Normal,
+    Proportion,
+    confusion,
+    effective_size,
+    safe_divide,
+)
 from fairaudit.stats import GroupStats, sum_groups
 
 
@@ -55,11 +66,6 @@ from fairaudit.stats import GroupStats, sum_groups
 def z_value(confidence: float) -> float:
     """Two-sided normal quantile for a confidence level."""
     return float(scipy_stats.norm.ppf(0.5 + confidence / 2))
-
-
-def effective_size(weight: np.ndarray, weight_sq: np.ndarray) -> np.ndarray:
-    """Kish effective sample size; equals the row count when all weights are 1."""
-    return safe_divide(np.square(weight), weight_sq)
 
 
 def wilson_interval(p: np.ndarray, n: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +86,13 @@ def normal_interval(value: np.ndarray, variance: np.ndarray, confidence: float,
     return low, high
 
 
+def logit_interval(centre: np.ndarray, se: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """``centre +- z * se`` on the logit scale, mapped back to probabilities."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        half = z_value(confidence) * se
+        return 1 / (1 + np.exp(-(centre - half))), 1 / (1 + np.exp(-(centre + half)))
+
+
 def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap interval over axis 0, ignoring replicates where the value is undefined."""
     alpha = 1 - confidence
@@ -94,49 +107,16 @@ def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.n
     return low, high
 
 
-# ---------------------------------------------------------------------------- variances
-def label_effective_sizes(stats: GroupStats) -> tuple[np.ndarray, np.ndarray]:
-    """Effective sizes of the negatives and positives of each group."""
-    w = stats.weight.sum(axis=(2, 3))
-    w2 = stats.weight_sq.sum(axis=(2, 3))
-    n = effective_size(w, w2)
-    return n[:, 0], n[:, 1]
+def replicate_variance(replicates: np.ndarray) -> np.ndarray:
+    """Variance of bootstrap replicates over axis 0, ignoring undefined ones (NaN with fewer than two)."""
+    if replicates.shape[0] < 2:
+        return np.full(replicates.shape[1:], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanvar(replicates, axis=0, ddof=1)
 
 
-def auc_variance(stats: GroupStats) -> np.ndarray:
-    """DeLong's variance of the ROC AUC of each group, from the binned scores."""
-    hist = stats.score_hist
-    negatives, positives = hist[:, 0, :], hist[:, 1, :]
-    n_pos, n_neg = positives.sum(axis=-1), negatives.sum(axis=-1)
-    auc = roc_auc_from_hist(hist)[:, None]
-    neg_below = np.cumsum(negatives, axis=-1) - negatives
-    pos_above = n_pos[:, None] - np.cumsum(positives, axis=-1)
-    v10 = safe_divide(neg_below + 0.5 * negatives, n_neg[:, None])
-    v01 = safe_divide(pos_above + 0.5 * positives, n_pos[:, None])
-    s10 = safe_divide((positives * (v10 - auc) ** 2).sum(axis=-1), n_pos)
-    s01 = safe_divide((negatives * (v01 - auc) ** 2).sum(axis=-1), n_neg)
-    eff_neg, eff_pos = label_effective_sizes(stats)
-    return safe_divide(s10, eff_pos - 1) + safe_divide(s01, eff_neg - 1)
-
-
-def mean_score_variance(stats: GroupStats) -> np.ndarray:
-    """Variance of the (weighted) mean score of each group."""
-    w = stats.weight.sum(axis=(1, 2, 3))
-    mean = safe_divide(stats.score_sum.sum(axis=(1, 2, 3)), w)
-    second = safe_divide(stats.score_sq_sum.sum(axis=(1, 2, 3)), w)
-    n = effective_size(w, stats.weight_sq.sum(axis=(1, 2, 3)))
-    return safe_divide(np.maximum(second - mean**2, 0.0), n - 1)
-
-
-def balanced_accuracy_variance(stats: GroupStats) -> np.ndarray:
-    """Variance of balanced accuracy: the binomial variances of TPR and TNR, over four."""
-    yp = stats.weight.sum(axis=3)
-    tpr = safe_divide(yp[:, 1, 1], yp[:, 1].sum(axis=-1))
-    tnr = safe_divide(yp[:, 0, 0], yp[:, 0].sum(axis=-1))
-    eff_neg, eff_pos = label_effective_sizes(stats)
-    return (safe_divide(tpr * (1 - tpr), eff_pos) + safe_divide(tnr * (1 - tnr), eff_neg)) / 4
-
-
+# ---------------------------------------------------------------------------- per group
 def rate_effective_size(metric: Metric, stats: GroupStats) -> np.ndarray:
     """Effective number of trials behind a rate: its denominator counted with squared weights."""
     denominator = metric.denominator(confusion(stats.weight, stats.has_target))
@@ -162,12 +142,12 @@ class Replicates:
         return Replicates(*(sum_groups(a, member, n_groups, axis=1)
                             for a in (self.confusion, self.by_bin, self.score_by_bin)))
 
-    def cells(self, has_target: bool) -> tuple[Cells, Cells]:
-        """Cells for the confusion-based metrics and cells for calibration."""
-        confusion_cells = Cells(self.confusion[..., None], None, None, has_target)
-        calibration_cells = Cells(self.by_bin[..., :, None, :], self.score_by_bin[..., None, None, :], None,
-                                  has_target)
-        return confusion_cells, calibration_cells
+    def cells(self, has_target: bool) -> dict[str, Cells]:
+        """The replicate cells by margin (:data:`fairaudit.metrics.BOOTSTRAP_CELLS`): label x decision, and
+        label x calibration bin with the score sums."""
+        decisions = Cells(self.confusion[..., None], None, None, has_target)
+        score_bins = Cells(self.by_bin[..., :, None, :], self.score_by_bin[..., None, None, :], None, has_target)
+        return dict(zip(BOOTSTRAP_CELLS, (decisions, score_bins), strict=True))
 
 
 def bootstrap_cells(stats: GroupStats, n_boot: int, rng: np.random.Generator) -> Replicates:
@@ -309,30 +289,73 @@ class Contrasts:
         return np.where(self.value[i] == 0, -np.inf, low), np.where(self.value[j] == 0, np.inf, high)
 
 
-MIN_AUC_COUNT = 10
-"""Fewest positives and negatives (effective) for a group's ROC AUC to get an interval."""
+# ---------------------------------------------------------------------------- one metric's estimate
+@dataclass(frozen=True)
+class Estimate:
+    """One metric per group: ``value``, interval ``low``-``high``, the ``variance`` its comparisons use (NaN for
+    groups left out of them) and its :class:`Contrasts`."""
+
+    value: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    variance: np.ndarray
+    contrasts: Contrasts
 
 
-def auc_interval(auc: np.ndarray, variance: np.ndarray, stats: GroupStats,
-                 confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Normal interval of the ROC AUC on the logit scale (DeLong's variance by the delta method), NaN for
-    groups with fewer than :data:`MIN_AUC_COUNT` positives or negatives. An AUC of exactly 0 or 1 is moved
-    half a pair inside and, its DeLong variance being 0, given Hanley and McNeil's variance there."""
-    negatives, positives = label_effective_sizes(stats)
-    pairs = negatives * positives
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.clip(auc, 0.5 / pairs, 1 - 0.5 / pairs)
-        q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-        hanley = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / pairs
-        se = np.sqrt(np.where(variance > 0, variance, hanley)) / (a * (1 - a))
-        centre = np.log(a / (1 - a))
-        half = z_value(confidence) * se
-        low, high = 1 / (1 + np.exp(-(centre - half))), 1 / (1 + np.exp(-(centre + half)))
-    few = ~auc_countable(stats)
-    return np.where(few, np.nan, low), np.where(few, np.nan, high)
+def needs_replicates(metrics: list[Metric]) -> bool:
+    """Whether any of the metrics is bootstrapped (the bootstrap runs only then)."""
+    return any(isinstance(m.interval, Bootstrap) for m in metrics)
 
 
-def auc_countable(stats: GroupStats) -> np.ndarray:
-    """Groups with at least :data:`MIN_AUC_COUNT` effective positives and negatives."""
-    negatives, positives = label_effective_sizes(stats)
-    return (negatives >= MIN_AUC_COUNT) & (positives >= MIN_AUC_COUNT)
+def estimate(metric: Metric, stats: GroupStats, replicates: Mapping[str, Cells] | None,
+             confidence: float) -> Estimate:
+    """The metric of each group of ``stats`` with the interval its rule gives; ``replicates``: the groups'
+    bootstrap cells by margin (:meth:`Replicates.cells`), needed by :class:`fairaudit.metrics.Bootstrap` rules."""
+    value = metric.value(Cells.of(stats))
+    return _RULES[type(metric.interval)](metric, stats, value, replicates, confidence)
+
+
+def _proportion(metric: Metric, stats: GroupStats, value: np.ndarray, replicates: Mapping[str, Cells] | None,
+                confidence: float) -> Estimate:
+    trials = rate_effective_size(metric, stats)
+    low, high = wilson_interval(value, trials, confidence)
+    variance = safe_divide(value * (1 - value), trials)
+    return Estimate(value, low, high, variance, Contrasts(value, variance, trials))
+
+
+def _normal(metric: Metric, stats: GroupStats, value: np.ndarray, replicates: Mapping[str, Cells] | None,
+            confidence: float) -> Estimate:
+    rule = metric.interval
+    variance = rule.variance(stats)
+    if rule.logit is None:
+        low, high = normal_interval(value, variance, confidence, rule.bounds)
+    else:
+        low, high = logit_interval(*rule.logit(stats, value, variance), confidence)
+    if rule.sufficient is not None:
+        enough = rule.sufficient(stats)
+        low, high, variance = (np.where(enough, a, np.nan) for a in (low, high, variance))
+    return Estimate(value, low, high, variance, Contrasts(value, variance))
+
+
+def _bootstrap(metric: Metric, stats: GroupStats, value: np.ndarray, replicates: Mapping[str, Cells] | None,
+               confidence: float) -> Estimate:
+    with np.errstate(all="ignore"):
+        reps = metric.value(replicates[metric.interval.cells])
+    low, high = percentile_interval(reps, confidence)
+    variance = replicate_variance(reps)
+    return Estimate(value, low, high, variance, Contrasts(value, variance))
+
+
+_RULES: dict[type, Callable[..., Estimate]] = {Proportion: _proportion, Normal: _normal, Bootstrap: _bootstrap}
+
+
+def homogeneity(metric: Metric, stats: GroupStats, value: np.ndarray, variance: np.ndarray,
+                idx: np.ndarray) -> float:
+    """p-value that the metric is equal across the groups ``idx``: chi-squared on the effective counts for a
+    rate, Wald on ``value`` and ``variance`` otherwise."""
+    if metric.is_rate:
+        numerator, denominator = metric.parts(Cells.of(stats))
+        n_eff = rate_effective_size(metric, stats)
+        scale = safe_divide(n_eff, denominator)
+        return chi2_homogeneity(np.nan_to_num(numerator * scale)[idx], np.nan_to_num(n_eff)[idx])
+    return wald_homogeneity(value[idx], variance[idx])

@@ -69,7 +69,7 @@ def method(metric_names: list[str], measure_names: list[str], *, segments: bool 
     """The section's content for the metrics and measures a result holds."""
     metrics = [
         {"name": name, "description": METRICS[name].description,
-         "interval": INTERVALS.get(METRICS[name].interval, METRICS[name].interval)}
+         "interval": METRICS[name].interval.label}
         for name in metric_names if name in METRICS
     ]
     if "disparate_impact_ratio" in metric_names:
