@@ -60,6 +60,13 @@ def scored() -> dict[str, pd.DataFrame]:
     return out
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses Spark runs on one xdist worker, so the suite starts one Spark session."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("spark"))
+
+
 @pytest.fixture(scope="session")
 def spark():
     """A local Spark session (2 cores, 2 shuffle partitions, no UI) whose workers run this Python."""
