@@ -25,6 +25,7 @@ from fairaudit.estimated import (
     expand,
     mark_estimated,
     resolve_sensitive_proba,
+    row_mixing,
     weighted_stats,
 )
 from fairaudit.explain import Explanations, explanation_findings
@@ -214,11 +215,13 @@ def audit(
         observed = groups if groups.attributes else None
         stats = weighted_stats(expand(observed, estimated, len(inputs.data)), inputs.y_true, decisions,
                                predictions.y_score, inputs.sample_weight)
+        mixing = row_mixing(observed, estimated, y_true=inputs.y_true, y_pred=decisions, y_score=predictions.y_score,
+                            sample_weight=inputs.sample_weight, n_boot=inputs.n_boot, rng=rng.spawn(1)[0])
         overrides, estimates = corrected_views(
-            stats, observed, estimated, views(stats.attributes, intersections),
-            [m.name for m in applicable_metrics(stats.has_target, stats.has_score)], y_true=inputs.y_true,
-            y_pred=decisions, y_score=predictions.y_score, sample_weight=inputs.sample_weight, n_boot=inputs.n_boot,
-            rng=rng, confidence=inputs.confidence, min_group_size=rules.min_group_size)
+            stats, groups.attributes, groups.groups if observed is not None else ((),), estimated, mixing,
+            views(stats.attributes, intersections), [m.name for m in applicable_metrics(stats.has_target,
+                                                                                      stats.has_score)],
+            has_target=inputs.y_true is not None, confidence=inputs.confidence, min_group_size=rules.min_group_size)
     tables, measures, segmented, extra, extra_meta = _task_tables(
         stats, score_stats, segment_stats, work, intersections=intersections, confidence=inputs.confidence,
         n_boot=inputs.n_boot, rng=rng, policy=rules, reference=reference, overrides=overrides)

@@ -47,7 +47,7 @@ from scipy import optimize, sparse
 
 from fairaudit.inputs import AuditInputError, AuditTypeError, SensitiveGroups, group_name
 from fairaudit.metrics import METRICS, Metric, confusion, safe_divide
-from fairaudit.stats import JOIN, MISSING_GROUP, GroupStats, natural_order
+from fairaudit.stats import JOIN, MISSING_GROUP, GroupStats, default_score_edges, natural_order
 
 SUM_TOLERANCE = 1e-6
 CHUNK_ROWS = 20_000
@@ -60,11 +60,12 @@ CORRECTED_METRICS = ("selection_rate", "base_rate", "true_positive_rate", "false
 
 @dataclass(frozen=True)
 class EstimatedAttribute:
-    """One estimated attribute: per row, the probability of each group (rows sum to 1)."""
+    """One estimated attribute: per row, the probability of each group (rows sum to 1); ``proba`` is
+    ``None`` when the rows stay in an engine."""
 
     name: str
     groups: tuple[str, ...]
-    proba: np.ndarray
+    proba: np.ndarray | None
     columns: tuple[str, ...]
     unknown: int
 
@@ -122,8 +123,8 @@ def _probability_frame(data: pd.DataFrame, name: str, spec: Any) -> pd.DataFrame
     return data[list(spec)]
 
 
-def _checked(name: str, frame: pd.DataFrame) -> EstimatedAttribute:
-    columns = tuple(str(c) for c in frame.columns)
+def check_probability_columns(name: str, columns: Sequence[str], non_numeric: Sequence[str] = ()) -> None:
+    """The checks on an estimated attribute's columns that need no row: at least two, each once, numeric."""
     where = f"'sensitive_proba' of {name!r}"
     if len(columns) < 2:
         raise AuditInputError(f"The {where} has {len(columns)} group column(s) ({', '.join(columns)}): an "
@@ -132,26 +133,65 @@ def _checked(name: str, frame: pd.DataFrame) -> EstimatedAttribute:
         raise AuditInputError(f"The {where} has duplicated group columns or a column named {MISSING_GROUP!r}: "
                               "name each group once (rows of all-missing probabilities are the unknown group).")
     for column in columns:
-        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+        if column in non_numeric:
             raise AuditInputError(f"The {where}: column {column!r} is not numeric; probabilities are numbers in "
                                   "[0, 1].")
+
+
+@dataclass(frozen=True)
+class ProbabilityProfile:
+    """What the checks of an attribute's probabilities need, from aggregates (so that every engine raises
+    the same errors): rows with some but not all probabilities missing, per column the values outside
+    [0, 1] and the smallest and largest value, rows whose sum is off 1, the smallest and largest sum (all
+    over the rows whose probabilities are given), and the rows with none given (the unknown group)."""
+
+    partial: int
+    outside: tuple[int, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    off: int
+    sum_low: float
+    sum_high: float
+    unknown: int
+
+
+def check_probability_profile(name: str, columns: Sequence[str], profile: ProbabilityProfile) -> None:
+    """Raise the first error the profile shows, naming the attribute and the column."""
+    where = f"'sensitive_proba' of {name!r}"
+    if profile.partial:
+        raise AuditInputError(f"The {where}: {profile.partial} row(s) have some probabilities missing and "
+                              "others present; give all of a row's probabilities, or none (unknown group).")
+    for j, column in enumerate(columns):
+        if profile.outside[j]:
+            raise AuditInputError(f"The {where}: column {column!r} has {profile.outside[j]} value(s) outside "
+                                  f"[0, 1] (min {profile.low[j]:g}, max {profile.high[j]:g}); probabilities lie "
+                                  "in [0, 1].")
+    if profile.off:
+        raise AuditInputError(f"The {where}: {profile.off} row(s) do not sum to 1 (sums from {profile.sum_low:.6g} "
+                              f"to {profile.sum_high:.6g}, tolerance {SUM_TOLERANCE:g}); normalise each row "
+                              "(P.div(P.sum(axis=1), axis=0)).")
+
+
+def _checked(name: str, frame: pd.DataFrame) -> EstimatedAttribute:
+    columns = tuple(str(c) for c in frame.columns)
+    check_probability_columns(name, columns, [c for c, k in zip(columns, frame.columns, strict=True)
+                                              if not pd.api.types.is_numeric_dtype(frame[k])
+                                              or pd.api.types.is_bool_dtype(frame[k])])
     values = frame.to_numpy(dtype=float)
     blank = np.isnan(values)
-    partial = blank.any(axis=1) & ~blank.all(axis=1)
-    if partial.any():
-        raise AuditInputError(f"The {where}: {int(partial.sum())} row(s) have some probabilities missing and "
-                              "others present; give all of a row's probabilities, or none (unknown group).")
     known = ~blank.all(axis=1)
-    for j, column in enumerate(columns):
-        bad = known & ((values[:, j] < 0) | (values[:, j] > 1))
-        if bad.any():
-            raise AuditInputError(f"The {where}: column {column!r} has {int(bad.sum())} value(s) outside [0, 1] "
-                                  f"(e.g. {values[bad, j][0]:g}); probabilities lie in [0, 1].")
     sums = values[known].sum(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        present = np.where(blank, np.nan, values)
+        low, high = np.nanmin(present, axis=0, initial=np.inf), np.nanmax(present, axis=0, initial=-np.inf)
+    outside = known[:, None] & ((values < 0) | (values > 1))
     off = np.abs(sums - 1) > SUM_TOLERANCE
-    if off.any():
-        raise AuditInputError(f"The {where}: {int(off.sum())} row(s) do not sum to 1 (e.g. {sums[off][0]:.6g}, "
-                              f"tolerance {SUM_TOLERANCE:g}); normalise each row (P.div(P.sum(axis=1), axis=0)).")
+    check_probability_profile(name, columns, ProbabilityProfile(
+        partial=int((blank.any(axis=1) & known).sum()), outside=tuple(int(n) for n in outside.sum(axis=0)),
+        low=tuple(low.tolist()), high=tuple(high.tolist()), off=int(off.sum()),
+        sum_low=float(sums.min(initial=np.inf)), sum_high=float(sums.max(initial=-np.inf)),
+        unknown=int((~known).sum())))
     unknown = int((~known).sum())
     proba = np.where(blank, 0.0, values)
     groups = tuple(group_name(c) for c in frame.columns)
@@ -161,27 +201,47 @@ def _checked(name: str, frame: pd.DataFrame) -> EstimatedAttribute:
     return EstimatedAttribute(name, groups, proba, columns, unknown)
 
 
+def prior_target(attribute: str, groups: Sequence[str], prior: Mapping[str, float]) -> np.ndarray:
+    """The checked shares of ``proba_prior`` for an attribute's named groups, in their order."""
+    named = [g for g in groups if g != MISSING_GROUP]
+    if set(map(str, prior)) != set(named):
+        raise AuditInputError(f"The 'proba_prior' of {attribute!r} must give a share for each group "
+                              f"({', '.join(named)}); got {', '.join(map(str, prior))}.")
+    target = np.array([float({str(k): v for k, v in prior.items()}[g]) for g in named])
+    if np.any(target <= 0) or abs(target.sum() - 1) > SUM_TOLERANCE:
+        raise AuditInputError(f"The 'proba_prior' of {attribute!r} must be positive shares summing to 1.")
+    return target
+
+
+def prior_factors(target: np.ndarray, mean_of: Any) -> np.ndarray:
+    """Factors ``F`` such that the probabilities re-weighted as ``p_g F_g / sum_h p_h F_h`` have the mean
+    ``target`` (iterative proportional fitting); ``mean_of(F)`` gives their mean over the known rows (from
+    rows in memory, or one aggregate pass of an engine)."""
+    factors = np.ones(target.size)
+    for _ in range(200):
+        mean = np.asarray(mean_of(factors), dtype=float)
+        if np.abs(mean - target).max() < 1e-10:
+            break
+        factors = factors * target / mean
+    return factors
+
+
+def reweighted(proba: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Probabilities re-weighted by prior factors: ``p_g F_g / sum_h p_h F_h``."""
+    scaled = proba * factors
+    return scaled / scaled.sum(axis=1, keepdims=True)
+
+
 def _with_prior(attribute: EstimatedAttribute, prior: Mapping[str, float]) -> EstimatedAttribute:
     """Re-weight the probabilities so that their mean matches known population shares."""
-    named = [g for g in attribute.groups if g != MISSING_GROUP]
-    if set(map(str, prior)) != set(named):
-        raise AuditInputError(f"The 'proba_prior' of {attribute.name!r} must give a share for each group "
-                              f"({', '.join(named)}); got {', '.join(map(str, prior))}.")
-    target = np.array([float(prior[g]) for g in named])
-    if np.any(target <= 0) or abs(target.sum() - 1) > SUM_TOLERANCE:
-        raise AuditInputError(f"The 'proba_prior' of {attribute.name!r} must be positive shares summing to 1.")
-    k = len(named)
+    target = prior_target(attribute.name, attribute.groups, prior)
+    k = target.size
     known = attribute.proba[:, :k].sum(axis=1) > 0
-    p = attribute.proba[known, :k].copy()
-    for _ in range(200):
-        factor = target / p.mean(axis=0)
-        p = p * factor
-        p /= p.sum(axis=1, keepdims=True)
-        if np.abs(p.mean(axis=0) - target).max() < 1e-10:
-            break
+    original = attribute.proba[known, :k]
+    factors = prior_factors(target, lambda f: reweighted(original, f).mean(axis=0))
     proba = attribute.proba.copy()
-    proba[known, :k] = p
-    return EstimatedAttribute(attribute.name, attribute.groups, proba, attribute.columns, attribute.unknown)
+    proba[known, :k] = reweighted(original, factors)
+    return dataclasses.replace(attribute, proba=proba)
 
 
 # ---------------------------------------------------------------------------- weighted cells
@@ -240,8 +300,9 @@ def weighted_stats(expansion: Expansion, y_true: np.ndarray | None, y_pred: np.n
         return None if a is None else a[rows]
 
     weight = expansion.share if sample_weight is None else expansion.share * sample_weight[rows]
+    edges = None if y_score is None or y_true is None else default_score_edges(y_score)  # of the people, not copies
     stats = GroupStats.from_codes(expansion.attributes, expansion.groups, expansion.codes, take(y_true),
-                                  y_pred[rows], take(y_score), weight)
+                                  y_pred[rows], take(y_score), weight, score_edges=edges)
     if sample_weight is None:
         return GroupStats(**{**stats.__dict__, "count": stats.weight.copy()})
     shares = GroupStats.from_codes(expansion.attributes, expansion.groups, expansion.codes, take(y_true),
@@ -297,6 +358,65 @@ def mixing_stats(observed_codes: np.ndarray, n_observed: int, proba: np.ndarray,
         first, second = first[0], second[0]
         score = None if score is None else score[0]
     return MixingStats(first, second, score)
+
+
+Feature = tuple[tuple[int, ...], int]
+"""A product of one row's probabilities and score: the groups whose probabilities multiply, the score's power."""
+
+
+def mixing_features(n_groups: int, scored: bool) -> tuple[Feature, ...]:
+    """The per-row terms whose sums are :class:`MixingStats`: ``p_g``, ``p_g p_h`` (``g <= h``), ``p_g s``."""
+    first = [((g,), 0) for g in range(n_groups)]
+    second = [((g, h), 0) for g in range(n_groups) for h in range(g, n_groups)]
+    return tuple(first + second + ([((g,), 1) for g in range(n_groups)] if scored else []))
+
+
+def feature_products(features: Sequence[Feature]) -> tuple[tuple[Feature, ...], np.ndarray]:
+    """The distinct products of two features (monomials), and the monomial of each pair ``(j, l)``."""
+    found: dict[Feature, int] = {}
+    index = np.empty((len(features), len(features)), dtype=np.int64)
+    for j, (groups_j, power_j) in enumerate(features):
+        for m, (groups_m, power_m) in enumerate(features):
+            key = (tuple(sorted(groups_j + groups_m)), power_j + power_m)
+            index[j, m] = found.setdefault(key, len(found))
+    return tuple(found), index
+
+
+@dataclass(frozen=True)
+class MixingMoments:
+    """Per observed group and cell ``(o, y, p)`` of one estimated attribute: ``sums[..., j] = sum w f_j`` of
+    the :func:`mixing_features` ``f`` and ``squares[..., m] = sum w^2 f_j f_l`` of their distinct products
+    (:func:`feature_products`). An engine computes them as aggregates; they give the sums and their
+    covariance under the row bootstrap (``sum w^2 f f'``: a row drawn a Poisson(1) number of times)."""
+
+    n_groups: int
+    scored: bool
+    sums: np.ndarray
+    squares: np.ndarray
+
+    def stats(self, values: np.ndarray) -> MixingStats:
+        """:class:`MixingStats` from feature sums ``(..., O, n_y, 2, d)``."""
+        k = self.n_groups
+        features = mixing_features(k, self.scored)
+        first = values[..., :k]
+        second = np.empty(values.shape[:-1] + (k, k))
+        for j, ((g, h), _) in enumerate(features[k:k + k * (k + 1) // 2], start=k):
+            second[..., g, h] = second[..., h, g] = values[..., j]
+        score = values[..., -k:].sum(axis=(-3, -2)) if self.scored else None
+        return MixingStats(first, second, score)
+
+    def replicates(self, n_boot: int, rng: np.random.Generator) -> MixingStats:
+        """``n_boot`` draws of the sums from a normal law with their row-bootstrap mean and covariance, cell
+        by cell (cells hold different rows: independent)."""
+        _, index = feature_products(mixing_features(self.n_groups, self.scored))
+        cells = self.sums.reshape(-1, self.sums.shape[-1])
+        squares = self.squares.reshape(cells.shape[0], -1)
+        draws = np.empty((n_boot,) + cells.shape)
+        for c in range(cells.shape[0]):
+            values, vectors = np.linalg.eigh(squares[c][index])
+            scale = np.sqrt(np.where(values > 1e-12 * max(values.max(), 0.0), values, 0.0))
+            draws[:, c] = cells[c] + (rng.standard_normal((n_boot, values.size)) * scale) @ vectors.T
+        return self.stats(draws.reshape((n_boot,) + self.sums.shape))
 
 
 def _metric_parts(metric: Metric, first: np.ndarray, second: np.ndarray,
@@ -407,35 +527,52 @@ class Override:
     replicates: np.ndarray
 
 
-def corrected_views(stats: GroupStats, observed: SensitiveGroups | None, estimated: Sequence[EstimatedAttribute],
-                    views: Sequence[tuple[str, ...]], metrics: Sequence[str], *, y_true: np.ndarray | None,
-                    y_pred: np.ndarray, y_score: np.ndarray | None, sample_weight: np.ndarray | None, n_boot: int,
-                    rng: np.random.Generator, confidence: float, min_group_size: int,
+Mixing = Mapping[str, tuple[MixingStats, "MixingStats | None"]]
+"""Per estimated attribute, the point sums and their bootstrap replicates (or ``None``)."""
+
+
+def row_mixing(observed: SensitiveGroups | None, estimated: Sequence[EstimatedAttribute], *,
+               y_true: np.ndarray | None, y_pred: np.ndarray, y_score: np.ndarray | None,
+               sample_weight: np.ndarray | None, n_boot: int, rng: np.random.Generator) -> dict[str, Any]:
+    """The mixing sums of rows in memory, with a row bootstrap (Poisson multipliers) drawn by ``rng``."""
+    codes = observed.codes if observed is not None else np.zeros(len(y_pred), dtype=np.int64)
+    n_fine = len(observed.groups) if observed is not None else 1
+    out = {}
+    for attribute in estimated:
+        args = (codes, n_fine, attribute.proba, y_true, y_pred, y_score, sample_weight)
+        out[attribute.name] = (mixing_stats(*args), mixing_stats(*args, n_boot, rng) if n_boot else None)
+    return out
+
+
+def moment_mixing(moments: Mapping[str, MixingMoments], *, n_boot: int, rng: np.random.Generator) -> dict[str, Any]:
+    """The mixing sums an engine computed, with replicates drawn from their row-bootstrap mean and covariance
+    (:meth:`MixingMoments.replicates`): the rows are not at hand to be redrawn."""
+    return {name: (m.stats(m.sums), m.replicates(n_boot, rng) if n_boot else None) for name, m in moments.items()}
+
+
+def corrected_views(stats: GroupStats, observed_names: tuple[str, ...], fine: tuple[tuple[str, ...], ...],
+                    estimated: Sequence[EstimatedAttribute], mixing: Mixing, views: Sequence[tuple[str, ...]],
+                    metrics: Sequence[str], *, has_target: bool, confidence: float, min_group_size: int,
                     ) -> tuple[dict[tuple[str, ...], dict[str, Override]], pd.DataFrame]:
     """The corrected metrics of every view with exactly one estimated attribute (overrides for the
     tables), and the ``estimates`` table: per (attribute, group, metric) the weighted and corrected
     values, the corrected interval, the effective size, the mixing matrix's condition number and whether
-    the group is identified well enough to be judged."""
+    the group is identified well enough to be judged. ``fine`` are the finest observed groups (of
+    ``observed_names``) that index the mixing sums (``((),)`` without observed attributes)."""
     names = [a.name for a in estimated]
     wanted = [m for m in CORRECTED_METRICS if m in metrics]
-    n_rows = len(y_pred)
-    codes = observed.codes if observed is not None else np.zeros(n_rows, dtype=np.int64)
-    fine = observed.groups if observed is not None else ((),)
-    observed_names = observed.attributes if observed is not None else ()
     overrides: dict[tuple[str, ...], dict[str, Override]] = {}
     rows = []
     alpha = 1 - confidence
     for attribute in estimated:
-        point = mixing_stats(codes, len(fine), attribute.proba, y_true, y_pred, y_score, sample_weight)
-        boot = mixing_stats(codes, len(fine), attribute.proba, y_true, y_pred, y_score, sample_weight,
-                            max(n_boot, 0), rng) if n_boot else None
+        point, boot = mixing[attribute.name]
         for view in views:
             if attribute.name not in view or sum(v in names for v in view) != 1:
                 continue
             positions = [observed_names.index(v) for v in view if v != attribute.name]
             parts = sorted({tuple(g[i] for i in positions) for g in fine})
             member = np.array([parts.index(tuple(g[i] for i in positions)) for g in fine])
-            result = correct(point, boot, member, len(parts), wanted, y_true is not None, None)
+            result = correct(point, boot, member, len(parts), wanted, has_target, None)
             collapsed = stats.collapse(view)
             size = dict(zip(collapsed.groups, _effective_size(collapsed), strict=True))
             keys = tuple(part + (g,) for part in parts for g in attribute.groups)
