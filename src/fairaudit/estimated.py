@@ -77,29 +77,39 @@ def resolve_sensitive_proba(data: pd.DataFrame, sensitive_proba: Any, observed: 
     """Validate ``sensitive_proba`` (``{attribute: DataFrame aligned with data | [column names]}``)."""
     if sensitive_proba is None:
         return ()
-    if not isinstance(sensitive_proba, Mapping) or not sensitive_proba:
-        raise AuditTypeError(
-            "The 'sensitive_proba' argument must map each estimated attribute to a DataFrame of group "
-            "probabilities aligned with data, or to a list of columns of data holding them; got "
-            f"{type(sensitive_proba).__name__}."
-        )
+    check_proba_arguments(sensitive_proba, proba_prior, observed)
     prior = dict(proba_prior or {})
-    unknown_prior = [a for a in prior if a not in sensitive_proba]
-    if unknown_prior:
-        raise AuditInputError(f"The 'proba_prior' argument names attribute {unknown_prior[0]!r}, which is not a "
-                              f"key of sensitive_proba ({', '.join(map(repr, sensitive_proba))}).")
     out = []
     for name, spec in sensitive_proba.items():
         name = str(name)
-        if name in observed:
-            raise AuditInputError(f"Attribute {name!r} is both in 'sensitive' and in 'sensitive_proba': audit it "
-                                  "as observed or as estimated, not both.")
         frame = _probability_frame(data, name, spec)
         attribute = _checked(name, frame)
         if name in prior:
             attribute = _with_prior(attribute, prior[name])
         out.append(attribute)
     return tuple(out)
+
+
+def check_proba_arguments(sensitive_proba: Any, proba_prior: Any, observed: Sequence[str]) -> None:
+    """The checks of ``sensitive_proba`` and ``proba_prior`` that need no data."""
+    if not isinstance(sensitive_proba, Mapping) or not sensitive_proba:
+        raise AuditTypeError(
+            "The 'sensitive_proba' argument must map each estimated attribute to a DataFrame of group "
+            "probabilities aligned with data, or to a list of columns of data holding them; got "
+            f"{type(sensitive_proba).__name__}."
+        )
+    unknown_prior = [a for a in (proba_prior or {}) if a not in sensitive_proba]
+    if unknown_prior:
+        raise AuditInputError(f"The 'proba_prior' argument names attribute {unknown_prior[0]!r}, which is not a "
+                              f"key of sensitive_proba ({', '.join(map(repr, sensitive_proba))}).")
+    for name in sensitive_proba:
+        if str(name) in observed:
+            raise AuditInputError(f"Attribute {str(name)!r} is both in 'sensitive' and in 'sensitive_proba': audit "
+                                  "it as observed or as estimated, not both.")
+
+
+def unknown_probability_column(name: str, column: str) -> AuditInputError:
+    return AuditInputError(f"The 'sensitive_proba' entry of {name!r} names column {column!r}, which is not in data.")
 
 
 def _probability_frame(data: pd.DataFrame, name: str, spec: Any) -> pd.DataFrame:
@@ -118,8 +128,7 @@ def _probability_frame(data: pd.DataFrame, name: str, spec: Any) -> pd.DataFrame
                              f"names of data; got {type(spec).__name__}.")
     missing = [c for c in spec if c not in data.columns]
     if missing:
-        raise AuditInputError(f"The 'sensitive_proba' entry of {name!r} names column {missing[0]!r}, which is "
-                              "not in data.")
+        raise unknown_probability_column(name, missing[0])
     return data[list(spec)]
 
 
@@ -407,7 +416,8 @@ class MixingMoments:
 
     def replicates(self, n_boot: int, rng: np.random.Generator) -> MixingStats:
         """``n_boot`` draws of the sums from a normal law with their row-bootstrap mean and covariance, cell
-        by cell (cells hold different rows: independent)."""
+        by cell (cells hold different rows: independent). The noise is standard normal times the covariance's
+        symmetric square root, which is unique: the same sums give the same draws whichever engine added them."""
         _, index = feature_products(mixing_features(self.n_groups, self.scored))
         cells = self.sums.reshape(-1, self.sums.shape[-1])
         squares = self.squares.reshape(cells.shape[0], -1)
@@ -415,7 +425,7 @@ class MixingMoments:
         for c in range(cells.shape[0]):
             values, vectors = np.linalg.eigh(squares[c][index])
             scale = np.sqrt(np.where(values > 1e-12 * max(values.max(), 0.0), values, 0.0))
-            draws[:, c] = cells[c] + (rng.standard_normal((n_boot, values.size)) * scale) @ vectors.T
+            draws[:, c] = cells[c] + rng.standard_normal((n_boot, values.size)) @ ((vectors * scale) @ vectors.T)
         return self.stats(draws.reshape((n_boot,) + self.sums.shape))
 
 
@@ -666,6 +676,14 @@ def estimated_findings(findings: list, estimates: pd.DataFrame, estimated: Seque
                          "matrix): no conclusion."))
         out.append(dataclasses.replace(finding, message=finding.message + note))
     return out
+
+
+def labelled(by_group: pd.DataFrame, findings: list, estimates: pd.DataFrame, estimated: Sequence[EstimatedAttribute],
+             all_views: Sequence[tuple[str, ...]], stats: GroupStats) -> tuple[pd.DataFrame, list]:
+    """``by_group`` with its ``estimated`` column and the findings labelled as estimates
+    (:func:`mark_estimated`, :func:`estimated_findings`)."""
+    marked = estimated_views(estimated, all_views)
+    return mark_estimated(by_group, marked, stats), estimated_findings(findings, estimates, estimated, marked)
 
 
 def estimated_metadata(estimated: Sequence[EstimatedAttribute],
