@@ -167,18 +167,20 @@ class ProbabilityProfile:
 def check_probability_profile(name: str, columns: Sequence[str], profile: ProbabilityProfile) -> None:
     """Raise the first error the profile shows, naming the attribute and the column."""
     where = f"'sensitive_proba' of {name!r}"
+    named = ", ".join(map(repr, columns))
     if profile.partial:
         raise AuditInputError(f"The {where}: {profile.partial} row(s) have some probabilities missing and "
-                              "others present; give all of a row's probabilities, or none (unknown group).")
+                              f"others present in columns {named}; give all of a row's probabilities, or none "
+                              "(unknown group).")
     for j, column in enumerate(columns):
         if profile.outside[j]:
             raise AuditInputError(f"The {where}: column {column!r} has {profile.outside[j]} value(s) outside "
                                   f"[0, 1] (min {profile.low[j]:g}, max {profile.high[j]:g}); probabilities lie "
                                   "in [0, 1].")
     if profile.off:
-        raise AuditInputError(f"The {where}: {profile.off} row(s) do not sum to 1 (sums from {profile.sum_low:.6g} "
-                              f"to {profile.sum_high:.6g}, tolerance {SUM_TOLERANCE:g}); normalise each row "
-                              "(P.div(P.sum(axis=1), axis=0)).")
+        raise AuditInputError(f"The {where}: {profile.off} row(s) do not sum to 1 over columns {named} (sums from "
+                              f"{profile.sum_low:.6g} to {profile.sum_high:.6g}, tolerance {SUM_TOLERANCE:g}); "
+                              "normalise each row (P.div(P.sum(axis=1), axis=0)).")
 
 
 def _checked(name: str, frame: pd.DataFrame) -> EstimatedAttribute:
@@ -457,7 +459,7 @@ def corrected_rates(numerator: np.ndarray, denominator: np.ndarray, mixing: np.n
         out[solvable] = solved
         outside = np.flatnonzero(solvable)[((solved < bounds[0] - 1e-12) | (solved > bounds[1] + 1e-12)).any(axis=1)]
         for i in outside:
-            out[i] = optimize.lsq_linear(flat_a[i], flat_r[i], bounds=bounds).x
+            out[i] = optimize.lsq_linear(flat_a[i], flat_r[i], bounds=bounds, method="bvls").x
     return weighted, out.reshape(shape), condition.reshape(shape[:-1])
 
 
@@ -635,17 +637,20 @@ def estimated_views(estimated: Sequence[EstimatedAttribute],
     return {JOIN.join(view): view for view in all_views if names & set(view)}
 
 
-def mark_estimated(by_group: pd.DataFrame, views: Mapping[str, tuple[str, ...]], stats: GroupStats) -> pd.DataFrame:
-    """``by_group`` with a boolean ``estimated`` column; an estimated group's ``count`` is its expected
-    number of people ``sum p``, rounded."""
+def mark_estimated(by_group: pd.DataFrame, views: Mapping[str, tuple[str, ...]], stats: GroupStats,
+                   all_views: Sequence[tuple[str, ...]]) -> pd.DataFrame:
+    """``by_group`` with a boolean ``estimated`` column (the ``views`` that involve an estimated attribute);
+    every ``count`` is the rounded sum of the weighted cells: for an estimated group its expected number of
+    people ``sum p`` (an observed group's count is a sum of shares too, which adds up to its size up to
+    rounding)."""
     out = by_group.copy()
     flag = out.index.get_level_values("attribute").isin(list(views))
     out.insert(out.columns.get_loc("count") + 1, "estimated", flag)
     expected = {}
-    for name, attrs in views.items():
+    for attrs in all_views:
         collapsed = stats.collapse(attrs)
-        expected.update({(name, JOIN.join(g)): n for g, n in zip(collapsed.groups, collapsed.group_count,
-                                                                    strict=True)})
+        expected.update({(JOIN.join(attrs), JOIN.join(g)): n for g, n in zip(collapsed.groups, collapsed.group_count,
+                                                                            strict=True)})
     out["count"] = np.array([int(np.rint(expected.get(key, n))) for key, n in out["count"].items()], dtype=np.int64)
     return out
 
@@ -683,7 +688,8 @@ def labelled(by_group: pd.DataFrame, findings: list, estimates: pd.DataFrame, es
     """``by_group`` with its ``estimated`` column and the findings labelled as estimates
     (:func:`mark_estimated`, :func:`estimated_findings`)."""
     marked = estimated_views(estimated, all_views)
-    return mark_estimated(by_group, marked, stats), estimated_findings(findings, estimates, estimated, marked)
+    return (mark_estimated(by_group, marked, stats, all_views),
+            estimated_findings(findings, estimates, estimated, marked))
 
 
 def estimated_metadata(estimated: Sequence[EstimatedAttribute],

@@ -88,7 +88,11 @@ class Estimation:
                 share.append(self.nw.when(given).then(zero).otherwise(one))
             attributes.append(EstimatedAttribute(name, groups, None, tuple(columns), profile.unknown))
             shares.append(share)
-        self.attributes, self.shares = tuple(attributes), shares
+        self.attributes = tuple(attributes)
+        aliases = {rows.name(f"share{a}_{g}"): share for a, group in enumerate(shares) for g, share in enumerate(group)}
+        rows.frame = rows.frame.with_columns(**aliases)  # each share once, as a column: small expressions after
+        self.shares = [[self.nw.col(rows.name(f"share{a}_{g}")) for g in range(len(group))]
+                       for a, group in enumerate(shares)]
         self.combos = list(itertools.product(*[range(len(a.groups)) for a in self.attributes]))
 
     # ------------------------------------------------------------------ checks and prior
