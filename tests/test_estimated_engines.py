@@ -309,3 +309,17 @@ def test_cli_config_audits_probability_columns_in_duckdb(tmp_path, monkeypatch, 
     expected = quiet(data, n_boot=50).estimates["corrected"]
     got = pd.DataFrame(saved["estimates"]["records"]).set_index(["attribute", "group", "metric"])["corrected"]
     pd.testing.assert_series_equal(got.loc[expected.index], expected, rtol=1e-9, check_names=False)
+
+
+# ---------------------------------------------------------------------------- Spark (the one session of conftest)
+def test_spark_gives_the_same_audit_as_duckdb(spark):
+    pytest.importorskip("pyspark", reason="pyspark is not installed: pip install 'fairaudit[spark]'")
+    from tests.test_backends_spark import to_spark
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        got = quiet(to_spark(spark, people()), **OPTIONS["weighted"])
+    expected = on_duckdb("weighted")
+    assert got.metadata["engine"] == "spark"
+    assert_same_audit(expected, got)
+    pd.testing.assert_frame_equal(got.estimates, expected.estimates, rtol=1e-9, atol=1e-12)

@@ -147,8 +147,9 @@ def audit(
     sensitive_proba : attributes that are not recorded but estimated: ``{attribute: P}`` with ``P`` a
         DataFrame aligned with data (one column of probabilities per group, rows summing to 1, NaN rows for
         people whose group is unknown) or a list of columns of data holding them (e.g. from
-        :func:`fairaudit.proxies.bisg`). Their metrics are corrected for the probabilities' mixing, with the
-        weighted estimates beside them in ``result.estimates``; see :mod:`fairaudit.estimated`.
+        :func:`fairaudit.proxies.bisg`; for an engine input, columns only). Their metrics are corrected for the
+        probabilities' mixing, with the weighted estimates beside them in ``result.estimates``; see
+        :mod:`fairaudit.estimated`.
     proba_prior : known population shares of an estimated attribute's groups, ``{attribute: {group:
         share}}``, to re-calibrate its probabilities before correcting.
     """

@@ -16,7 +16,9 @@ features"):
 
 Intervals come from a bootstrap over rows (Poisson multipliers: each person drawn a Poisson(1) number of
 times), which re-estimates both the weighted rates and the mixing matrix in every replicate, so they
-carry the sampling and the correction uncertainty. A group is *weakly identified* when its effective
+carry the sampling and the correction uncertainty. An engine input keeps its rows: it returns the sums and
+their second moments (:class:`MixingMoments`), and the replicate sums are drawn from a normal law with the
+row bootstrap's mean and covariance (:func:`moment_mixing`). A group is *weakly identified* when its effective
 size ``(sum p)^2 / sum p^2`` is below the policy's ``min_group_size`` or its mixing matrix is
 ill-conditioned (condition number above ``MAX_CONDITION``); its checks are then inconclusive.
 
