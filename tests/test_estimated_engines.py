@@ -127,6 +127,15 @@ def test_csv_file_and_two_estimated_attributes_without_observed_ones(tmp_path):
     pd.testing.assert_frame_equal(got.estimates, expected.estimates, rtol=1e-9, atol=1e-12)
 
 
+def test_decisions_without_target_or_scores(con):
+    data = people().assign(decision=lambda f: np.where(f["score"] >= 0.4, "yes", "no"))
+    options = dict(target=None, y_score=None, y_pred="decision", pos_label="yes", n_boot=0)
+    expected, got = quiet(data, **options), quiet(con.from_df(data), **options)
+    assert list(got.estimates.index.unique("metric")) == ["selection_rate"]
+    pd.testing.assert_frame_equal(got.by_group, expected.by_group, rtol=1e-9, atol=1e-12)
+    pd.testing.assert_frame_equal(got.estimates, expected.estimates, rtol=1e-9, atol=1e-12)
+
+
 def test_decisions_from_top_k_and_from_a_model_in_the_engine(con, tmp_path):
     from sklearn.linear_model import LogisticRegression
 
