@@ -6,8 +6,8 @@ Each estimated attribute is a list of probability columns, read through the alia
 1. a *profile* of the probabilities (one row of aggregates: partial rows, values outside [0, 1] with the
    smallest and largest, sums off 1, unknown rows), checked by
    :func:`fairaudit.estimated.check_probability_profile`, as the in-memory path checks its rows;
-2. with ``proba_prior``, the mean re-weighted probabilities, one aggregate per iteration of
-   :func:`fairaudit.estimated.prior_factors`;
+2. with ``proba_prior``, the means of the re-weighted probabilities and their products, one aggregate per
+   Newton step of :func:`fairaudit.estimated.prior_factors`;
 3. in the cells pass, per group of the estimated attributes (a crossing of several multiplies their
    probabilities), the sums of each row's membership share: the weighted cells of
    :func:`fairaudit.estimated.weighted_stats`, spread into groups here by :meth:`Estimation.expand`;
@@ -79,8 +79,8 @@ class Estimation:
             groups = tuple(group_name(c) for c in columns) + ((MISSING_GROUP,) if profile.unknown else ())
             if name in prior:
                 target = prior_target(name, groups, dict(prior[name]))
-                factors = prior_factors(target, lambda f, vs=vs, given=given: self._means(self._reweighted(vs, f),
-                                                                                           given))
+                factors = prior_factors(target, lambda f, vs=vs, given=given: self._moments(self._reweighted(vs, f),
+                                                                                             given))
                 vs = self._reweighted(vs, factors)
             zero, one = self.nw.lit(0.0), self.nw.lit(1.0)
             share = [self.nw.when(given).then(v).otherwise(zero) for v in vs]
@@ -132,10 +132,17 @@ class Estimation:
         total = functools.reduce(operator.add, scaled)
         return [v / total for v in scaled]
 
-    def _means(self, values: list[Any], known: Any) -> np.ndarray:
-        name = self.rows.name
-        row = self._one_row([self.nw.when(known).then(v).mean().alias(name(f"mean{g}")) for g, v in enumerate(values)])
-        return np.array([row[name(f"mean{g}")] for g in range(len(values))], dtype=float)
+    def _moments(self, values: list[Any], known: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The mean of the re-weighted probabilities ``q`` and of ``q q'`` over the known rows (one pass)."""
+        name, k = self.rows.name, len(values)
+        pairs = [(g, h) for g in range(k) for h in range(g, k)]
+        row = self._one_row([self.nw.when(known).then(v).mean().alias(name(f"mean{g}")) for g, v in enumerate(values)]
+                            + [self.nw.when(known).then(values[g] * values[h]).mean().alias(name(f"cross{g}_{h}"))
+                               for g, h in pairs])
+        cross = np.empty((k, k))
+        for g, h in pairs:
+            cross[g, h] = cross[h, g] = row[name(f"cross{g}_{h}")]
+        return np.array([row[name(f"mean{g}")] for g in range(k)], dtype=float), cross
 
     # ------------------------------------------------------------------ weighted cells
     def cell_sums(self) -> dict[str, Any]:
