@@ -364,6 +364,20 @@ def group_coder(attributes: Sequence[str], kinds: Sequence[str], keys: Sequence[
                       {code: i for i, code in enumerate(codes)})
 
 
+def finest_of_mixed(coder: GroupCoder, mixed: np.ndarray) -> np.ndarray:
+    """Position in ``coder.groups`` of each group key computed by the engine (per-attribute codes in mixed
+    radix, first attribute most significant)."""
+    sizes = [len(values) for values in coder.values]
+    places = [int(np.prod(sizes[a + 1:])) for a in range(len(sizes))]
+    table = {sum(c * p for c, p in zip(code, places, strict=True)): i for code, i in coder.index.items()}
+    keys = np.array(sorted(table), dtype=np.int64)
+    positions = np.array([table[k] for k in keys], dtype=np.int64)
+    found = np.minimum(np.searchsorted(keys, mixed), keys.size - 1)
+    if np.any(keys[found] != mixed):
+        raise RuntimeError("The engine returned a crossing of groups its first pass did not see.")
+    return positions[found]
+
+
 # ---------------------------------------------------------------------------- score histogram
 def grid_table(edges: np.ndarray) -> np.ndarray:
     """Bin of every cell ``floor(score * SCORE_GRID)`` of the grid, for edges on the grid."""

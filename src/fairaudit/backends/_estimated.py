@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from fairaudit.backends._common import GroupCoder, Request
+from fairaudit.backends._common import GroupCoder, Request, finest_of_mixed
 from fairaudit.estimated import (
     SUM_TOLERANCE,
     EstimatedAttribute,
@@ -163,8 +163,6 @@ class Estimation:
         """The cells table with each row once per estimated group it holds a share of (a group's key digits
         after the observed ones), and the coder of the crossed groups in the in-memory path's order. The row
         count of a cell row goes with its largest share (``sum_rows``: for the score histogram's edges)."""
-        from fairaudit.backends._narwhals import finest_of_mixed
-
         share = np.column_stack([table[f"sum_x{c}_count"] for c in range(len(self.combos))])
         observed, rest = np.divmod(table["key"], tail)
         fine = finest_of_mixed(coder, observed)
@@ -194,8 +192,6 @@ class Estimation:
     # ------------------------------------------------------------------ mixing moments
     def moments(self, key: Any, coder: GroupCoder, binary_target: bool) -> EngineEstimates:
         """Each attribute's :class:`~fairaudit.estimated.MixingMoments` per group x label x decision ``key``."""
-        from fairaudit.backends._narwhals import finest_of_mixed
-
         nw, rows, name = self.nw, self.rows, self.rows.name
         w = rows.col("w") if self.weighted else None
         columns: dict[str, Any] = {name("mkey"): key}

@@ -49,6 +49,7 @@ from fairaudit.backends._common import (
     check_weights,
     edges_from_distinct,
     edges_from_grid,
+    finest_of_mixed,
     fingerprint,
     grid_table,
     group_coder,
@@ -513,20 +514,6 @@ def _above_median(table: dict[str, Any], g: np.ndarray, n_groups: int, exact: bo
     counts = np.bincount(inverse, weights=table["sum_count"])
     median = float(numpy_linear_quantiles(distinct, counts, np.array([0.5]))[0])
     return np.bincount(g, weights=table["sum_count"] * (values > median), minlength=n_groups), median
-
-
-def finest_of_mixed(coder: GroupCoder, mixed: np.ndarray) -> np.ndarray:
-    """Position in ``coder.groups`` of each group key computed by the engine (per-attribute codes in mixed
-    radix, first attribute most significant)."""
-    sizes = [len(values) for values in coder.values]
-    places = [int(np.prod(sizes[a + 1:])) for a in range(len(sizes))]
-    table = {sum(c * p for c, p in zip(code, places, strict=True)): i for code, i in coder.index.items()}
-    keys = np.array(sorted(table), dtype=np.int64)
-    positions = np.array([table[k] for k in keys], dtype=np.int64)
-    found = np.minimum(np.searchsorted(keys, mixed), keys.size - 1)
-    if np.any(keys[found] != mixed):
-        raise RuntimeError("The engine returned a crossing of groups its first pass did not see.")
-    return positions[found]
 
 
 def _segment_stats(coder: GroupCoder, segments: tuple[str, ...], g: np.ndarray, code: np.ndarray,
