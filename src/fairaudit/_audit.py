@@ -19,12 +19,12 @@ from fairaudit.backends._pandas import decisions_of, memory_stats
 from fairaudit.compliance import check_options as compliance_options
 from fairaudit.estimated import (
     corrected_views,
-    estimated_findings,
     estimated_metadata,
-    estimated_views,
     expand,
-    mark_estimated,
+    labelled,
+    moment_mixing,
     resolve_sensitive_proba,
+    row_mixing,
     weighted_stats,
 )
 from fairaudit.explain import Explanations, explanation_findings
@@ -147,8 +147,9 @@ def audit(
     sensitive_proba : attributes that are not recorded but estimated: ``{attribute: P}`` with ``P`` a
         DataFrame aligned with data (one column of probabilities per group, rows summing to 1, NaN rows for
         people whose group is unknown) or a list of columns of data holding them (e.g. from
-        :func:`fairaudit.proxies.bisg`). Their metrics are corrected for the probabilities' mixing, with the
-        weighted estimates beside them in ``result.estimates``; see :mod:`fairaudit.estimated`.
+        :func:`fairaudit.proxies.bisg`; for an engine input, columns only). Their metrics are corrected for the
+        probabilities' mixing, with the weighted estimates beside them in ``result.estimates``; see
+        :mod:`fairaudit.estimated`.
     proba_prior : known population shares of an estimated attribute's groups, ``{attribute: {group:
         share}}``, to re-calibrate its probabilities before correcting.
     """
@@ -178,11 +179,9 @@ def audit(
         raise AuditInputError("The 'favorable' argument applies to task='segmentation' only.")
     work = Task(task_name, top_k, None if favorable is None else tuple(
         [favorable] if isinstance(favorable, (str, int)) else favorable))
-    if sensitive_proba is not None and (task_name != "binary" or mitigate or (
-            not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas")):
-        raise AuditInputError("The 'sensitive_proba' argument audits binary decisions (with or without scores) of "
-                              "a pandas DataFrame, without mitigate=: for an engine input, collect the columns "
-                              "into pandas first.")
+    if sensitive_proba is not None and (task_name != "binary" or mitigate):
+        raise AuditInputError("The 'sensitive_proba' argument audits binary decisions (with or without scores), "
+                              "without mitigate=.")
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
         if mitigate:
             raise AuditInputError(
@@ -193,7 +192,8 @@ def audit(
                                   y_score=y_score, threshold=threshold, pos_label=pos_label,
                                   intersections=intersections, sample_weight=sample_weight, confidence=confidence,
                                   n_boot=n_boot, random_state=random_state, policy=rules, started=started,
-                                  explain=explain, reference=reference, task=work, recorded=recorded)
+                                  explain=explain, reference=reference, task=work, recorded=recorded,
+                                  sensitive_proba=sensitive_proba, proba_prior=proba_prior)
         result.metadata.update(recorded)
         return with_provenance(result, name=name, model_info=model_info, data_info=data_info,
                                training=training)
@@ -214,11 +214,13 @@ def audit(
         observed = groups if groups.attributes else None
         stats = weighted_stats(expand(observed, estimated, len(inputs.data)), inputs.y_true, decisions,
                                predictions.y_score, inputs.sample_weight)
+        mixing = row_mixing(observed, estimated, y_true=inputs.y_true, y_pred=decisions, y_score=predictions.y_score,
+                            sample_weight=inputs.sample_weight, n_boot=inputs.n_boot, rng=rng.spawn(1)[0])
         overrides, estimates = corrected_views(
-            stats, observed, estimated, views(stats.attributes, intersections),
-            [m.name for m in applicable_metrics(stats.has_target, stats.has_score)], y_true=inputs.y_true,
-            y_pred=decisions, y_score=predictions.y_score, sample_weight=inputs.sample_weight, n_boot=inputs.n_boot,
-            rng=rng, confidence=inputs.confidence, min_group_size=rules.min_group_size)
+            stats, groups.attributes, groups.groups if observed is not None else ((),), estimated, mixing,
+            views(stats.attributes, intersections), [m.name for m in applicable_metrics(stats.has_target,
+                                                                                      stats.has_score)],
+            has_target=inputs.y_true is not None, confidence=inputs.confidence, min_group_size=rules.min_group_size)
     tables, measures, segmented, extra, extra_meta = _task_tables(
         stats, score_stats, segment_stats, work, intersections=intersections, confidence=inputs.confidence,
         n_boot=inputs.n_boot, rng=rng, policy=rules, reference=reference, overrides=overrides)
@@ -232,9 +234,8 @@ def audit(
     findings = evaluate(by_group, tables.disparities, measures, rules, inputs.confidence,
                         p_values=getattr(tables, "p_value", None))
     if estimated:
-        marked = estimated_views(estimated, views(stats.attributes, intersections))
-        by_group = mark_estimated(by_group, marked, stats)
-        findings = estimated_findings(findings, estimates, estimated, marked)
+        by_group, findings = labelled(by_group, findings, estimates, estimated, views(stats.attributes, intersections),
+                                      stats)
         extra["estimates"] = estimates
     if mitigate and task_name != "binary":
         raise AuditInputError("The 'mitigate' argument applies to binary decisions: use favorable= or top_k= to "
@@ -279,27 +280,43 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
                      threshold: float, pos_label: Any, intersections: bool, sample_weight: Any, confidence: float,
                      n_boot: int, random_state: Any, policy: Policy, started: float, task: Task,
                      recorded: dict[str, Any], explain: bool = False,
-                     reference: dict[str, Any] | None = None) -> AuditResult:
+                     reference: dict[str, Any] | None = None, sensitive_proba: Any = None,
+                     proba_prior: Any = None) -> AuditResult:
     """The audit of data held by an engine: the engine computes the group statistics (every task), the
     rest is shared; explanations run on a random sample the engine draws."""
     check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
     computed = group_stats(data, sensitive=sensitive, target=target, y_pred=y_pred, y_score=y_score,
                            sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, model=model,
-                           features=features, task=task.name, top_k=task.top_k, favorable=task.favorable)
+                           features=features, task=task.name, top_k=task.top_k, favorable=task.favorable,
+                           sensitive_proba=sensitive_proba, proba_prior=proba_prior)
     computed.warn(stacklevel=4)
     stats = computed.stats
     rng = np.random.default_rng(random_state)
+    overrides = estimates = estimated = None
+    if computed.estimates is not None:  # the mixing sums came from the engine: replicates drawn from their moments
+        estimated = computed.estimates.attributes
+        overrides, estimates = corrected_views(
+            stats, computed.estimates.observed, computed.estimates.fine, estimated,
+            moment_mixing(computed.estimates.moments, n_boot=n_boot, rng=rng.spawn(1)[0]),
+            views(stats.attributes, intersections),
+            [m.name for m in applicable_metrics(stats.has_target, stats.has_score)], has_target=stats.has_target,
+            confidence=confidence, min_group_size=policy.min_group_size)
     tables, measures, segmented, extra, extra_meta = _task_tables(
         stats, computed.score_stats, computed.segment_stats, task, intersections=intersections, confidence=confidence,
-        n_boot=n_boot, rng=rng, policy=policy, reference=reference)
+        n_boot=n_boot, rng=rng, policy=policy, reference=reference, overrides=overrides)
     if computed.above_median is not None:
         tables.by_group["scoring_rate"], recorded["median_score"] = scoring_rates(
             tables.by_group, stats, computed.above_median, views(stats.attributes, intersections))
     _check_scope(policy, stats.attributes)
     findings = evaluate(tables.by_group, tables.disparities, measures, policy, confidence,
                         p_values=getattr(tables, "p_value", None))
+    by_group = tables.by_group
+    if estimated:
+        by_group, findings = labelled(by_group, findings, estimates, estimated, views(stats.attributes, intersections),
+                                      stats)
+        extra["estimates"] = estimates
     explained_segments = None
-    attributes = list(stats.attributes)
+    attributes = list(computed.estimates.observed if estimated else stats.attributes)
     inputs_used = {target, y_pred, y_score, sample_weight} | set(attributes)
     features = list(features) if features is not None else [  # the columns the model could read, as on pandas
         str(c) for c in getattr(model, "feature_names_in_", [c for c in computed.columns if c not in inputs_used])]
@@ -337,6 +354,8 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
     meta.update(_compared(tables), **extra_meta)
     if task.name == "score":
         meta["score_pairs"] = tables.pairs
+    if estimated:
+        meta["estimated"] = estimated_metadata(estimated, proba_prior)
     if explain:
         meta["explanation_sample_rows"] = len(sample)
         meta["explained_output"] = (f"membership of segment(s) {', '.join(explained_segments)} (0/1)"
@@ -352,10 +371,10 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
                            features=features, task=task.name, top_k=task.top_k, favorable=task.favorable,
                            score_edges=stats.score_edges).stats
 
-    return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
+    return AuditResult(by_group=by_group, overall=tables.overall, disparities=tables.disparities,
                        measures=measures, metadata=meta, findings=findings, policy=policy,
                        recommendations=advice(findings), pairwise=getattr(tables, "pairwise", None),
-                       statistics=in_engine(stats, data, computed.engine, recount), **extra)
+                       statistics=None if estimated else in_engine(stats, data, computed.engine, recount), **extra)
 
 
 def _task_tables(stats: GroupStats, score_stats: ScoreStats | None, segment_stats: SegmentStats | None, task: Task, *,

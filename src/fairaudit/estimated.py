@@ -16,7 +16,9 @@ features"):
 
 Intervals come from a bootstrap over rows (Poisson multipliers: each person drawn a Poisson(1) number of
 times), which re-estimates both the weighted rates and the mixing matrix in every replicate, so they
-carry the sampling and the correction uncertainty. A group is *weakly identified* when its effective
+carry the sampling and the correction uncertainty. An engine input keeps its rows: it returns the sums and
+their second moments (:class:`MixingMoments`), and the replicate sums are drawn from a normal law with the
+row bootstrap's mean and covariance (:func:`moment_mixing`). A group is *weakly identified* when its effective
 size ``(sum p)^2 / sum p^2`` is below the policy's ``min_group_size`` or its mixing matrix is
 ill-conditioned (condition number above ``MAX_CONDITION``); its checks are then inconclusive.
 
@@ -30,7 +32,7 @@ the population's shares are known.
 
 Rows whose probabilities are all missing are people whose group is unknown: they form the group
 ``"(missing)"`` with probability 1. ``proba_prior`` re-weights the probabilities to known population
-shares (``p_ig * prior_g / mean_g``, renormalised, iterated until the mean probabilities match).
+shares (``p_ig F_g``, renormalised, with factors ``F`` fitted by Newton's method until the mean probabilities match).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from scipy import optimize, sparse
 
 from fairaudit.inputs import AuditInputError, AuditTypeError, SensitiveGroups, group_name
 from fairaudit.metrics import METRICS, Metric, confusion, safe_divide
-from fairaudit.stats import JOIN, MISSING_GROUP, GroupStats, natural_order
+from fairaudit.stats import JOIN, MISSING_GROUP, GroupStats, default_score_edges, natural_order
 
 SUM_TOLERANCE = 1e-6
 CHUNK_ROWS = 20_000
@@ -60,11 +62,12 @@ CORRECTED_METRICS = ("selection_rate", "base_rate", "true_positive_rate", "false
 
 @dataclass(frozen=True)
 class EstimatedAttribute:
-    """One estimated attribute: per row, the probability of each group (rows sum to 1)."""
+    """One estimated attribute: per row, the probability of each group (rows sum to 1); ``proba`` is
+    ``None`` when the rows stay in an engine."""
 
     name: str
     groups: tuple[str, ...]
-    proba: np.ndarray
+    proba: np.ndarray | None
     columns: tuple[str, ...]
     unknown: int
 
@@ -76,29 +79,39 @@ def resolve_sensitive_proba(data: pd.DataFrame, sensitive_proba: Any, observed: 
     """Validate ``sensitive_proba`` (``{attribute: DataFrame aligned with data | [column names]}``)."""
     if sensitive_proba is None:
         return ()
-    if not isinstance(sensitive_proba, Mapping) or not sensitive_proba:
-        raise AuditTypeError(
-            "The 'sensitive_proba' argument must map each estimated attribute to a DataFrame of group "
-            "probabilities aligned with data, or to a list of columns of data holding them; got "
-            f"{type(sensitive_proba).__name__}."
-        )
+    check_proba_arguments(sensitive_proba, proba_prior, observed)
     prior = dict(proba_prior or {})
-    unknown_prior = [a for a in prior if a not in sensitive_proba]
-    if unknown_prior:
-        raise AuditInputError(f"The 'proba_prior' argument names attribute {unknown_prior[0]!r}, which is not a "
-                              f"key of sensitive_proba ({', '.join(map(repr, sensitive_proba))}).")
     out = []
     for name, spec in sensitive_proba.items():
         name = str(name)
-        if name in observed:
-            raise AuditInputError(f"Attribute {name!r} is both in 'sensitive' and in 'sensitive_proba': audit it "
-                                  "as observed or as estimated, not both.")
         frame = _probability_frame(data, name, spec)
         attribute = _checked(name, frame)
         if name in prior:
             attribute = _with_prior(attribute, prior[name])
         out.append(attribute)
     return tuple(out)
+
+
+def check_proba_arguments(sensitive_proba: Any, proba_prior: Any, observed: Sequence[str]) -> None:
+    """The checks of ``sensitive_proba`` and ``proba_prior`` that need no data."""
+    if not isinstance(sensitive_proba, Mapping) or not sensitive_proba:
+        raise AuditTypeError(
+            "The 'sensitive_proba' argument must map each estimated attribute to a DataFrame of group "
+            "probabilities aligned with data, or to a list of columns of data holding them; got "
+            f"{type(sensitive_proba).__name__}."
+        )
+    unknown_prior = [a for a in (proba_prior or {}) if a not in sensitive_proba]
+    if unknown_prior:
+        raise AuditInputError(f"The 'proba_prior' argument names attribute {unknown_prior[0]!r}, which is not a "
+                              f"key of sensitive_proba ({', '.join(map(repr, sensitive_proba))}).")
+    for name in sensitive_proba:
+        if str(name) in observed:
+            raise AuditInputError(f"Attribute {str(name)!r} is both in 'sensitive' and in 'sensitive_proba': audit "
+                                  "it as observed or as estimated, not both.")
+
+
+def unknown_probability_column(name: str, column: str) -> AuditInputError:
+    return AuditInputError(f"The 'sensitive_proba' entry of {name!r} names column {column!r}, which is not in data.")
 
 
 def _probability_frame(data: pd.DataFrame, name: str, spec: Any) -> pd.DataFrame:
@@ -117,13 +130,12 @@ def _probability_frame(data: pd.DataFrame, name: str, spec: Any) -> pd.DataFrame
                              f"names of data; got {type(spec).__name__}.")
     missing = [c for c in spec if c not in data.columns]
     if missing:
-        raise AuditInputError(f"The 'sensitive_proba' entry of {name!r} names column {missing[0]!r}, which is "
-                              "not in data.")
+        raise unknown_probability_column(name, missing[0])
     return data[list(spec)]
 
 
-def _checked(name: str, frame: pd.DataFrame) -> EstimatedAttribute:
-    columns = tuple(str(c) for c in frame.columns)
+def check_probability_columns(name: str, columns: Sequence[str], non_numeric: Sequence[str] = ()) -> None:
+    """The checks on an estimated attribute's columns that need no row: at least two, each once, numeric."""
     where = f"'sensitive_proba' of {name!r}"
     if len(columns) < 2:
         raise AuditInputError(f"The {where} has {len(columns)} group column(s) ({', '.join(columns)}): an "
@@ -132,26 +144,67 @@ def _checked(name: str, frame: pd.DataFrame) -> EstimatedAttribute:
         raise AuditInputError(f"The {where} has duplicated group columns or a column named {MISSING_GROUP!r}: "
                               "name each group once (rows of all-missing probabilities are the unknown group).")
     for column in columns:
-        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+        if column in non_numeric:
             raise AuditInputError(f"The {where}: column {column!r} is not numeric; probabilities are numbers in "
                                   "[0, 1].")
+
+
+@dataclass(frozen=True)
+class ProbabilityProfile:
+    """What the checks of an attribute's probabilities need, from aggregates (so that every engine raises
+    the same errors): rows with some but not all probabilities missing, per column the values outside
+    [0, 1] and the smallest and largest value, rows whose sum is off 1, the smallest and largest sum (all
+    over the rows whose probabilities are given), and the rows with none given (the unknown group)."""
+
+    partial: int
+    outside: tuple[int, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    off: int
+    sum_low: float
+    sum_high: float
+    unknown: int
+
+
+def check_probability_profile(name: str, columns: Sequence[str], profile: ProbabilityProfile) -> None:
+    """Raise the first error the profile shows, naming the attribute and the column."""
+    where = f"'sensitive_proba' of {name!r}"
+    named = ", ".join(map(repr, columns))
+    if profile.partial:
+        raise AuditInputError(f"The {where}: {profile.partial} row(s) have some probabilities missing and "
+                              f"others present in columns {named}; give all of a row's probabilities, or none "
+                              "(unknown group).")
+    for j, column in enumerate(columns):
+        if profile.outside[j]:
+            raise AuditInputError(f"The {where}: column {column!r} has {profile.outside[j]} value(s) outside "
+                                  f"[0, 1] (min {profile.low[j]:g}, max {profile.high[j]:g}); probabilities lie "
+                                  "in [0, 1].")
+    if profile.off:
+        raise AuditInputError(f"The {where}: {profile.off} row(s) do not sum to 1 over columns {named} (sums from "
+                              f"{profile.sum_low:.6g} to {profile.sum_high:.6g}, tolerance {SUM_TOLERANCE:g}); "
+                              "normalise each row (P.div(P.sum(axis=1), axis=0)).")
+
+
+def _checked(name: str, frame: pd.DataFrame) -> EstimatedAttribute:
+    columns = tuple(str(c) for c in frame.columns)
+    check_probability_columns(name, columns, [c for c, k in zip(columns, frame.columns, strict=True)
+                                              if not pd.api.types.is_numeric_dtype(frame[k])
+                                              or pd.api.types.is_bool_dtype(frame[k])])
     values = frame.to_numpy(dtype=float)
     blank = np.isnan(values)
-    partial = blank.any(axis=1) & ~blank.all(axis=1)
-    if partial.any():
-        raise AuditInputError(f"The {where}: {int(partial.sum())} row(s) have some probabilities missing and "
-                              "others present; give all of a row's probabilities, or none (unknown group).")
     known = ~blank.all(axis=1)
-    for j, column in enumerate(columns):
-        bad = known & ((values[:, j] < 0) | (values[:, j] > 1))
-        if bad.any():
-            raise AuditInputError(f"The {where}: column {column!r} has {int(bad.sum())} value(s) outside [0, 1] "
-                                  f"(e.g. {values[bad, j][0]:g}); probabilities lie in [0, 1].")
     sums = values[known].sum(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        present = np.where(blank, np.nan, values)
+        low, high = np.nanmin(present, axis=0, initial=np.inf), np.nanmax(present, axis=0, initial=-np.inf)
+    outside = known[:, None] & ((values < 0) | (values > 1))
     off = np.abs(sums - 1) > SUM_TOLERANCE
-    if off.any():
-        raise AuditInputError(f"The {where}: {int(off.sum())} row(s) do not sum to 1 (e.g. {sums[off][0]:.6g}, "
-                              f"tolerance {SUM_TOLERANCE:g}); normalise each row (P.div(P.sum(axis=1), axis=0)).")
+    check_probability_profile(name, columns, ProbabilityProfile(
+        partial=int((blank.any(axis=1) & known).sum()), outside=tuple(int(n) for n in outside.sum(axis=0)),
+        low=tuple(low.tolist()), high=tuple(high.tolist()), off=int(off.sum()),
+        sum_low=float(sums.min(initial=np.inf)), sum_high=float(sums.max(initial=-np.inf)),
+        unknown=int((~known).sum())))
     unknown = int((~known).sum())
     proba = np.where(blank, 0.0, values)
     groups = tuple(group_name(c) for c in frame.columns)
@@ -161,27 +214,53 @@ def _checked(name: str, frame: pd.DataFrame) -> EstimatedAttribute:
     return EstimatedAttribute(name, groups, proba, columns, unknown)
 
 
+def prior_target(attribute: str, groups: Sequence[str], prior: Mapping[str, float]) -> np.ndarray:
+    """The checked shares of ``proba_prior`` for an attribute's named groups, in their order."""
+    named = [g for g in groups if g != MISSING_GROUP]
+    if set(map(str, prior)) != set(named):
+        raise AuditInputError(f"The 'proba_prior' of {attribute!r} must give a share for each group "
+                              f"({', '.join(named)}); got {', '.join(map(str, prior))}.")
+    target = np.array([float({str(k): v for k, v in prior.items()}[g]) for g in named])
+    if np.any(target <= 0) or abs(target.sum() - 1) > SUM_TOLERANCE:
+        raise AuditInputError(f"The 'proba_prior' of {attribute!r} must be positive shares summing to 1.")
+    return target
+
+
+def prior_factors(target: np.ndarray, moments_of: Any) -> np.ndarray:
+    """Factors ``F`` such that the probabilities re-weighted as ``q_g = p_g F_g / sum_h p_h F_h`` have the mean
+    ``target``. ``moments_of(F)`` gives the mean of ``q`` and of ``q q'`` over the known rows (from rows in
+    memory, or one aggregate pass of an engine); Newton's method on ``log F`` (the Jacobian of the mean is
+    ``diag(mean q) - mean q q'``), each step at most 1 in log scale, converges in a handful of passes."""
+    factors = np.ones(target.size)
+    for _ in range(100):
+        mean, cross = (np.asarray(m, dtype=float) for m in moments_of(factors))
+        if np.abs(mean - target).max() < 1e-10:
+            break
+        step = np.linalg.lstsq(np.diag(mean) - cross, target - mean, rcond=None)[0]
+        factors = factors * np.exp(np.clip(step - step.mean(), -1.0, 1.0))
+    return factors
+
+
+def _row_moments(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return proba.mean(axis=0), proba.T @ proba / len(proba)
+
+
+def reweighted(proba: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Probabilities re-weighted by prior factors: ``p_g F_g / sum_h p_h F_h``."""
+    scaled = proba * factors
+    return scaled / scaled.sum(axis=1, keepdims=True)
+
+
 def _with_prior(attribute: EstimatedAttribute, prior: Mapping[str, float]) -> EstimatedAttribute:
     """Re-weight the probabilities so that their mean matches known population shares."""
-    named = [g for g in attribute.groups if g != MISSING_GROUP]
-    if set(map(str, prior)) != set(named):
-        raise AuditInputError(f"The 'proba_prior' of {attribute.name!r} must give a share for each group "
-                              f"({', '.join(named)}); got {', '.join(map(str, prior))}.")
-    target = np.array([float(prior[g]) for g in named])
-    if np.any(target <= 0) or abs(target.sum() - 1) > SUM_TOLERANCE:
-        raise AuditInputError(f"The 'proba_prior' of {attribute.name!r} must be positive shares summing to 1.")
-    k = len(named)
+    target = prior_target(attribute.name, attribute.groups, prior)
+    k = target.size
     known = attribute.proba[:, :k].sum(axis=1) > 0
-    p = attribute.proba[known, :k].copy()
-    for _ in range(200):
-        factor = target / p.mean(axis=0)
-        p = p * factor
-        p /= p.sum(axis=1, keepdims=True)
-        if np.abs(p.mean(axis=0) - target).max() < 1e-10:
-            break
+    original = attribute.proba[known, :k]
+    factors = prior_factors(target, lambda f: _row_moments(reweighted(original, f)))
     proba = attribute.proba.copy()
-    proba[known, :k] = p
-    return EstimatedAttribute(attribute.name, attribute.groups, proba, attribute.columns, attribute.unknown)
+    proba[known, :k] = reweighted(original, factors)
+    return dataclasses.replace(attribute, proba=proba)
 
 
 # ---------------------------------------------------------------------------- weighted cells
@@ -240,8 +319,9 @@ def weighted_stats(expansion: Expansion, y_true: np.ndarray | None, y_pred: np.n
         return None if a is None else a[rows]
 
     weight = expansion.share if sample_weight is None else expansion.share * sample_weight[rows]
+    edges = None if y_score is None or y_true is None else default_score_edges(y_score)  # of the people, not copies
     stats = GroupStats.from_codes(expansion.attributes, expansion.groups, expansion.codes, take(y_true),
-                                  y_pred[rows], take(y_score), weight)
+                                  y_pred[rows], take(y_score), weight, score_edges=edges)
     if sample_weight is None:
         return GroupStats(**{**stats.__dict__, "count": stats.weight.copy()})
     shares = GroupStats.from_codes(expansion.attributes, expansion.groups, expansion.codes, take(y_true),
@@ -299,6 +379,66 @@ def mixing_stats(observed_codes: np.ndarray, n_observed: int, proba: np.ndarray,
     return MixingStats(first, second, score)
 
 
+Feature = tuple[tuple[int, ...], int]
+"""A product of one row's probabilities and score: the groups whose probabilities multiply, the score's power."""
+
+
+def mixing_features(n_groups: int, scored: bool) -> tuple[Feature, ...]:
+    """The per-row terms whose sums are :class:`MixingStats`: ``p_g``, ``p_g p_h`` (``g <= h``), ``p_g s``."""
+    first = [((g,), 0) for g in range(n_groups)]
+    second = [((g, h), 0) for g in range(n_groups) for h in range(g, n_groups)]
+    return tuple(first + second + ([((g,), 1) for g in range(n_groups)] if scored else []))
+
+
+def feature_products(features: Sequence[Feature]) -> tuple[tuple[Feature, ...], np.ndarray]:
+    """The distinct products of two features (monomials), and the monomial of each pair ``(j, l)``."""
+    found: dict[Feature, int] = {}
+    index = np.empty((len(features), len(features)), dtype=np.int64)
+    for j, (groups_j, power_j) in enumerate(features):
+        for m, (groups_m, power_m) in enumerate(features):
+            key = (tuple(sorted(groups_j + groups_m)), power_j + power_m)
+            index[j, m] = found.setdefault(key, len(found))
+    return tuple(found), index
+
+
+@dataclass(frozen=True)
+class MixingMoments:
+    """Per observed group and cell ``(o, y, p)`` of one estimated attribute: ``sums[..., j] = sum w f_j`` of
+    the :func:`mixing_features` ``f`` and ``squares[..., m] = sum w^2 f_j f_l`` of their distinct products
+    (:func:`feature_products`). An engine computes them as aggregates; they give the sums and their
+    covariance under the row bootstrap (``sum w^2 f f'``: a row drawn a Poisson(1) number of times)."""
+
+    n_groups: int
+    scored: bool
+    sums: np.ndarray
+    squares: np.ndarray
+
+    def stats(self, values: np.ndarray) -> MixingStats:
+        """:class:`MixingStats` from feature sums ``(..., O, n_y, 2, d)``."""
+        k = self.n_groups
+        features = mixing_features(k, self.scored)
+        first = values[..., :k]
+        second = np.empty(values.shape[:-1] + (k, k))
+        for j, ((g, h), _) in enumerate(features[k:k + k * (k + 1) // 2], start=k):
+            second[..., g, h] = second[..., h, g] = values[..., j]
+        score = values[..., -k:].sum(axis=(-3, -2)) if self.scored else None
+        return MixingStats(first, second, score)
+
+    def replicates(self, n_boot: int, rng: np.random.Generator) -> MixingStats:
+        """``n_boot`` draws of the sums from a normal law with their row-bootstrap mean and covariance, cell
+        by cell (cells hold different rows: independent). The noise is standard normal times the covariance's
+        symmetric square root, which is unique: the same sums give the same draws whichever engine added them."""
+        _, index = feature_products(mixing_features(self.n_groups, self.scored))
+        cells = self.sums.reshape(-1, self.sums.shape[-1])
+        squares = self.squares.reshape(cells.shape[0], -1)
+        draws = np.empty((n_boot,) + cells.shape)
+        for c in range(cells.shape[0]):
+            values, vectors = np.linalg.eigh(squares[c][index])
+            scale = np.sqrt(np.where(values > 1e-12 * max(values.max(), 0.0), values, 0.0))
+            draws[:, c] = cells[c] + rng.standard_normal((n_boot, values.size)) @ ((vectors * scale) @ vectors.T)
+        return self.stats(draws.reshape((n_boot,) + self.sums.shape))
+
+
 def _metric_parts(metric: Metric, first: np.ndarray, second: np.ndarray,
                   has_target: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A rate's weighted numerator and denominator per group ``(..., G)`` and the numerator of its mixing
@@ -327,7 +467,7 @@ def corrected_rates(numerator: np.ndarray, denominator: np.ndarray, mixing: np.n
         out[solvable] = solved
         outside = np.flatnonzero(solvable)[((solved < bounds[0] - 1e-12) | (solved > bounds[1] + 1e-12)).any(axis=1)]
         for i in outside:
-            out[i] = optimize.lsq_linear(flat_a[i], flat_r[i], bounds=bounds).x
+            out[i] = optimize.lsq_linear(flat_a[i], flat_r[i], bounds=bounds, method="bvls").x
     return weighted, out.reshape(shape), condition.reshape(shape[:-1])
 
 
@@ -407,35 +547,52 @@ class Override:
     replicates: np.ndarray
 
 
-def corrected_views(stats: GroupStats, observed: SensitiveGroups | None, estimated: Sequence[EstimatedAttribute],
-                    views: Sequence[tuple[str, ...]], metrics: Sequence[str], *, y_true: np.ndarray | None,
-                    y_pred: np.ndarray, y_score: np.ndarray | None, sample_weight: np.ndarray | None, n_boot: int,
-                    rng: np.random.Generator, confidence: float, min_group_size: int,
+Mixing = Mapping[str, tuple[MixingStats, "MixingStats | None"]]
+"""Per estimated attribute, the point sums and their bootstrap replicates (or ``None``)."""
+
+
+def row_mixing(observed: SensitiveGroups | None, estimated: Sequence[EstimatedAttribute], *,
+               y_true: np.ndarray | None, y_pred: np.ndarray, y_score: np.ndarray | None,
+               sample_weight: np.ndarray | None, n_boot: int, rng: np.random.Generator) -> dict[str, Any]:
+    """The mixing sums of rows in memory, with a row bootstrap (Poisson multipliers) drawn by ``rng``."""
+    codes = observed.codes if observed is not None else np.zeros(len(y_pred), dtype=np.int64)
+    n_fine = len(observed.groups) if observed is not None else 1
+    out = {}
+    for attribute in estimated:
+        args = (codes, n_fine, attribute.proba, y_true, y_pred, y_score, sample_weight)
+        out[attribute.name] = (mixing_stats(*args), mixing_stats(*args, n_boot, rng) if n_boot else None)
+    return out
+
+
+def moment_mixing(moments: Mapping[str, MixingMoments], *, n_boot: int, rng: np.random.Generator) -> dict[str, Any]:
+    """The mixing sums an engine computed, with replicates drawn from their row-bootstrap mean and covariance
+    (:meth:`MixingMoments.replicates`): the rows are not at hand to be redrawn."""
+    return {name: (m.stats(m.sums), m.replicates(n_boot, rng) if n_boot else None) for name, m in moments.items()}
+
+
+def corrected_views(stats: GroupStats, observed_names: tuple[str, ...], fine: tuple[tuple[str, ...], ...],
+                    estimated: Sequence[EstimatedAttribute], mixing: Mixing, views: Sequence[tuple[str, ...]],
+                    metrics: Sequence[str], *, has_target: bool, confidence: float, min_group_size: int,
                     ) -> tuple[dict[tuple[str, ...], dict[str, Override]], pd.DataFrame]:
     """The corrected metrics of every view with exactly one estimated attribute (overrides for the
     tables), and the ``estimates`` table: per (attribute, group, metric) the weighted and corrected
     values, the corrected interval, the effective size, the mixing matrix's condition number and whether
-    the group is identified well enough to be judged."""
+    the group is identified well enough to be judged. ``fine`` are the finest observed groups (of
+    ``observed_names``) that index the mixing sums (``((),)`` without observed attributes)."""
     names = [a.name for a in estimated]
     wanted = [m for m in CORRECTED_METRICS if m in metrics]
-    n_rows = len(y_pred)
-    codes = observed.codes if observed is not None else np.zeros(n_rows, dtype=np.int64)
-    fine = observed.groups if observed is not None else ((),)
-    observed_names = observed.attributes if observed is not None else ()
     overrides: dict[tuple[str, ...], dict[str, Override]] = {}
     rows = []
     alpha = 1 - confidence
     for attribute in estimated:
-        point = mixing_stats(codes, len(fine), attribute.proba, y_true, y_pred, y_score, sample_weight)
-        boot = mixing_stats(codes, len(fine), attribute.proba, y_true, y_pred, y_score, sample_weight,
-                            max(n_boot, 0), rng) if n_boot else None
+        point, boot = mixing[attribute.name]
         for view in views:
             if attribute.name not in view or sum(v in names for v in view) != 1:
                 continue
             positions = [observed_names.index(v) for v in view if v != attribute.name]
             parts = sorted({tuple(g[i] for i in positions) for g in fine})
             member = np.array([parts.index(tuple(g[i] for i in positions)) for g in fine])
-            result = correct(point, boot, member, len(parts), wanted, y_true is not None, None)
+            result = correct(point, boot, member, len(parts), wanted, has_target, None)
             collapsed = stats.collapse(view)
             size = dict(zip(collapsed.groups, _effective_size(collapsed), strict=True))
             keys = tuple(part + (g,) for part in parts for g in attribute.groups)
@@ -488,17 +645,20 @@ def estimated_views(estimated: Sequence[EstimatedAttribute],
     return {JOIN.join(view): view for view in all_views if names & set(view)}
 
 
-def mark_estimated(by_group: pd.DataFrame, views: Mapping[str, tuple[str, ...]], stats: GroupStats) -> pd.DataFrame:
-    """``by_group`` with a boolean ``estimated`` column; an estimated group's ``count`` is its expected
-    number of people ``sum p``, rounded."""
+def mark_estimated(by_group: pd.DataFrame, views: Mapping[str, tuple[str, ...]], stats: GroupStats,
+                   all_views: Sequence[tuple[str, ...]]) -> pd.DataFrame:
+    """``by_group`` with a boolean ``estimated`` column (the ``views`` that involve an estimated attribute);
+    every ``count`` is the rounded sum of the weighted cells: for an estimated group its expected number of
+    people ``sum p`` (an observed group's count is a sum of shares too, which adds up to its size up to
+    rounding)."""
     out = by_group.copy()
     flag = out.index.get_level_values("attribute").isin(list(views))
     out.insert(out.columns.get_loc("count") + 1, "estimated", flag)
     expected = {}
-    for name, attrs in views.items():
+    for attrs in all_views:
         collapsed = stats.collapse(attrs)
-        expected.update({(name, JOIN.join(g)): n for g, n in zip(collapsed.groups, collapsed.group_count,
-                                                                    strict=True)})
+        expected.update({(JOIN.join(attrs), JOIN.join(g)): n for g, n in zip(collapsed.groups, collapsed.group_count,
+                                                                            strict=True)})
     out["count"] = np.array([int(np.rint(expected.get(key, n))) for key, n in out["count"].items()], dtype=np.int64)
     return out
 
@@ -529,6 +689,15 @@ def estimated_findings(findings: list, estimates: pd.DataFrame, estimated: Seque
                          "matrix): no conclusion."))
         out.append(dataclasses.replace(finding, message=finding.message + note))
     return out
+
+
+def labelled(by_group: pd.DataFrame, findings: list, estimates: pd.DataFrame, estimated: Sequence[EstimatedAttribute],
+             all_views: Sequence[tuple[str, ...]], stats: GroupStats) -> tuple[pd.DataFrame, list]:
+    """``by_group`` with its ``estimated`` column and the findings labelled as estimates
+    (:func:`mark_estimated`, :func:`estimated_findings`)."""
+    marked = estimated_views(estimated, all_views)
+    return (mark_estimated(by_group, marked, stats, all_views),
+            estimated_findings(findings, estimates, estimated, marked))
 
 
 def estimated_metadata(estimated: Sequence[EstimatedAttribute],

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from fairaudit.backends._common import EngineStats, MissingExtraError, Task, make_request
-from fairaudit.inputs import AuditTypeError
+from fairaudit.inputs import AuditInputError, AuditTypeError
 
 __all__ = ["ENGINES", "EngineStats", "MissingExtraError", "engine_of", "group_stats"]
 
@@ -75,6 +75,8 @@ def group_stats(
     top_k: float | int | None = None,
     favorable: Sequence[Any] | None = None,
     score_edges: np.ndarray | None = None,
+    sensitive_proba: dict[str, Sequence[str]] | None = None,
+    proba_prior: dict[str, dict[str, float]] | None = None,
 ) -> EngineStats:
     """The finest-group statistics of ``data``, computed by the engine that holds it.
 
@@ -82,14 +84,20 @@ def group_stats(
     in-memory path's (missing labels or scores, scores outside [0, 1], negative weights, more than 50
     groups in a sensitive column: the same errors), done on aggregates. AUC histogram edges are those of
     :func:`fairaudit.stats.default_score_edges`, computed by the engine, unless ``score_edges`` fixes them
-    (e.g. to recount statistics on the bins of an earlier audit).
+    (e.g. to recount statistics on the bins of an earlier audit). ``sensitive_proba`` names each estimated
+    attribute's probability columns: its groups are weighted by their shares, and ``estimates`` holds the
+    sums its correction needs (see :mod:`fairaudit.backends._estimated`).
 
     Warnings are left to the caller (:meth:`EngineStats.warn`).
     """
     request = make_request(sensitive=sensitive, target=target, y_pred=y_pred, y_score=y_score,
                            sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, model=model,
-                           features=features, score_edges=score_edges)
+                           features=features, score_edges=score_edges, sensitive_proba=sensitive_proba,
+                           proba_prior=proba_prior)
     engine = engine_of(data)
+    if engine == "pandas" and request.estimated:
+        raise AuditInputError("The 'sensitive_proba' argument of group_stats() applies to engine inputs; for a "
+                              "pandas DataFrame use audit().")
     if engine == "pandas":
         from fairaudit.backends._pandas import compute
     else:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairaudit.estimated import check_proba_arguments, check_probability_columns, unknown_probability_column
 from fairaudit.inputs import (
     MAX_GROUPS_PER_ATTRIBUTE,
     AuditInputError,
@@ -103,6 +104,9 @@ class Request:
     model: Any
     features: tuple[str, ...] | None
     score_edges: np.ndarray | None = None
+    estimated: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Estimated attributes: (name, probability columns), see :mod:`fairaudit.backends._estimated`."""
+    prior: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
 
     def roles(self) -> list[tuple[str, str]]:
         """(argument, column) of every named column, in the order the in-memory path checks them."""
@@ -115,15 +119,17 @@ class Request:
 
 
 def make_request(*, sensitive: Any, target: Any, y_pred: Any, y_score: Any, sample_weight: Any,
-                 pos_label: Any, threshold: Any, model: Any, features: Any, score_edges: Any = None) -> Request:
+                 pos_label: Any, threshold: Any, model: Any, features: Any, score_edges: Any = None,
+                 sensitive_proba: Any = None, proba_prior: Any = None) -> Request:
     """Check the arguments that do not depend on the data."""
-    names = [sensitive] if isinstance(sensitive, str) else sensitive
+    names = [] if sensitive is None and sensitive_proba else [sensitive] if isinstance(sensitive, str) else sensitive
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
         raise AuditTypeError(
             "The 'sensitive' argument must be a column name or a list of column names when data is a "
             f"file, a DuckDB relation or a Spark DataFrame; got {sensitive!r}. Add arrays as columns first."
         )
-    if not names:
+    estimated, prior = _estimated_request(sensitive_proba, proba_prior, names)
+    if not names and not estimated:
         raise AuditInputError("The 'sensitive' argument is empty: name at least one sensitive column.")
     duplicated = [n for i, n in enumerate(names) if n in names[:i]]
     if duplicated:
@@ -145,7 +151,24 @@ def make_request(*, sensitive: Any, target: Any, y_pred: Any, y_score: Any, samp
     if features is not None:
         features = (features,) if isinstance(features, str) else tuple(str(f) for f in features)
     return Request(tuple(names), target, y_pred, y_score, sample_weight, pos_label, float(threshold), model,
-                   features, None if score_edges is None else np.asarray(score_edges, dtype=float))
+                   features, None if score_edges is None else np.asarray(score_edges, dtype=float), estimated, prior)
+
+
+def _estimated_request(sensitive_proba: Any, proba_prior: Any, observed: Sequence[str]) -> tuple[tuple, tuple]:
+    """``sensitive_proba`` (probability columns only: the rows are in the engine) and ``proba_prior``."""
+    if sensitive_proba is None:
+        return (), ()
+    check_proba_arguments(sensitive_proba, proba_prior, observed)
+    estimated = []
+    for name, spec in sensitive_proba.items():
+        if isinstance(spec, str) or not isinstance(spec, Sequence):
+            raise AuditTypeError(f"The 'sensitive_proba' entry of {str(name)!r} must be a list of column names of data "
+                                 f"when data is a file, a DuckDB relation, a Spark DataFrame or another engine's "
+                                 f"table; got {type(spec).__name__}. Add the probabilities as columns of data first.")
+        estimated.append((str(name), tuple(str(c) for c in spec)))
+    prior = tuple((str(name), tuple((str(g), float(v)) for g, v in shares.items()))
+                  for name, shares in (proba_prior or {}).items())
+    return tuple(estimated), prior
 
 
 def unknown_column(argument: str, name: str, columns: Sequence[str]) -> AuditInputError:
@@ -164,6 +187,10 @@ def check_columns(request: Request, columns: Sequence[str]) -> None:
     for argument, name in request.roles():
         if name not in present:
             raise unknown_column(argument, name, columns)
+    for attribute, names in request.estimated:
+        for name in names:
+            if name not in present:
+                raise unknown_probability_column(attribute, name)
     for name in request.features or ():
         if name not in present:
             raise unknown_column("features", name, columns)
@@ -184,6 +211,8 @@ def check_kinds(request: Request, kinds: dict[str, str], types: dict[str, str]) 
                 f"audited: it must hold {what}. Select a field or cast the column first "
                 f"(e.g. CAST({name} AS VARCHAR))."
             )
+    for attribute, names in request.estimated:
+        check_probability_columns(attribute, names, [c for c in names if kinds[c] not in (INTEGER, FLOAT, DECIMAL)])
 
 
 def resolve_features(request: Request, columns: Sequence[str]) -> list[str]:
@@ -333,6 +362,20 @@ def group_coder(attributes: Sequence[str], kinds: Sequence[str], keys: Sequence[
     groups = tuple(tuple(all_names[a][c] for a, c in enumerate(code)) for code in codes)
     return GroupCoder(tuple(attributes), tuple(all_values), tuple(all_names), groups,
                       {code: i for i, code in enumerate(codes)})
+
+
+def finest_of_mixed(coder: GroupCoder, mixed: np.ndarray) -> np.ndarray:
+    """Position in ``coder.groups`` of each group key computed by the engine (per-attribute codes in mixed
+    radix, first attribute most significant)."""
+    sizes = [len(values) for values in coder.values]
+    places = [int(np.prod(sizes[a + 1:])) for a in range(len(sizes))]
+    table = {sum(c * p for c, p in zip(code, places, strict=True)): i for code, i in coder.index.items()}
+    keys = np.array(sorted(table), dtype=np.int64)
+    positions = np.array([table[k] for k in keys], dtype=np.int64)
+    found = np.minimum(np.searchsorted(keys, mixed), keys.size - 1)
+    if np.any(keys[found] != mixed):
+        raise RuntimeError("The engine returned a crossing of groups its first pass did not see.")
+    return positions[found]
 
 
 # ---------------------------------------------------------------------------- score histogram
@@ -486,6 +529,8 @@ class EngineStats:
     segments: tuple[str, ...] = ()
     targeted: int | None = None
     above_median: tuple[np.ndarray, float] | None = None
+    estimates: Any = None
+    """Estimated attributes: :class:`fairaudit.backends._estimated.EngineEstimates`."""
 
     def warn(self, stacklevel: int = 2) -> None:
         """Emit the warnings the in-memory path emits: missing sensitive values (audited as

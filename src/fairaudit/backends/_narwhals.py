@@ -49,6 +49,7 @@ from fairaudit.backends._common import (
     check_weights,
     edges_from_distinct,
     edges_from_grid,
+    finest_of_mixed,
     fingerprint,
     grid_table,
     group_coder,
@@ -103,6 +104,7 @@ class Computed:
     rows: int
     missing: dict[str, int]
     fingerprint: str
+    estimates: Any = None
 
 
 class Rows:
@@ -126,6 +128,9 @@ class Rows:
             else:
                 column = self.clean(column, kinds[name])
             selected.append(column.alias(self.name(role)))
+        for a, (_, names) in enumerate(request.estimated):  # probabilities: NaN is missing, as in pandas
+            selected += [nw.col(c).cast(nw.Float64).fill_nan(None).alias(self.name(f"e{a}_{j}"))
+                         for j, c in enumerate(names)]
         self.frame = frame.select(*selected)
 
     def name(self, role: str) -> str:
@@ -242,16 +247,10 @@ class Rows:
             found = found | (column == value)
         return nw.when(found).then(nw.lit(1, nw.Int64)).otherwise(nw.lit(0, nw.Int64))
 
-    def cells(self, *, coder: GroupCoder, segments: GroupCoder | None, positives: dict[str, list[Any]],
-              cut: float | None, exact: bool, span: tuple[float, float]) -> dict[str, np.ndarray]:
-        """One row per cell (group x label x decision x calibration bin, packed in one integer ``key``
-        whose digits :func:`unpack` reads) x score bucket ``b``, with the weighted sums.
-
-        The score bucket is the exact score, or its grid cell on ``span`` (with the cell's smallest and
-        largest score); the calibration bin is there for probabilities of a binary task. One integer key
-        keeps the engine's hash table small."""
+    def decision_key(self, *, coder: GroupCoder, segments: GroupCoder | None, positives: dict[str, list[Any]],
+                     cut: float | None) -> Any:
+        """Group x label x decision (or segment) of each row, packed in one integer."""
         nw = self.nw
-        n = self.name
         task = self.task.name
         sizes = [len(values) for values in coder.values]
         key = nw.lit(0, nw.Int64)
@@ -259,13 +258,29 @@ class Rows:
             key = key * size + self.code(self.col(f"k{i}"), coder, i)
         if self.has("target") and task != "score":
             key = key * 2 + self.matches(self.col("y"), positives["target"])
-        scored = self.has("y_score") and task != "segmentation"
         if task == "segmentation":
             key = key * len(segments.values[0]) + self.code(self.col("p"), segments, 0)
         elif self.has("y_pred"):
             key = key * 2 + self.matches(self.col("p"), positives["y_pred"])
         elif task == "binary":
             key = key * 2 + (self.col("s") >= (self.request.threshold if cut is None else cut)).cast(nw.Int64)
+        return key
+
+    def cells(self, *, coder: GroupCoder, segments: GroupCoder | None, positives: dict[str, list[Any]],
+              cut: float | None, exact: bool, span: tuple[float, float],
+              extra: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """One row per cell (group x label x decision x calibration bin, packed in one integer ``key``
+        whose digits :func:`unpack` reads) x score bucket ``b``, with the weighted sums (and the sums of
+        the ``extra`` expressions).
+
+        The score bucket is the exact score, or its grid cell on ``span`` (with the cell's smallest and
+        largest score); the calibration bin is there for probabilities of a binary task. One integer key
+        keeps the engine's hash table small."""
+        nw = self.nw
+        n = self.name
+        task = self.task.name
+        key = self.decision_key(coder=coder, segments=segments, positives=positives, cut=cut)
+        scored = self.has("y_score") and task != "segmentation"
         weighted = self.has("sample_weight")
         w = self.col("w")
         sums = {"weight": w, "weight_sq": w * w} if weighted else {}
@@ -285,6 +300,7 @@ class Rows:
                 sums.update(error=weighted_error, abs_error=weighted_error.abs(), error_sq=weighted_error * error,
                             error_4=weighted_error * error * error * error)
         columns[n("key")] = key
+        sums.update(extra or {})
         for name, expression in sums.items():
             columns[n("sum_" + name)] = expression
         aggs = [nw.len().alias(n("sum_count"))] + [nw.col(n("sum_" + name)).sum() for name in sums]
@@ -341,7 +357,8 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
         labels = {key: rows.values(key) for key in rows.label_keys()}
     else:
         labels = {key: profile[key] for key in rows.label_keys()}
-    key_rows = list(zip(*(crossings[key] for key in rows.keys), strict=True))
+    key_rows = (list(zip(*(crossings[key] for key in rows.keys), strict=True)) if rows.keys
+                else [()] * len(crossings[rows.name("n")]))
     for i, name in enumerate(request.sensitive):
         check_group_count(name, len({key[i] for key in key_rows} - {None}))
     for i, name in enumerate(request.sensitive):
@@ -396,26 +413,40 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
     scored = rows.has("y_score") and task.name != "segmentation"
     probabilities = scored and low >= 0 and high <= 1
     span = (0.0, 1.0) if probabilities else (low, high)
+    estimation = extra = None
+    if request.estimated:
+        from fairaudit.backends._estimated import Estimation
+
+        estimation = Estimation(rows, request)
+        extra = estimation.cell_sums()
     table = None
     if scored:
         table = rows.cells(coder=coder, segments=segments_coder, positives=positives, cut=cut, exact=False,
-                           span=span)
+                           span=span, extra=extra)
     fixed = request.score_edges
     off_grid = fixed is not None and not (probabilities and on_grid(fixed))
     if table is None or off_grid or (not _few_scores(table) and np.unique(table["b"]).size <= MAX_SCORE_BINS):
         table = rows.cells(coder=coder, segments=segments_coder, positives=positives, cut=cut, exact=True,
-                           span=span)
+                           span=span, extra=extra)
         exact = True
     else:
         exact = _few_scores(table)
         if exact:
             table["b"] = table["lo"]
+    estimates = None
+    binary_target = rows.has("target") and task.name != "score"
+    if estimation is not None:
+        key = rows.decision_key(coder=coder, segments=segments_coder, positives=positives, cut=cut)
+        estimates = estimation.moments(key, coder, binary_target)
+        tail = (2 if binary_target else 1) * 2 * (N_CALIBRATION_BINS if scored and probabilities else 1)
+        table, coder = estimation.expand(table, coder, tail)
     built = assemble(table, coder=coder, task=task, has_target=rows.has("target"), scored=scored,
                      probabilities=probabilities, exact=exact, segments=segments_coder,
                      weighted=rows.has("sample_weight"), score_edges=fixed)
     missing = {name: int(sum(n for n, key in zip(crossings[rows.name("n")], key_rows, strict=True) if key[i] is None))
                for i, name in enumerate(request.sensitive)}
-    return replace(built, rows=n_rows, missing=missing, fingerprint=fingerprint(built.stats, n_rows, columns))
+    return replace(built, rows=n_rows, missing=missing, fingerprint=fingerprint(built.stats, n_rows, columns),
+                   estimates=estimates)
 
 
 def assemble(table: dict[str, Any], *, coder: GroupCoder, task: Task, has_target: bool, scored: bool,
@@ -425,6 +456,7 @@ def assemble(table: dict[str, Any], *, coder: GroupCoder, task: Task, has_target
     rows: the same cells, the same histogram edges (see :func:`fairaudit.backends._common.edges_from_grid`)."""
     rows = len(table["sum_count"])
     sums = {name: table["sum_" + name] for name in ("count", "weight", "weight_sq")}
+    row_count = table.get("sum_rows", sums["count"])  # estimated groups: a row's shares, its count once
     zeros = np.zeros(rows, dtype=np.int64)
     binary_target = has_target and task.name != "score"
     with_score = scored and task.name == "binary" and probabilities
@@ -457,7 +489,7 @@ def assemble(table: dict[str, Any], *, coder: GroupCoder, task: Task, has_target
     if scored:
         buckets = np.asarray(table["b"], dtype=float)
         if with_score and binary_target:
-            edges, bins = _auc_bins(table, buckets, sums["count"], exact, score_edges)
+            edges, bins = _auc_bins(table, buckets, row_count, exact, score_edges)
             n_bins = len(edges) - 1
             hist = np.bincount((g * 2 + y) * n_bins + bins, weights=sums["weight"],
                                minlength=len(coder.groups) * 2 * n_bins).reshape(len(coder.groups), 2, n_bins)
@@ -465,7 +497,7 @@ def assemble(table: dict[str, Any], *, coder: GroupCoder, task: Task, has_target
             score_stats = _score_stats(table, coder, g, buckets, sums, exact, has_target)
     stats = GroupStats(attributes=coder.attributes, groups=coder.groups, has_target=binary_target,
                        has_score=with_score, score_edges=edges, score_hist=hist, **arrays)
-    targeted = int(sums["count"][p == 1].sum()) if task.top_k is not None else None
+    targeted = int(row_count[p == 1].sum()) if task.top_k is not None else None
     above = None
     if task.name == "score" and not weighted:
         above = _above_median(table, g, len(coder.groups), exact)
@@ -482,20 +514,6 @@ def _above_median(table: dict[str, Any], g: np.ndarray, n_groups: int, exact: bo
     counts = np.bincount(inverse, weights=table["sum_count"])
     median = float(numpy_linear_quantiles(distinct, counts, np.array([0.5]))[0])
     return np.bincount(g, weights=table["sum_count"] * (values > median), minlength=n_groups), median
-
-
-def finest_of_mixed(coder: GroupCoder, mixed: np.ndarray) -> np.ndarray:
-    """Position in ``coder.groups`` of each group key computed by the engine (per-attribute codes in mixed
-    radix, first attribute most significant)."""
-    sizes = [len(values) for values in coder.values]
-    places = [int(np.prod(sizes[a + 1:])) for a in range(len(sizes))]
-    table = {sum(c * p for c, p in zip(code, places, strict=True)): i for code, i in coder.index.items()}
-    keys = np.array(sorted(table), dtype=np.int64)
-    positions = np.array([table[k] for k in keys], dtype=np.int64)
-    found = np.minimum(np.searchsorted(keys, mixed), keys.size - 1)
-    if np.any(keys[found] != mixed):
-        raise RuntimeError("The engine returned a crossing of groups its first pass did not see.")
-    return positions[found]
 
 
 def _segment_stats(coder: GroupCoder, segments: tuple[str, ...], g: np.ndarray, code: np.ndarray,

@@ -176,7 +176,8 @@ def apply_model(source: Source, request: Request, task: Task, columns: list[str]
 
     features = resolve_features(request, columns)
     prefix = alias_prefix(columns)
-    kept = list(dict.fromkeys(name for _, name in request.roles()))
+    kept = list(dict.fromkeys([name for _, name in request.roles()] + [c for _, names in request.estimated
+                                                                       for c in names]))
     names = {output: prefix + output for output in OUTPUTS}
     if source.engine == "spark":
         scored = _spark_scored(source, request, task, kept, features, names)
@@ -400,6 +401,6 @@ def compute(data: Any, request: Request, engine: str, task: Task) -> Any:
                            missing_sensitive=computed.missing, columns=columns, engine=engine,
                            score_stats=computed.score_stats, segment_stats=computed.segment_stats,
                            segments=computed.segments, targeted=computed.targeted,
-                           above_median=computed.above_median)
+                           above_median=computed.above_median, estimates=computed.estimates)
     finally:
         audited.close()
