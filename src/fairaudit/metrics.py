@@ -118,12 +118,19 @@ BOOTSTRAP_CELLS = ("decisions", "score_bins")
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """Percentile bootstrap over resampled group statistics. ``cells`` names the margin of the replicate
-    cells the metric reads: ``"decisions"`` (label x decision) or ``"score_bins"`` (label x calibration bin,
-    with the score sums)."""
+    """Bootstrap over resampled group statistics. ``cells`` names the margin of the replicate cells the metric
+    reads: ``"decisions"`` (label x decision) or ``"score_bins"`` (label x calibration bin, with the score sums).
+
+    Percentile interval, unless ``biased_upward``: for a metric whose plug-in value is a convex function of
+    unbiased sums (a sum of absolute gaps, as the calibration error), so that its expectation is at least the
+    truth (Jensen). Its percentile lower bound then sits above the truth; the lower bound is the basic bootstrap's
+    ``2 * value - upper percentile`` (bias-corrected, clipped to ``bounds``) and the upper bound stays the upper
+    percentile (an upper bound of the expectation, hence of the truth)."""
 
     cells: str = "decisions"
     label: str = "percentile bootstrap"
+    biased_upward: bool = False
+    bounds: tuple[float, float] = (0.0, 1.0)
 
     def __post_init__(self) -> None:
         if self.cells not in BOOTSTRAP_CELLS:
@@ -349,7 +356,10 @@ _BUILT_IN = [
            False, True, None, Normal(_mean_score_variance),
            _library("fairlearn.metrics.mean_prediction", on="y_score"), function=_mean_score),
     Metric("calibration_error", "expected calibration error over 10 equal-width score bins",
-           True, True, False, Bootstrap("score_bins"), _calibration_error_reference, function=_calibration_error),
+           True, True, False,
+           Bootstrap("score_bins", "bootstrap: basic (bias-corrected) lower, percentile upper bound",
+                     biased_upward=True),
+           _calibration_error_reference, function=_calibration_error),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _BUILT_IN}

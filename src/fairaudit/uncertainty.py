@@ -7,7 +7,9 @@ How each number gets its interval:
 * ``roc_auc``: normal interval on the logit scale with DeLong's variance, computed from the score
   histograms, for groups with at least 10 positives and 10 negatives (else no interval, finding FA403);
 * ``mean_score`` and ``balanced_accuracy``: normal interval with the plug-in standard error;
-* ``calibration_error``: percentile bootstrap;
+* ``calibration_error``: bootstrap over group statistics. Its plug-in value is biased upward (a sum of absolute
+  gaps), so the percentile bootstrap's lower bound lies above the truth: the lower bound is the basic
+  bootstrap's ``2 * value - upper percentile`` (clipped at 0), the upper bound the upper percentile;
 * disparities between groups (``difference`` max - min, ``ratio`` min / max), every named measure and
   every pair of groups (``result.pairwise``): simultaneous intervals. Each pair of groups gets an interval
   of its difference (rates: Newcombe's hybrid score interval from the two Wilson intervals; otherwise
@@ -104,6 +106,18 @@ def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.n
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         low, high = np.nanquantile(replicates, [alpha / 2, 1 - alpha / 2], axis=0)
+    return low, high
+
+
+def upward_biased_interval(value: np.ndarray, replicates: np.ndarray, confidence: float,
+                           bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Interval of a metric whose plug-in ``value`` is biased upward: the basic bootstrap's lower bound
+    ``2 * value - q`` (``q`` the upper percentile; bias-corrected, clipped to ``bounds``) and the upper percentile
+    ``q`` as upper bound; both widened to hold ``value`` itself."""
+    _, q = percentile_interval(replicates, confidence)
+    with np.errstate(invalid="ignore"):
+        low = np.clip(np.minimum(2 * value - q, value), *bounds)
+        high = np.clip(np.maximum(q, value), *bounds)
     return low, high
 
 
@@ -341,7 +355,11 @@ def _bootstrap(metric: Metric, stats: GroupStats, value: np.ndarray, replicates:
                confidence: float) -> Estimate:
     with np.errstate(all="ignore"):
         reps = metric.value(replicates[metric.interval.cells])
-    low, high = percentile_interval(reps, confidence)
+    rule = metric.interval
+    if rule.biased_upward:
+        low, high = upward_biased_interval(value, reps, confidence, rule.bounds)
+    else:
+        low, high = percentile_interval(reps, confidence)
     variance = replicate_variance(reps)
     return Estimate(value, low, high, variance, Contrasts(value, variance))
 
