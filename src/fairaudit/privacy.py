@@ -16,7 +16,8 @@ Groups with fewer than ``suppress_below`` people (a policy setting, 10 by defaul
   of a single group equals the total and cannot be protected.
 * a disparity or named measure whose lowest or highest group is suppressed is withheld, unless that
   group is hidden only as a complement and publishing its rate (which the disparity reveals) together
-  with the rates already published exposes no hidden group (:func:`exposed_by_rates`); the disparate
+  with the rates already published exposes no hidden group (:func:`exposed_by_rates`; balanced accuracy,
+  ROC AUC and calibration error count as the rates they are functions of, :data:`_IMPLIED`); the disparate
   impact ratio of every group of a view whose selection-rate disparity is withheld is withheld too; a score
   measure comparing a pair of groups is withheld when either is suppressed, and a measure that is an
   extreme over the groups of a view (such as the lowest representation ratio) whenever any is;
@@ -346,6 +347,14 @@ _RATIOS: dict[str, tuple[dict[str, int], dict[str, int]]] = {
 }
 
 
+# metrics that are functions of rates: publishing one publishes no more than publishing those rates
+_IMPLIED = {"balanced_accuracy": ("true_positive_rate", "true_negative_rate")}
+# metrics that are functions of a group's score histogram by label (its shape, whatever its size): no per-bin
+# count of any group, nor their totals, is published, so in the linear system the bins are free unknowns tied
+# to the rest only through their sums within the group; vouched for by every rate of the group
+_SHAPES = ("roc_auc", "calibration_error")
+
+
 def exposed_by_rates(sums: list[tuple[Key | None, list[Key]]], hidden: set[Key],
                      rates: dict[tuple[Key, str], float]) -> set[Key]:
     """The hidden groups that become recoverable when ``rates`` ((group, metric) -> value) of some hidden
@@ -358,7 +367,8 @@ def exposed_by_rates(sums: list[tuple[Key | None, list[Key]]], hidden: set[Key],
     when any of its quantities or confusion cells becomes determined. One rate alone exposes nothing
     unless it is 0 or 1; two rates of groups whose sum is published do (n1 + n2 = N, r1 n1 + r2 n2 = S).
     A metric that is no such ratio (balanced accuracy, AUC, calibration error, spreads) or an undefined
-    rate is never vouched for: its groups count as exposed."""
+    rate is never vouched for here: its groups count as exposed (the suppressed copy vouches for balanced
+    accuracy, AUC and calibration error through the rates they are functions of)."""
     order = sorted(hidden)
     return _exposed(_null_space(_Incidence(sums).rows(order)), order, rates)
 
@@ -447,14 +457,27 @@ def _mask_disparities(disparities: pd.DataFrame, by_group: pd.DataFrame, hidden:
     return out
 
 
+def _implied(metric: str, columns: Iterable[str]) -> tuple[str, ...]:
+    """The rates a group's ``metric`` is a function of (itself for a rate; none known: empty)."""
+    if metric in _RATIOS:
+        return (metric,)
+    if metric in _IMPLIED:
+        return _IMPLIED[metric]
+    if metric in _SHAPES:
+        return tuple(c for c in _RATIOS if c in columns)
+    return ()
+
+
 def _release(deciders: set[Key], metric: str, by_group: pd.DataFrame, primary: set[Key], null: np.ndarray,
              order: list[Key], released: dict[tuple[Key, str], float]) -> bool:
-    """Whether the ``metric`` rates of ``deciders`` (complements only) can join the rates already released
-    without exposing a hidden group (:func:`exposed_by_rates`); if so they are added to ``released``."""
-    if deciders & primary or metric not in by_group.columns:
+    """Whether the ``metric`` values of ``deciders`` (complements only) can join the rates already released
+    without exposing a hidden group (:func:`exposed_by_rates`); if so the rates they imply are added to
+    ``released``. A metric that is a function of rates is vouched for by those rates (see :data:`_IMPLIED`)."""
+    implied = _implied(metric, by_group.columns)
+    if deciders & primary or metric not in by_group.columns or not implied or any(
+            m not in by_group.columns for m in implied):
         return False
-    column = by_group[metric]
-    rates = {**released, **{(key, metric): float(column[key]) for key in deciders}}
+    rates = {**released, **{(key, m): float(by_group.at[key, m]) for key in deciders for m in implied}}
     if _exposed(null, order, rates):
         return False
     released.update(rates)
