@@ -9,6 +9,11 @@ contribute, 1 by default):
   group sizes come from it.
 * ``score_sums`` (with scores): per finest group and calibration bin, the sum of the scores.
 * ``segments`` (segmentations): per finest group, the row count of each segment.
+* ``score_hist`` (score audits): per finest group, the row count of each of ``SCORE_BINS`` equal-width bins
+  of the public ``score_range`` (scores outside it counted in the first or last bin). Means, standard
+  deviations and the standardized mean difference come from the noised counts (sums unbiased), KS,
+  Wasserstein and quantiles from their non-negative projection (a bin's scores taken as uniform over the
+  bin); the error metrics of a numeric target are not released.
 
 Post-processing (no privacy cost): each group's noised cells are projected onto the non-negative counts
 with the same total (the Euclidean projection onto a simplex, then integers by largest remainders), so no
@@ -27,26 +32,43 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from fairaudit.public.noise import Release
+from fairaudit.scores import SUMS, ScoreStats
 from fairaudit.segmentation import SegmentStats
 from fairaudit.stats import CALIBRATION_EDGES, GroupStats
+
+SCORE_BINS = 100
 
 
 @dataclass(frozen=True, eq=False)
 class Statistics:
     """What an audit keeps in memory (never serialised) so that :meth:`AuditResult.to_public` can noise it:
     the finest-group statistics, the segment counts of a segmentation with the favourable segments (as
-    decision 1), and ``bounded(column, k, seed)`` recounting them with at most ``k`` rows per value of a
-    column (``None`` when the rows are gone)."""
+    decision 1), ``bounded(column, k, seed)`` recounting them with at most ``k`` rows per value of a
+    column (``None`` when the rows are gone), and for a score audit ``score_counts(edges)``, the score
+    statistics of the same rows counted on given (public) bin edges; a public score audit's ``scores`` are
+    those of its noised histogram."""
 
     stats: GroupStats
     segments: SegmentStats | None = None
     favorable: tuple[bool, ...] | None = None
     bounded: Callable[[str, int, int], Statistics] | None = None
+    score_counts: Callable[[np.ndarray], ScoreStats] | None = None
+    scores: ScoreStats | None = None
 
 
-def exact_tables(statistics: Statistics) -> dict[str, tuple[np.ndarray, bool]]:
+def score_edges(score_range: tuple[float, float]) -> np.ndarray:
+    """``SCORE_BINS`` equal-width bins over the public ``score_range``: their lower edges, then ``inf`` (the
+    layout of :class:`~fairaudit.scores.ScoreStats`; scores below the range fall in the first bin)."""
+    low, high = score_range
+    return np.append(np.linspace(low, high, SCORE_BINS + 1)[:-1], np.inf)
+
+
+def exact_tables(statistics: Statistics, score_range: tuple[float, float] | None = None
+                 ) -> dict[str, tuple[np.ndarray, bool]]:
     """The tables to release, by name: (exact values, integer?)."""
     stats = statistics.stats
+    if statistics.score_counts is not None:
+        return {"score_hist": (statistics.score_counts(score_edges(score_range)).hist, True)}
     tables: dict[str, tuple[np.ndarray, bool]] = {}
     if statistics.segments is not None:
         tables["segments"] = (statistics.segments.count, True)
@@ -89,9 +111,37 @@ def _scaled(split: np.ndarray, totals: np.ndarray) -> np.ndarray:
     return _round(shares * totals[:, None], totals)
 
 
-def public_statistics(statistics: Statistics, released: dict[str, Release]) -> Statistics:
+def public_scores(statistics: Statistics, released: dict[str, Release], score_range: tuple[float, float]
+                  ) -> tuple[GroupStats, ScoreStats]:
+    """A score audit's statistics from its noised histogram, each bin's scores uniform over the bin: the
+    sums of scores from the noised counts themselves (unbiased), the distributions (KS, Wasserstein,
+    quantiles) from their non-negative projection, whose totals they share."""
+    stats = statistics.stats
+    noised = released["score_hist"].values
+    hist = nonnegative(noised)
+    edges = score_edges(score_range)
+    width = (score_range[1] - score_range[0]) / SCORE_BINS
+    middle = edges[:-1] + width / 2
+    counts = hist.sum(axis=1)
+    sums = np.zeros((len(hist), len(SUMS)))
+    for name in ("count", "weight", "weight_sq"):
+        sums[:, SUMS.index(name)] = counts
+    sums[:, SUMS.index("score")] = noised @ middle
+    sums[:, SUMS.index("score_sq")] = noised @ (middle**2 + width**2 / 12)
+    cells = np.zeros(stats.count.shape)
+    cells.reshape(len(cells), -1)[:, 0] = counts
+    public = replace(stats, count=cells, weight=cells, weight_sq=cells, score_sum=np.zeros(cells.shape),
+                     score_sq_sum=np.zeros(cells.shape))
+    return public, ScoreStats(stats.attributes, stats.groups, sums, hist, edges, False)
+
+
+def public_statistics(statistics: Statistics, released: dict[str, Release],
+                      score_range: tuple[float, float] | None = None) -> Statistics:
     """The statistics every number of the transparency report is computed from: the noised tables after
     post-processing (see the module docstring)."""
+    if score_range is not None:
+        stats, scores = public_scores(statistics, released, score_range)
+        return Statistics(stats, scores=scores)
     stats = statistics.stats
     shape = stats.count.shape
     segments = None
