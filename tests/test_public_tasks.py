@@ -250,3 +250,18 @@ def test_public_pairwise_intervals_carry_the_noise():
         "difference_ci_low"]
     payload = json.loads(public.to_json())
     assert payload["pairwise"]["records"]
+
+
+def test_run_config_publishes_a_score_audit(tmp_path):
+    from fairaudit.config import validate
+    from fairaudit.runner import run_config
+
+    scores().to_csv(tmp_path / "data.csv", index=False)
+    spec = {"name": "clv", "data": "data.csv", "sensitive": ["g"], "y_score": "s", "task": "score", "n_boot": 20,
+            "publish": {"epsilon": 1.0, "score_range": [0, 100]}}
+    outcome = run_config(validate(spec, base=tmp_path), out=tmp_path / "reports", formats=("json",), baseline=None,
+                         trust_model=False)
+    public = json.loads((outcome.folder / "public.json").read_text())
+    assert set(public["metadata"]["privacy"]["tables"]) == {"score_hist"}
+    assert {r["measure"] for r in public["measures"]["records"]} >= {"standardized_mean_difference", "ks_statistic",
+                                                                     "wasserstein_distance"}
