@@ -265,3 +265,76 @@ def test_run_config_publishes_a_score_audit(tmp_path):
     assert set(public["metadata"]["privacy"]["tables"]) == {"score_hist"}
     assert {r["measure"] for r in public["measures"]["records"]} >= {"standardized_mean_difference", "ks_statistic",
                                                                      "wasserstein_distance"}
+
+
+# ---------------------------------------------------------------------------- ranking audits
+def _lists():
+    from tests.test_ranking import make_lists
+
+    return make_lists(0, customers=1500)
+
+
+RANKING = dict(sensitive="sex", query="customer_id", item="offer", target="clicked", favorable=["premium"], top_k=2,
+               y_rank="rank", n_boot=50)
+
+
+@pytest.fixture(scope="module")
+def ranked() -> fa.AuditResult:
+    return quiet_audit(None, _lists(), **RANKING)
+
+
+def test_ranking_counts_unbiased_and_spread_as_stated(ranked):
+    """Over 300 releases: the noise of both tables has the stated spread (within 20%); each group's public
+    share of customers with the favourable offer in the top k is unbiased, with the spread the noise implies
+    (sigma * sqrt(1 + rate**2) / customers, within 20%); a smaller epsilon spreads it more."""
+    statistics = ranked.statistics
+    data = _lists()
+    top = data[data["rank"] <= 2].groupby("customer_id")["offer"].apply(lambda o: "premium" in set(o))
+    sex = data.groupby("customer_id")["sex"].first()
+    spreads = {}
+    for epsilon in (0.5, 2.0):
+        rates, noise = [], {"lists": [], "list_sums": []}
+        exact = exact_tables(statistics)
+        for _ in range(300):
+            released = {name: release(name, values, integer=integer, sensitivity=publication.per_unit(statistics, name),
+                                      epsilon=epsilon / 2, delta=0.0) for name, (values, integer) in exact.items()}
+            for name in noise:
+                noise[name].append(released[name].values - exact[name][0])
+            public = public_statistics(statistics, released).ranking
+            rates.append(public.column("favorable_top") / public.column("queries"))
+        for name, draws in noise.items():
+            assert abs(np.std(draws) / released[name].noise_std - 1) < 0.2, name
+        rates = np.array(rates)
+        sigma = released["lists"].noise_std
+        for row, group in enumerate(statistics.ranking.groups):
+            members = top[sex == group[0]]
+            rate, customers = members.mean(), len(members)
+            predicted = sigma * math.sqrt(1 + rate**2) / customers
+            assert abs(rates[:, row].mean() - rate) < 4 * predicted / math.sqrt(len(rates))
+            assert abs(rates[:, row].std() / predicted - 1) < 0.2
+        spreads[epsilon] = rates[:, 0].std()
+    assert spreads[0.5] > 2 * spreads[2.0]
+
+
+@pytest.mark.parametrize("kind", ["pandas", "duckdb"])
+def test_ranking_audit_publishes_top_k_counts_not_exposure(kind, ranked):
+    result = quiet_audit(None, source(kind, _lists()), **RANKING)
+    for name, (values, _) in exact_tables(result.statistics).items():
+        assert np.allclose(values, exact_tables(ranked.statistics)[name][0], rtol=0, atol=1e-9), name
+    public = result.to_public(epsilon=1.0, random_state=0)
+    privacy = public.metadata["privacy"]
+    assert set(privacy["tables"]) == {"lists", "list_sums"}
+    assert all(t["sensitivity"] == 4 for t in privacy["tables"].values()) and "one customer" in privacy["unit"]
+    assert not any("favorable_exposure" in c for c in public.by_group.columns)
+    assert "favorable_in_top_k_ratio" in public.measures.loc["sex"].index
+    assert not any(f.measure and f.measure.startswith("favorable_exposure") for f in public.findings)
+    assert public.by_group.loc["sex", "count"].sum() == public.metadata["customers"] == public.metadata["rows"]
+    shown = public.by_group
+    for metric in ("ndcg_at_k", "hit_rate_at_k", "favorable_in_top_k"):
+        assert ((shown[f"{metric}_ci_low"] <= shown[metric]) & (shown[metric] <= shown[f"{metric}_ci_high"])).all()
+        assert ((shown[metric] >= 0) & (shown[metric] <= 1)).all()
+    payload = json.loads(public.to_json())
+    jsonschema.Draft202012Validator(audit_schema()).validate(payload)
+    assert payload["item_exposure"] is None and "fingerprint_sha256" not in payload["metadata"]
+    with pytest.raises(PrivacyError, match="ranking audit"):
+        result.to_public(epsilon=1.0, privacy_unit="customer_id")

@@ -45,7 +45,7 @@ from fairaudit.policy import (
 from fairaudit.privacy import view_parts
 from fairaudit.progress import progress_bars
 from fairaudit.provenance import training_rows, versions, with_provenance
-from fairaudit.public import in_engine, in_memory
+from fairaudit.public import Statistics, in_engine, in_memory
 from fairaudit.result import AuditResult
 from fairaudit.scores import ScoreStats, score_overall, score_tables
 from fairaudit.scoring_rate import above_median, scoring_rates
@@ -459,7 +459,7 @@ def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None,
     return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
                        measures=tables.measures, metadata=meta, findings=findings, policy=rules,
                        recommendations=advice(findings), ranking_positions=tables.positions,
-                       item_exposure=tables.items)
+                       item_exposure=tables.items, statistics=Statistics(None, ranking=stats))
 
 
 def _explained_model(model: Any, task: str, favorable: Sequence[Any] | None, segments: pd.DataFrame | None) -> Any:

@@ -40,7 +40,16 @@ from fairaudit.findings import evaluate
 from fairaudit.inputs import FairAuditWarning
 from fairaudit.mitigation import advice
 from fairaudit.public.noise import PrivacyError, Release, opendp, release, simulate
-from fairaudit.public.statistics import SCORE_BINS, Statistics, exact_tables, public_statistics
+from fairaudit.public.statistics import (
+    SCORE_BINS,
+    UNRELEASED,
+    Statistics,
+    exact_tables,
+    per_unit,
+    public_statistics,
+)
+from fairaudit.ranking import ranking_tables
+from fairaudit.ranking_checks import customer_policy
 from fairaudit.scores import score_overall, score_tables
 from fairaudit.segmentation import segment_tables
 from fairaudit.stats import GroupStats
@@ -51,6 +60,7 @@ NOISE_REPLICATES = 30
 UNBOUNDED = ("min_representation_ratio", "standardized_mean_difference", "wasserstein_distance")
 PUBLIC_TABLES = ("by_group", "overall", "disparities", "measures", "segments", "segments_ci_low", "segments_ci_high",
                  "pairwise", "score_quantiles")
+RANKING_METADATA = ("query", "item", "y_rank", "y_score", "top_k", "favorable")
 PUBLIC_METADATA = ("sensitive", "finest_groups", "target", "pos_label", "task", "model", "model_repr", "engine",
                    "columns", "prediction_source", "threshold", "features", "weighted", "confidence", "n_boot",
                    "segments", "favorable", "versions", "model_card")
@@ -78,22 +88,24 @@ def publish(result: Any, *, epsilon: float, delta: float = 0.0, random_state: An
         sensitivity = max_rows_per_unit
     exact = exact_tables(statistics, score_range)
     share_eps, share_delta = epsilon / len(exact), delta / len(exact)
-    released = {name: release(name, values, integer=integer, sensitivity=sensitivity, epsilon=share_eps,
-                              delta=share_delta) for name, (values, integer) in exact.items()}
+    released = {name: release(name, values, integer=integer, sensitivity=sensitivity * per_unit(statistics, name),
+                              epsilon=share_eps, delta=share_delta) for name, (values, integer) in exact.items()}
     meta = result.metadata
     policy = result.policy
     options = {"intersections": any(JOIN in v for v in result.by_group.index.get_level_values("attribute")),
                "confidence": meta.get("confidence", 0.95), "n_boot": meta.get("n_boot", 1000),
                "decisions": meta.get("task") != "segmentation" or meta.get("favorable") is not None}
     public = public_statistics(statistics, released, score_range)
-    compared = _compared(public.stats, policy, meta.get("reference"), options["intersections"])
+    compared = {"left_out": {}, "reference": None} if public.ranking is not None else _compared(
+        public.stats, policy, meta.get("reference"), options["intersections"])
     point = rebuild(public, rng=rng, **options, **compared)
     replicates = [rebuild(public_statistics(statistics, _renoised(released, rng), score_range), rng=rng,
                           **{**options, "n_boot": 0}, **compared) for _ in range(NOISE_REPLICATES)]
     tables = widen(point, replicates, options["confidence"], rates=score_range is None,
                    impact_cap=1.0 if not compared["reference"] else np.inf)
-    findings = evaluate(tables["by_group"], tables["disparities"], tables["measures"], policy,
-                        options["confidence"], p_values=noisy_p_values(point["checks"], replicates))
+    findings = evaluate(tables["by_group"], tables["disparities"], tables["measures"],
+                        policy if public.ranking is None else _released_policy(policy), options["confidence"],
+                        p_values=noisy_p_values(point["checks"], replicates))
     metadata = {k: meta[k] for k in PUBLIC_METADATA if k in meta}
     metadata.update(rows=int(point["rows"]), created_utc=meta.get("created_utc"), auc_score_bins=point["bins"],
                     random_state=random_state if isinstance(random_state, (int, type(None))) else "Generator")
@@ -105,7 +117,10 @@ def publish(result: Any, *, epsilon: float, delta: float = 0.0, random_state: An
         metadata["reference"] = compared["reference"]
     if point["pairs"] is not None:
         metadata["score_pairs"] = point["pairs"]
-    metadata["privacy"] = _privacy(released, epsilon, delta, privacy_unit, max_rows_per_unit, score_range)
+    if public.ranking is not None:
+        metadata.update({k: meta[k] for k in RANKING_METADATA if k in meta}, customers=int(point["rows"]))
+    metadata["privacy"] = _privacy(released, epsilon, delta, privacy_unit, max_rows_per_unit, score_range,
+                                   ranking=public.ranking is not None)
     # a new result, not a copy: any other field (explanations, comparison, tables added later) keeps its
     # default instead of carrying exact numbers into the public report
     return type(result)(metadata=metadata, findings=findings, policy=policy, recommendations=advice(findings),
@@ -148,6 +163,9 @@ def _check(result: Any, epsilon: float, delta: float, privacy_unit: str | None, 
     if score_range is not None and not (scored and _is_range(score_range)):
         raise PrivacyError("The 'score_range' parameter of to_public must be a pair (low, high) of finite numbers "
                            f"with low < high, for score audits only; got {score_range!r}.")
+    if statistics.ranking is not None and (privacy_unit is not None or score_range is not None):
+        raise PrivacyError("The 'privacy_unit' and 'score_range' parameters of to_public do not apply to a ranking "
+                           "audit: its unit of privacy is one customer (one list) already. Leave them out.")
     if result.metadata.get("weighted"):
         raise PrivacyError("to_public refuses weighted audits: a row's weight has no bound, so neither has its "
                            "influence on the released sums. Audit without sample_weight for the public report.")
@@ -177,9 +195,14 @@ def rebuild(public: Statistics, *, rng: np.random.Generator, intersections: bool
     stats = public.stats
     out: dict[str, Any] = {"segments": None, "segments_ci_low": None, "segments_ci_high": None, "methods": None,
                            "pairs": None, "score_quantiles": None, "checks": {}, "pairwise": None, "left_out": None,
-                           "bins": None if stats.score_edges is None else len(stats.score_edges) - 1}
+                           "bins": None if stats is None or stats.score_edges is None else len(stats.score_edges) - 1}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if public.ranking is not None:
+            ranked = ranking_tables(public.ranking, views(public.ranking.attributes, intersections),
+                                    confidence=confidence, n_boot=n_boot, rng=rng)
+            out.update(_released_only(ranked), rows=public.ranking.column("queries").sum())
+            return out
         scores = public.scores
         if scores is not None:
             tables = score_tables(scores, stats, views(stats.attributes, intersections), confidence=confidence,
@@ -201,6 +224,24 @@ def rebuild(public: Statistics, *, rng: np.random.Generator, intersections: bool
             out.update(segments=segmented.segments, segments_ci_low=segmented.segments_ci_low,
                        segments_ci_high=segmented.segments_ci_high, methods=segmented.methods)
     return out
+
+
+def _released_policy(policy: Any) -> Any:
+    """A ranking's customer policy without checks of metrics no released table carries."""
+    customers = customer_policy(policy)
+    return dataclasses.replace(customers, thresholds={name: t for name, t in customers.thresholds.items()
+                                                      if not name.startswith(UNRELEASED)})
+
+
+def _released_only(ranked: Any) -> dict[str, pd.DataFrame]:
+    """A ranking's tables without the metrics no released table carries (:data:`UNRELEASED`)."""
+    def kept(labels: pd.Index) -> np.ndarray:
+        return ~np.array([any(str(label).startswith(m) for m in UNRELEASED) for label in labels], dtype=bool)
+
+    return {"by_group": ranked.by_group.loc[:, kept(ranked.by_group.columns)],
+            "overall": ranked.overall[kept(ranked.overall.index)],
+            "disparities": ranked.disparities[kept(ranked.disparities.index.get_level_values("metric"))],
+            "measures": ranked.measures[kept(ranked.measures.index.get_level_values("measure"))]}
 
 
 def widen(point: dict[str, Any], replicates: list[dict[str, Any]], confidence: float, *,
@@ -305,9 +346,12 @@ def _p_value(values: pd.Series, low: pd.Series, high: pd.Series, z: float) -> fl
 
 
 def _privacy(released: dict[str, Release], epsilon: float, delta: float, privacy_unit: str | None,
-             max_rows_per_unit: int, score_range: tuple[float, float] | None) -> dict[str, Any]:
+             max_rows_per_unit: int, score_range: tuple[float, float] | None, *, ranking: bool) -> dict[str, Any]:
     unit = ("one row (one customer = one row)" if privacy_unit is None else
             f"one value of column {privacy_unit!r} (one customer), at most {max_rows_per_unit} of its rows kept")
+    if ranking:
+        unit = ("one customer (one list, all its rows); the favourable exposure has no per-customer bound and is "
+                "not released")
     return {
         "epsilon": float(epsilon), "delta": float(delta),
         "mechanism": "; ".join(dict.fromkeys(t.mechanism for t in released.values())),
