@@ -6,20 +6,27 @@
    share recorded in ``metadata["privacy"]["tables"]``.
 2. The noised tables are post-processed into non-negative, consistent statistics
    (:mod:`fairaudit.public.statistics`) and every table is rebuilt from them by the functions of an
-   ordinary audit (:func:`fairaudit.tables.build_tables`, :func:`fairaudit.segmentation.segment_tables`).
+   ordinary audit (:func:`fairaudit.tables.build_tables`, :func:`fairaudit.segmentation.segment_tables`,
+   :func:`fairaudit.scores.score_tables`, :func:`fairaudit.ranking.ranking_tables`), with the same
+   comparisons: groups under ``suppress_below`` (judged on the noised counts) and missing values left out
+   (``metadata["left_out"]``), ratios against the audit's reference group.
 3. Intervals carry the noise: the noise is drawn again from the mechanism's law (:func:`~fairaudit.public.
    noise.simulate`) ``NOISE_REPLICATES`` times onto the released tables, everything rebuilt, and each
    number's spread ``sd`` over those replicates is added in quadrature to its sampling interval: each side
    ``h`` of the interval becomes ``sqrt(h**2 + (t * sd)**2)``, ``t`` Student's quantile of the level with
-   ``NOISE_REPLICATES - 1`` degrees of freedom. The homogeneity p-values are Wald tests on
-   the per-group values with sampling and noise variance. Findings are judged on these widened intervals.
+   ``NOISE_REPLICATES - 1`` degrees of freedom (``pairwise`` comparisons too). The homogeneity p-values
+   are Wald tests on the per-group values with sampling and noise variance. Findings are judged on these
+   widened intervals, and a check fails only on evidence that survives the policy's multiplicity
+   correction, as in the audit: its p-value is the audit's (:meth:`fairaudit.tables.Check.p_value`) with
+   the noise's spread added in quadrature at every critical value (:func:`noisy_p_values`).
 4. Left out: the data fingerprint, the audit's duration, explanations (computed on rows), measured effects
    of mitigations, comparisons with a baseline, counts of targeted rows: only the whitelisted metadata
    (:data:`PUBLIC_METADATA`) is kept, ``rows`` becomes the noised total.
 
 Unit of privacy: one row; with ``privacy_unit=column``, all the rows sharing a value of that column (one
 customer), of which at most ``max_rows_per_unit`` (chosen at random) are kept, so that one customer changes
-each table by at most that many (the sensitivity). Weighted audits are refused: a weight has no bound, so
+each table by at most that many (the sensitivity); a ranking's unit is one customer (one list). A score
+audit needs public bounds of the score (``score_range``). Weighted audits are refused: a weight has no bound, so
 neither has a row's influence. The categories of the sensitive attributes are treated as public knowledge
 (the groups shown are those of the audit, including any whose noised count is 0).
 """
