@@ -338,3 +338,22 @@ def test_ranking_audit_publishes_top_k_counts_not_exposure(kind, ranked):
     assert payload["item_exposure"] is None and "fingerprint_sha256" not in payload["metadata"]
     with pytest.raises(PrivacyError, match="ranking audit"):
         result.to_public(epsilon=1.0, privacy_unit="customer_id")
+
+
+def test_run_config_publishes_from_duckdb_with_a_privacy_unit(tmp_path):
+    from fairaudit.config import validate
+    from fairaudit.runner import run_config
+
+    pytest.importorskip("duckdb")
+    three_groups().assign(id=lambda d: d.index // 2).to_parquet(tmp_path / "data.parquet")
+    spec = {"name": "regions", "data": "data.parquet", "engine": "duckdb", "sensitive": ["region"], "target": "y",
+            "y_pred": "p", "y_score": "s", "n_boot": 20,
+            "publish": {"epsilon": 50.0, "privacy_unit": "id", "max_rows_per_unit": 2}}
+    outcome = run_config(validate(spec, base=tmp_path), out=tmp_path / "reports", formats=("json",), baseline=None,
+                         trust_model=False)
+    public = json.loads((outcome.folder / "public.json").read_text())
+    assert json.loads((outcome.folder / "audit.json").read_text())["metadata"]["engine"] == "files"  # DuckDB
+    assert public["metadata"]["privacy"]["rows_per_unit"] == 2 and abs(public["metadata"]["rows"] - 200) <= 2
+    assert [r["group"] for r in public["metadata"]["left_out"]] == ["Zeta"]
+    shown = [r for r in public["disparities"]["records"] if r["attribute"] == "region"]
+    assert len(shown) == 13 and all(r["difference"] is not None for r in shown)
