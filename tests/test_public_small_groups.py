@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
+import fairaudit as fa
 from fairaudit.metrics import applicable_metrics
 from tests.helpers import quiet_audit
 from tests.test_privacy_attack import attack
@@ -79,3 +80,58 @@ def test_every_metric_compares_the_two_other_groups(kind, scores):
     groups = {r["group"]: r for r in payload["by_group"]["records"] if r["attribute"] == "region"}
     assert groups["Zeta"]["suppressed"] and groups["Zeta"]["count"] is None
     assert attack(payload) == {}  # what the JSON shows determines nothing about Zeta (nor Beta, its complement)
+
+
+def complement_sizes(payload: dict, attribute: str, shown: str, hidden: str) -> list[int]:
+    """The attacker of a disparity's interval: the sizes of ``hidden`` (a group suppressed to protect a smaller
+    one) that reproduce the published selection-rate difference and its upper bound (Newcombe's interval,
+    simultaneous over the two compared groups), given ``shown``'s published count and rate."""
+    from fairaudit.uncertainty import Contrasts, range_critical
+
+    groups = {r["group"]: r for r in payload["by_group"]["records"] if r["attribute"] == attribute}
+    row = next(r for r in payload["disparities"]["records"]
+               if r["attribute"] == attribute and r["metric"] == "selection_rate")
+    if row["difference_ci_high"] is None:
+        return []
+    n_shown, rate = int(groups[shown]["count"]), groups[shown]["selection_rate"]
+    above = row["max_group"] == hidden
+    other = rate + row["difference"] if above else rate - row["difference"]
+    sizes = []
+    for n in range(1, int(payload["metadata"]["rows"]) - n_shown + 1):
+        if abs(round(other * n) / n - other) > 1e-9:
+            continue
+        contrast = Contrasts(np.array([rate, round(other * n) / n]), np.zeros(2), np.array([n_shown, n], float))
+        high, low = (np.array([1]), np.array([0])) if above else (np.array([0]), np.array([1]))
+        if abs(contrast.difference(high, low, range_critical(2, 0.95))[1][0] - row["difference_ci_high"]) < 1e-9:
+            sizes.append(n)
+    return sizes
+
+
+@pytest.mark.parametrize("kind", ["pandas", "duckdb"])
+def test_intervals_never_give_the_complement_size_away(kind):
+    """A disparity decided by Beta (hidden to protect Zeta) shows its difference and ratio, not its intervals or
+    p-value: with them, Beta's size, hence Zeta's (total - Alpha - Beta), followed exactly."""
+    import dataclasses
+
+    result = quiet_audit(None, _input(kind, three_groups()), sensitive="region", target="y", y_pred="p", n_boot=50)
+    exposed = dataclasses.replace(result, policy=fa.Policy(suppress_below=0)).to_dict()
+    for record in exposed["by_group"]["records"]:  # the attack is real: rates and intervals as they were shown
+        if record["group"] in ("Beta", "Zeta"):
+            record.update(count=None)
+    assert complement_sizes(exposed, "region", "Alpha", "Beta") == [73]
+    payload = result.to_dict()
+    assert complement_sizes(payload, "region", "Alpha", "Beta") == []
+    interval = ("difference_ci_low", "difference_ci_high", "ratio_ci_low", "ratio_ci_high", "p_value",
+                "p_value_adjusted")
+    for row in payload["disparities"]["records"]:
+        if row["attribute"] == "region":
+            assert "Beta" in (row["min_group"], row["max_group"]) and row["difference"] is not None
+            assert all(row[c] is None for c in interval), row["metric"]
+    for row in payload["measures"]["records"]:
+        if row["attribute"] == "region":
+            assert row["value"] is not None and row["ci_low"] is None and row["ci_high"] is None, row["measure"]
+    for finding in payload["findings"]:
+        if finding["attribute"] == "region" and finding["measure"]:
+            assert finding["ci_low"] is None and "interval is withheld" in finding["message"]
+    alpha = next(r for r in payload["by_group"]["records"] if r["group"] == "Alpha")
+    assert alpha["disparate_impact_ratio"] is not None and alpha["disparate_impact_ratio_ci_low"] is None
