@@ -17,7 +17,8 @@ Groups with fewer than ``suppress_below`` people (a policy setting, 10 by defaul
 * a disparity or named measure whose lowest or highest group is suppressed is withheld, unless that
   group is hidden only as a complement and publishing its rate (which the disparity reveals) together
   with the rates already published exposes no hidden group (:func:`exposed_by_rates`; balanced accuracy,
-  ROC AUC and calibration error count as the rates they are functions of, :data:`_IMPLIED`); the disparate
+  ROC AUC and calibration error count as the rates they are functions of, :data:`_IMPLIED`), and then
+  without its intervals and p-value, which depend on the complement's size; the disparate
   impact ratio of every group of a view whose selection-rate disparity is withheld is withheld too; a score
   measure comparing a pair of groups is withheld when either is suppressed, and a measure that is an
   extreme over the groups of a view (such as the lowest representation ratio) whenever any is;
