@@ -27,9 +27,9 @@ def coverage(epsilon: float, trials: int) -> tuple[float, float]:
     seen = {}
     widen = publication.widen
 
-    def recording(point, replicates, confidence):
+    def recording(point, replicates, confidence, **options):
         seen["point"] = point
-        return widen(point, replicates, confidence)
+        return widen(point, replicates, confidence, **options)
 
     publication.widen = recording
     covered, narrow = [], []

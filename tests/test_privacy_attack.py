@@ -113,10 +113,11 @@ def attack(payload: dict) -> dict[tuple[str, str], dict[str, float]]:
 
 
 def revealed_rates(payload: dict, records: dict) -> list[tuple[tuple[str, str], float, str]]:
-    """Rates of hidden groups that a published disparity gives away (difference and ratio with the other end)."""
+    """Rates of hidden groups that a published disparity gives away (difference and ratio with the other end);
+    a revealed balanced accuracy, (TPR + TNR) / 2, gives either rate from the other."""
     out = []
     for row in payload["disparities"]["records"]:
-        if row.get("suppressed") or row["metric"] not in RATES or row["difference"] is None:
+        if row.get("suppressed") or row["metric"] not in (*RATES, "balanced_accuracy") or row["difference"] is None:
             continue
         low, high = (row["attribute"], row["min_group"]), (row["attribute"], row["max_group"])
         rate = {k: records[k][row["metric"]] for k in (low, high) if not records[k].get("suppressed")}
@@ -128,7 +129,12 @@ def revealed_rates(payload: dict, records: dict) -> list[tuple[tuple[str, str], 
             rate[high] = row["difference"] / (1 - row["ratio"])
             rate[low] = rate[high] - row["difference"]
         out += [(k, rate[k], row["metric"]) for k in (low, high) if records[k].get("suppressed") and k in rate]
-    return out
+    known = {(key, metric): rate for key, rate, metric in out}
+    for (key, metric), balanced in list(known.items()):
+        for one, other in (("true_positive_rate", "true_negative_rate"), ("true_negative_rate", "true_positive_rate")):
+            if metric == "balanced_accuracy" and (key, one) in known and (key, other) not in known:
+                out.append((key, 2 * balanced - known[(key, one)], other))
+    return [entry for entry in out if entry[2] in RATES]
 
 
 def random_data(seed: int) -> tuple[pd.DataFrame, list[str]]:

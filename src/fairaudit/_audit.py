@@ -45,14 +45,13 @@ from fairaudit.policy import (
 from fairaudit.privacy import view_parts
 from fairaudit.progress import progress_bars
 from fairaudit.provenance import training_rows, versions, with_provenance
-from fairaudit.public import in_engine, in_memory
+from fairaudit.public import Statistics, in_engine, in_memory
 from fairaudit.result import AuditResult
-from fairaudit.scores import ScoreStats, group_metrics, score_tables
+from fairaudit.scores import ScoreStats, score_overall, score_tables
 from fairaudit.scoring_rate import above_median, scoring_rates
 from fairaudit.segmentation import SegmentStats, segment_tables
 from fairaudit.stats import GroupStats
 from fairaudit.tables import JOIN, build_tables, views
-from fairaudit.uncertainty import normal_interval
 
 
 def audit(
@@ -266,7 +265,7 @@ def audit(
     statistics = None if estimated else in_memory(
         stats, data=inputs.data, codes=groups.codes, y_true=None if continuous else inputs.y_true,
         decisions=decisions, y_score=None if continuous else predictions.y_score, segments=segment_stats,
-        segment_codes=predictions.segments,
+        segment_codes=predictions.segments, scores=predictions.y_score if continuous else None,
         favorable=None if segmented is None or favorable is None else tuple(np.bincount(
             predictions.segments, weights=decisions, minlength=len(predictions.segment_labels)) > 0))
     return with_provenance(AuditResult(
@@ -365,16 +364,17 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
         meta["favorable"] = None if task.favorable is None else [group_name(f) for f in task.favorable]
         meta["chi2_method"] = segmented.methods
 
-    def recount(bounded: Any) -> GroupStats:
+    def recount(bounded: Any, score_edges: np.ndarray | None = None) -> Any:
         return group_stats(bounded, sensitive=sensitive, target=target, y_pred=y_pred, y_score=y_score,
                            sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, model=model,
                            features=features, task=task.name, top_k=task.top_k, favorable=task.favorable,
-                           score_edges=stats.score_edges).stats
+                           score_edges=stats.score_edges if score_edges is None else score_edges)
 
     return AuditResult(by_group=by_group, overall=tables.overall, disparities=tables.disparities,
                        measures=measures, metadata=meta, findings=findings, policy=policy,
                        recommendations=advice(findings), pairwise=getattr(tables, "pairwise", None),
-                       statistics=None if estimated else in_engine(stats, data, computed.engine, recount), **extra)
+                       statistics=None if estimated else in_engine(stats, data, computed.engine, recount,
+                                                                   scored=task.name == "score"), **extra)
 
 
 def _task_tables(stats: GroupStats, score_stats: ScoreStats | None, segment_stats: SegmentStats | None, task: Task, *,
@@ -459,7 +459,7 @@ def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None,
     return AuditResult(by_group=tables.by_group, overall=tables.overall, disparities=tables.disparities,
                        measures=tables.measures, metadata=meta, findings=findings, policy=rules,
                        recommendations=advice(findings), ranking_positions=tables.positions,
-                       item_exposure=tables.items)
+                       item_exposure=tables.items, statistics=Statistics(None, ranking=stats))
 
 
 def _explained_model(model: Any, task: str, favorable: Sequence[Any] | None, segments: pd.DataFrame | None) -> Any:
@@ -502,14 +502,8 @@ def _score_tables(stats: GroupStats, score_stats: ScoreStats, intersections: boo
     """The tables of a continuous-score audit, with ``overall`` and ``quantiles``."""
     tables = score_tables(score_stats, stats, views(stats.attributes, intersections),
                           confidence=confidence, n_boot=n_boot, rng=rng)
-    rows = {}
-    for metric, (value, variance) in group_metrics(score_stats.collapse((), stats)).items():
-        low, high = normal_interval(value, variance, confidence)
-        rows[metric] = (value[0], low[0], high[0])
-    overall = pd.DataFrame.from_dict(rows, orient="index", columns=["value", "ci_low", "ci_high"])
-    overall.index.name = "metric"
-    return ScoreAuditTables(tables.by_group, overall, tables.disparities, tables.measures, tables.quantiles,
-                            tables.pairs)
+    return ScoreAuditTables(tables.by_group, score_overall(score_stats, stats, confidence), tables.disparities,
+                            tables.measures, tables.quantiles, tables.pairs)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ Groups with fewer than ``suppress_below`` people (a policy setting, 10 by defaul
   of a single group equals the total and cannot be protected.
 * a disparity or named measure whose lowest or highest group is suppressed is withheld, unless that
   group is hidden only as a complement and publishing its rate (which the disparity reveals) together
-  with the rates already published exposes no hidden group (:func:`exposed_by_rates`); the disparate
+  with the rates already published exposes no hidden group (:func:`exposed_by_rates`; balanced accuracy,
+  ROC AUC and calibration error count as the rates they are functions of, :data:`_IMPLIED`), and then
+  without its intervals and p-value, which depend on the complement's size; the disparate
   impact ratio of every group of a view whose selection-rate disparity is withheld is withheld too; a score
   measure comparing a pair of groups is withheld when either is suppressed, and a measure that is an
   extreme over the groups of a view (such as the lowest representation ratio) whenever any is;
@@ -48,6 +50,7 @@ import pandas as pd
 
 from fairaudit.findings import SUPPRESSED_GROUPS, Finding
 from fairaudit.tables import JOIN
+from fairaudit.uncertainty import holm
 
 FLAG = "suppressed"
 Key = tuple[str, str]
@@ -83,17 +86,22 @@ def suppress(tables: Mapping[str, Any], *, suppress_below: int, metadata: Mappin
     layout = Layout.of(metadata, by_group.index)
     hidden = suppressed_groups(by_group, k, layout)
     sums = layout.sums(by_group.index)
-    disparities = _mask_disparities(tables["disparities"], by_group, hidden, _primary(by_group, k), sums)
-    measures = _mask_measures(tables["measures"], disparities, hidden, metadata.get("score_pairs") or {})
+    disparities, narrowed = _mask_disparities(tables["disparities"], by_group, hidden, _primary(by_group, k), sums)
+    measures = _mask_measures(tables["measures"], disparities, hidden, metadata.get("score_pairs") or {}, narrowed)
     withheld = {key for key, flag in measures[FLAG].items() if flag}
     withheld |= {(a, f"{m}_{kind}") for (a, m), flag in disparities[FLAG].items() if flag
                  for kind in ("difference", "ratio")}
     shown = {key for key, flag in measures[FLAG].items() if not flag}
     shown |= {(a, f"{m}_{kind}") for (a, m), flag in disparities[FLAG].items() if not flag
               for kind in ("difference", "ratio")}
+    narrowed_checks = {(a, f"{m}_{kind}") for a, m in narrowed for kind in ("difference", "ratio")}
+    narrowed_checks |= {key for key in measures.index if not measures.loc[key, FLAG] and np.isnan(
+        measures.loc[key, "ci_low"]) and np.isfinite(tables["measures"].loc[key, "ci_low"])}
     masked: dict[str, Any] = {
-        "by_group": _mask_by_group(by_group, hidden, disparities), "disparities": disparities, "measures": measures,
-        "findings": [_mask_finding(f, hidden, withheld, shown, k) for f in tables.get("findings") or []],
+        "by_group": _mask_by_group(by_group, hidden, disparities, narrowed), "disparities": disparities,
+        "measures": measures,
+        "findings": [_mask_finding(f, hidden, withheld, shown, k, narrowed_checks)
+                     for f in tables.get("findings") or []],
     }
     masked.update({name: _mask_rows(tables[name], hidden) for name in GROUP_TABLES
                    if tables.get(name) is not None})
@@ -346,6 +354,14 @@ _RATIOS: dict[str, tuple[dict[str, int], dict[str, int]]] = {
 }
 
 
+# metrics that are functions of rates: publishing one publishes no more than publishing those rates
+_IMPLIED = {"balanced_accuracy": ("true_positive_rate", "true_negative_rate")}
+# metrics that are functions of a group's score histogram by label (its shape, whatever its size): no per-bin
+# count of any group, nor their totals, is published, so in the linear system the bins are free unknowns tied
+# to the rest only through their sums within the group; vouched for by every rate of the group
+_SHAPES = ("roc_auc", "calibration_error")
+
+
 def exposed_by_rates(sums: list[tuple[Key | None, list[Key]]], hidden: set[Key],
                      rates: dict[tuple[Key, str], float]) -> set[Key]:
     """The hidden groups that become recoverable when ``rates`` ((group, metric) -> value) of some hidden
@@ -358,7 +374,8 @@ def exposed_by_rates(sums: list[tuple[Key | None, list[Key]]], hidden: set[Key],
     when any of its quantities or confusion cells becomes determined. One rate alone exposes nothing
     unless it is 0 or 1; two rates of groups whose sum is published do (n1 + n2 = N, r1 n1 + r2 n2 = S).
     A metric that is no such ratio (balanced accuracy, AUC, calibration error, spreads) or an undefined
-    rate is never vouched for: its groups count as exposed."""
+    rate is never vouched for here: its groups count as exposed (the suppressed copy vouches for balanced
+    accuracy, AUC and calibration error through the rates they are functions of)."""
     order = sorted(hidden)
     return _exposed(_null_space(_Incidence(sums).rows(order)), order, rates)
 
@@ -409,24 +426,34 @@ def _blank(frame: pd.DataFrame, rows: np.ndarray, keep: tuple[str, ...] = ()) ->
         frame[column] = frame[column].astype(object).mask(rows, None)
 
 
-def _mask_by_group(by_group: pd.DataFrame, hidden: set[Key], disparities: pd.DataFrame) -> pd.DataFrame:
+def _mask_by_group(by_group: pd.DataFrame, hidden: set[Key], disparities: pd.DataFrame,
+                   narrowed: set[Key] = frozenset()) -> pd.DataFrame:
     out = by_group.copy()
     flag = pd.Series([key in hidden for key in out.index], index=out.index, dtype=bool)
     _blank(out, flag.to_numpy())
     impact = [c for c in _IMPACT if c in out.columns]
     for view in dict.fromkeys(out.index.get_level_values("attribute")):
         key = (view, "selection_rate")
+        rows = out.index.get_level_values("attribute") == view
         if key in disparities.index and disparities.loc[key, FLAG] and impact:
-            _blank(out, (out.index.get_level_values("attribute") == view), keep=tuple(
-                c for c in out.columns if c not in impact))
+            _blank(out, rows, keep=tuple(c for c in out.columns if c not in impact))
+        elif key in narrowed and impact:  # ratios to a hidden reference: their intervals give its size away
+            _blank(out, rows, keep=tuple(c for c in out.columns if c not in impact[1:]))
     out[FLAG] = flag
     return out
 
 
+_INTERVALS = ("difference_ci_low", "difference_ci_high", "ratio_ci_low", "ratio_ci_high", "p_value",
+              "p_value_adjusted")
+
+
 def _mask_disparities(disparities: pd.DataFrame, by_group: pd.DataFrame, hidden: set[Key], primary: set[Key],
-                      sums: list[tuple[Key | None, list[Key]]]) -> pd.DataFrame:
+                      sums: list[tuple[Key | None, list[Key]]]) -> tuple[pd.DataFrame, set[Key]]:
     """Withhold each disparity decided by a hidden group, unless every deciding group is hidden only as a
-    complement and publishing its rate (with the rates already published) exposes no hidden cell."""
+    complement and publishing its rate (with the rates already published) exposes no hidden cell. A
+    disparity shown so keeps its difference and ratio but not its intervals and p-value: they depend on the
+    hidden group's size, which would give the small group's size away; the adjusted p-values are then
+    Holm's over the p-values shown. Also returns those (view, metric) rows."""
     out = disparities.copy()
     released: dict[tuple[Key, str], float] = {}
     order = sorted(hidden)
@@ -444,17 +471,37 @@ def _mask_disparities(disparities: pd.DataFrame, by_group: pd.DataFrame, hidden:
         flag |= disparities[FLAG].astype(bool)
     _blank(out, flag.to_numpy())
     out[FLAG] = flag
-    return out
+    narrowed = np.array([not f and bool({(view, g) for g in (row.get("min_group"), row.get("max_group"))
+                                         if isinstance(g, str)} & hidden)
+                         for f, ((view, _), row) in zip(flag, disparities.iterrows(), strict=True)], dtype=bool)
+    if narrowed.any():
+        _blank(out, narrowed, keep=tuple(c for c in out.columns if c not in _INTERVALS))
+        if "p_value_adjusted" in out.columns:
+            out["p_value_adjusted"] = holm(out["p_value"].to_numpy(dtype=float))
+    return out, set(out.index[narrowed])
+
+
+def _implied(metric: str, columns: Iterable[str]) -> tuple[str, ...]:
+    """The rates a group's ``metric`` is a function of (itself for a rate; none known: empty)."""
+    if metric in _RATIOS:
+        return (metric,)
+    if metric in _IMPLIED:
+        return _IMPLIED[metric]
+    if metric in _SHAPES:
+        return tuple(c for c in _RATIOS if c in columns)
+    return ()
 
 
 def _release(deciders: set[Key], metric: str, by_group: pd.DataFrame, primary: set[Key], null: np.ndarray,
              order: list[Key], released: dict[tuple[Key, str], float]) -> bool:
-    """Whether the ``metric`` rates of ``deciders`` (complements only) can join the rates already released
-    without exposing a hidden group (:func:`exposed_by_rates`); if so they are added to ``released``."""
-    if deciders & primary or metric not in by_group.columns:
+    """Whether the ``metric`` values of ``deciders`` (complements only) can join the rates already released
+    without exposing a hidden group (:func:`exposed_by_rates`); if so the rates they imply are added to
+    ``released``. A metric that is a function of rates is vouched for by those rates (see :data:`_IMPLIED`)."""
+    implied = _implied(metric, by_group.columns)
+    if deciders & primary or metric not in by_group.columns or not implied or any(
+            m not in by_group.columns for m in implied):
         return False
-    column = by_group[metric]
-    rates = {**released, **{(key, metric): float(column[key]) for key in deciders}}
+    rates = {**released, **{(key, m): float(by_group.at[key, m]) for key in deciders for m in implied}}
     if _exposed(null, order, rates):
         return False
     released.update(rates)
@@ -466,9 +513,10 @@ def _deciding_hidden(view: str, groups: Iterable[object], hidden: set[Key]) -> b
 
 
 def _mask_measures(measures: pd.DataFrame, disparities: pd.DataFrame, hidden: set[Key],
-                   pairs: dict[str, dict[str, list[str]]]) -> pd.DataFrame:
+                   pairs: dict[str, dict[str, list[str]]], narrowed: set[Key] = frozenset()) -> pd.DataFrame:
     """Withhold a measure decided by a hidden group: through the disparities it is built from, the pair
-    of groups it compares (score audits), or, for an extreme over groups, any hidden group of its view."""
+    of groups it compares (score audits), or, for an extreme over groups, any hidden group of its view; a
+    measure built from a disparity shown without its intervals (``narrowed``) loses its interval too."""
     out = measures.copy()
     withheld = {key for key, flag in disparities[FLAG].items() if flag}
     views_hidden = {view for view, _ in hidden}
@@ -487,15 +535,27 @@ def _mask_measures(measures: pd.DataFrame, disparities: pd.DataFrame, hidden: se
         flag |= measures[FLAG].astype(bool)
     _blank(out, flag.to_numpy())
     out[FLAG] = flag
+    stems = [name.removesuffix("_difference").removesuffix("_ratio") for _, name in out.index]
+    rows = np.array([any((view, m) in narrowed for m in _DECIDING.get(stem, ()))
+                     for (view, _), stem in zip(out.index, stems, strict=True)], dtype=bool)
+    _blank(out, rows & ~flag.to_numpy(), keep=tuple(c for c in out.columns if c not in ("ci_low", "ci_high")))
     return out
 
 
 def _mask_finding(finding: Finding, hidden: set[Key], withheld: set[Key], shown: set[Key],
-                  suppress_below: int) -> Finding:
-    """A finding about a shown measure keeps its numbers (a complement deciding it was released); one
-    naming a hidden group or about a withheld measure keeps its code and severity only."""
+                  suppress_below: int, narrowed: set[Key] = frozenset()) -> Finding:
+    """A finding about a shown measure keeps its numbers (a complement deciding it was released), but not
+    the interval of one shown without it (``narrowed``); one naming a hidden group or about a withheld
+    measure keeps its code and severity only."""
     if finding.code == SUPPRESSED_GROUPS or finding.attribute is None:
         return finding
+    if finding.measure is not None and (finding.attribute, finding.measure) in narrowed:
+        what = finding.measure.replace("_", " ")
+        value = "undefined" if finding.value is None else f"{finding.value:.2f}"
+        return dataclasses.replace(finding, ci_low=None, ci_high=None, message=(
+            f"In {finding.attribute}, the {what} is {value}: it {_VERDICTS.get(finding.severity, '')}"
+            f"{_limit(finding)}; its interval is withheld because it would give away the size of a group "
+            f"suppressed to protect one with fewer than {suppress_below} people."))
     if finding.measure is not None and (finding.attribute, finding.measure) in shown:
         return finding
     names_hidden = any((finding.attribute, g) in hidden for g in finding.groups)
@@ -511,8 +571,14 @@ def _mask_finding(finding: Finding, hidden: set[Key], withheld: set[Key], shown:
 def withheld_message(finding: Finding, suppress_below: int) -> str:
     """The message of a finding whose numbers are withheld."""
     what = (finding.measure or "check").replace("_", " ")
-    verdict = {"fail": "fails the policy limit", "warn": "is beyond the policy limit",
-               "pass": "is within the policy limit", "inconclusive": "cannot be judged"}.get(finding.severity, "")
-    limit = f" of {finding.threshold}" if finding.threshold and finding.severity != "inconclusive" else ""
+    verdict, limit = _VERDICTS.get(finding.severity, ""), _limit(finding)
     return (f"In {finding.attribute}, the {what} {verdict}{limit}; its numbers are withheld because a group "
             f"it compares has fewer than {suppress_below} people or is suppressed to protect one that has.")
+
+
+_VERDICTS = {"fail": "fails the policy limit", "warn": "is beyond the policy limit",
+             "pass": "is within the policy limit", "inconclusive": "cannot be judged"}
+
+
+def _limit(finding: Finding) -> str:
+    return f" of {finding.threshold}" if finding.threshold and finding.severity != "inconclusive" else ""

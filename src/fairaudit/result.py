@@ -202,17 +202,19 @@ class AuditResult:
         return card(self, intended_use=intended_use, data_period=data_period)
 
     def to_public(self, *, epsilon: float, delta: float = 0.0, random_state: Any = None,
-                  privacy_unit: str | None = None, max_rows_per_unit: int = 1) -> AuditResult:
+                  privacy_unit: str | None = None, max_rows_per_unit: int = 1,
+                  score_range: tuple[float, float] | None = None) -> AuditResult:
         """A transparency report: a new result whose every number is computed from sufficient statistics
         noised by OpenDP under ``(epsilon, delta)``-differential privacy, with intervals widened to carry the
         noise and ``metadata["privacy"]`` saying how (see :mod:`fairaudit.public.publication`).
 
         ``privacy_unit`` names a column identifying one person when a person has several rows; at most
         ``max_rows_per_unit`` of each person's rows are kept. ``random_state`` seeds the intervals only:
-        OpenDP's noise is never seeded. Needs the ``dp`` extra (OpenDP)."""
+        OpenDP's noise is never seeded. A score audit needs ``score_range=(low, high)``, public bounds of the
+        score. Needs the ``dp`` extra (OpenDP)."""
         return _above("fairaudit.public", "publish")(
             self, epsilon=epsilon, delta=delta, random_state=random_state, privacy_unit=privacy_unit,
-            max_rows_per_unit=max_rows_per_unit)
+            max_rows_per_unit=max_rows_per_unit, score_range=score_range)
 
     # ------------------------------------------------------------------ display
     def headline(self) -> pd.DataFrame:

@@ -144,6 +144,17 @@ def quantiles(stats: ScoreStats) -> np.ndarray:
     return boundaries[np.clip(index - 1, 0, len(boundaries) - 1)]
 
 
+def score_overall(stats: ScoreStats, finest: GroupStats, confidence: float) -> pd.DataFrame:
+    """The ``overall`` table of a score audit: each metric over everyone, with its normal interval."""
+    rows = {}
+    for metric, (value, variance) in group_metrics(stats.collapse((), finest)).items():
+        low, high = normal_interval(value, variance, confidence)
+        rows[metric] = (value[0], low[0], high[0])
+    overall = pd.DataFrame.from_dict(rows, orient="index", columns=["value", "ci_low", "ci_high"])
+    overall.index.name = "metric"
+    return overall
+
+
 # ---------------------------------------------------------------------------- between groups
 def _cdf(hist: np.ndarray) -> np.ndarray:
     return np.cumsum(hist, axis=-1) / hist.sum(axis=-1, keepdims=True)

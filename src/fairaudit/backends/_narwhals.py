@@ -494,7 +494,7 @@ def assemble(table: dict[str, Any], *, coder: GroupCoder, task: Task, has_target
             hist = np.bincount((g * 2 + y) * n_bins + bins, weights=sums["weight"],
                                minlength=len(coder.groups) * 2 * n_bins).reshape(len(coder.groups), 2, n_bins)
         if task.name == "score":
-            score_stats = _score_stats(table, coder, g, buckets, sums, exact, has_target)
+            score_stats = _score_stats(table, coder, g, buckets, sums, exact, has_target, score_edges)
     stats = GroupStats(attributes=coder.attributes, groups=coder.groups, has_target=binary_target,
                        has_score=with_score, score_edges=edges, score_hist=hist, **arrays)
     targeted = int(row_count[p == 1].sum()) if task.top_k is not None else None
@@ -546,10 +546,11 @@ def _auc_bins(table: dict[str, Any], buckets: np.ndarray, counts: np.ndarray, ex
 
 
 def _score_stats(table: dict[str, Any], coder: GroupCoder, g: np.ndarray, buckets: np.ndarray,
-                 sums: dict[str, np.ndarray], exact: bool, has_target: bool) -> Any:
-    """ScoreStats of a continuous score: the sums per group and the histogram on
-    :func:`fairaudit.scores.score_edges` (exact from the distinct scores; from the grid cells' smallest
-    scores when there are too many, an approximation within one cell, 1/65536 of the score range)."""
+                 sums: dict[str, np.ndarray], exact: bool, has_target: bool, fixed: np.ndarray | None = None) -> Any:
+    """ScoreStats of a continuous score: the sums per group and the histogram on ``fixed`` edges (the rows then
+    come with exact scores), else on :func:`fairaudit.scores.score_edges` (exact from the distinct scores; from
+    the grid cells' smallest scores when there are too many, an approximation within one cell, 1/65536 of the
+    score range)."""
     from fairaudit.scores import MAX_BINS, SUMS, ScoreStats
 
     names = {"score": "score_sum", "score_sq": "score_sq_sum"}
@@ -562,7 +563,9 @@ def _score_stats(table: dict[str, Any], coder: GroupCoder, g: np.ndarray, bucket
     values = buckets if exact else np.asarray(table["lo"], dtype=float)
     distinct, inverse = np.unique(values, return_inverse=True)
     counts = np.bincount(inverse, weights=sums["count"])
-    if distinct.size <= MAX_BINS:
+    if fixed is not None:
+        edges = fixed
+    elif distinct.size <= MAX_BINS:
         edges = np.append(distinct, np.inf)
     else:
         edges = np.unique(numpy_linear_quantiles(distinct, counts, np.linspace(0, 1, MAX_BINS + 1)[:-1]))

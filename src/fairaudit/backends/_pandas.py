@@ -38,7 +38,7 @@ def memory_stats(inputs: AuditInputs, predictions: Predictions, task: Task,
                                                 inputs.sample_weight)
     if continuous:
         score_stats = ScoreStats.from_codes(groups.attributes, groups.groups, groups.codes, predictions.y_score,
-                                            inputs.y_true, inputs.sample_weight)
+                                            inputs.y_true, inputs.sample_weight, edges=score_edges)
     stats = GroupStats.from_codes(groups.attributes, groups.groups, groups.codes,
                                   None if continuous else inputs.y_true, decisions,
                                   None if continuous else predictions.y_score, inputs.sample_weight,

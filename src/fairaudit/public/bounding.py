@@ -18,6 +18,7 @@ import pandas as pd
 
 from fairaudit.inputs import AuditInputError
 from fairaudit.public.statistics import Statistics
+from fairaudit.scores import ScoreStats
 from fairaudit.segmentation import SegmentStats
 from fairaudit.stats import SUM_FIELDS, GroupStats
 
@@ -45,8 +46,16 @@ def kept_rows(units: pd.Series, k: int, seed: int) -> np.ndarray:
 
 def in_memory(stats: GroupStats, *, data: pd.DataFrame, codes: np.ndarray, y_true: np.ndarray | None,
               decisions: np.ndarray, y_score: np.ndarray | None, segments: SegmentStats | None = None,
-              segment_codes: np.ndarray | None = None, favorable: tuple[bool, ...] | None = None) -> Statistics:
-    """The statistics of an in-memory audit, able to recount them with each unit's rows bounded."""
+              segment_codes: np.ndarray | None = None, favorable: tuple[bool, ...] | None = None,
+              scores: np.ndarray | None = None) -> Statistics:
+    """The statistics of an in-memory audit, able to recount them with each unit's rows bounded (and, for a
+    score audit, ``scores``, to count them on the public bins)."""
+
+    def counted(keep: np.ndarray) -> Callable[[np.ndarray], ScoreStats] | None:
+        if scores is None:
+            return None
+        return lambda edges: ScoreStats.from_codes(stats.attributes, stats.groups, codes[keep], scores[keep], None,
+                                                   None, edges=edges)
 
     def bounded(column: str, k: int, seed: int) -> Statistics:
         if column not in data.columns:
@@ -59,39 +68,54 @@ def in_memory(stats: GroupStats, *, data: pd.DataFrame, codes: np.ndarray, y_tru
         recounted = GroupStats.from_codes(stats.attributes, stats.groups, codes[keep],
                                           None if y_true is None else y_true[keep], decisions[keep], picked, None,
                                           score_edges=stats.score_edges)
-        counted = None if segments is None else SegmentStats.from_codes(
+        segmented = None if segments is None else SegmentStats.from_codes(
             segments.attributes, segments.groups, codes[keep], segments.segments, segment_codes[keep], None)
-        return Statistics(recounted, counted, favorable)
+        return Statistics(recounted, segmented, favorable, score_counts=counted(keep))
 
-    return Statistics(stats, segments, favorable, bounded)
+    return Statistics(stats, segments, favorable, bounded, counted(np.ones(len(codes), dtype=bool)))
 
 
-def in_engine(stats: GroupStats, data: Any, engine: str, recount: Callable[[Any], GroupStats]) -> Statistics:
-    """The statistics of an engine audit; ``recount`` computes the statistics of a bounded input in the
-    engine (same columns and options as the audit)."""
+def in_engine(stats: GroupStats, data: Any, engine: str, recount: Callable[..., Any], *,
+              scored: bool = False) -> Statistics:
+    """The statistics of an engine audit; ``recount(data, score_edges=None)`` computes the statistics of a
+    (bounded) input in the engine (same columns and options as the audit): ``.stats``, and for a score audit
+    (``scored``) ``.score_stats`` on the given bin edges."""
+
+    def scores_of(source: Callable[[Callable[[Any], Any]], Any]) -> Callable[[np.ndarray], ScoreStats] | None:
+        if not scored:
+            return None
+        return lambda edges: _aligned_scores(stats, source(lambda rows: recount(rows, score_edges=edges).score_stats))
 
     def bounded(column: str, k: int, seed: int) -> Statistics:
-        if engine == "spark":
-            return Statistics(_aligned(stats, recount(_spark_bounded(data, column, k, seed))))
-        from fairaudit.backends._native import duckdb_relation, quote
+        def source(consume: Callable[[Any], Any]) -> Any:
+            return _on_bounded(data, engine, column, k, seed, consume)
 
-        source = duckdb_relation(data, engine)
-        try:
-            relation = source.relation
-            if column not in relation.columns:
-                raise _unknown(column, list(relation.columns))
-            missing = relation.filter(f"{quote(column)} IS NULL").aggregate("count(*)").fetchall()[0][0]
-            if missing:
-                raise _missing_units(column, int(missing))
-            kept = relation.query("audited", f"SELECT * EXCLUDE (__fairaudit_draw, __fairaudit_rank) FROM ("
-                                             f"SELECT *, row_number() OVER (PARTITION BY {quote(column)} ORDER BY "
-                                             "__fairaudit_draw) AS __fairaudit_rank FROM (SELECT *, random() AS "
-                                             f"__fairaudit_draw FROM audited)) WHERE __fairaudit_rank <= {int(k)}")
-            return Statistics(_aligned(stats, recount(kept)))
-        finally:
-            source.close()
+        return Statistics(_aligned(stats, source(lambda rows: recount(rows).stats)), score_counts=scores_of(source))
 
-    return Statistics(stats, bounded=bounded)
+    return Statistics(stats, bounded=bounded, score_counts=scores_of(lambda consume: consume(data)))
+
+
+def _on_bounded(data: Any, engine: str, column: str, k: int, seed: int, consume: Callable[[Any], Any]) -> Any:
+    """``consume`` applied to ``data`` with at most ``k`` random rows per value of ``column``, in the engine."""
+    if engine == "spark":
+        return consume(_spark_bounded(data, column, k, seed))
+    from fairaudit.backends._native import duckdb_relation, quote
+
+    source = duckdb_relation(data, engine)
+    try:
+        relation = source.relation
+        if column not in relation.columns:
+            raise _unknown(column, list(relation.columns))
+        missing = relation.filter(f"{quote(column)} IS NULL").aggregate("count(*)").fetchall()[0][0]
+        if missing:
+            raise _missing_units(column, int(missing))
+        kept = relation.query("audited", f"SELECT * EXCLUDE (__fairaudit_draw, __fairaudit_rank) FROM ("
+                                         f"SELECT *, row_number() OVER (PARTITION BY {quote(column)} ORDER BY "
+                                         "__fairaudit_draw) AS __fairaudit_rank FROM (SELECT *, random() AS "
+                                         f"__fairaudit_draw FROM audited)) WHERE __fairaudit_rank <= {int(k)}")
+        return consume(kept)
+    finally:
+        source.close()
 
 
 def _spark_bounded(data: Any, column: str, k: int, seed: int) -> Any:
@@ -105,6 +129,14 @@ def _spark_bounded(data: Any, column: str, k: int, seed: int) -> Any:
         raise _missing_units(column, int(missing))
     rank = F.row_number().over(Window.partitionBy(F.col(column)).orderBy(F.rand(seed)))
     return data.withColumn("__fairaudit_rank", rank).filter(F.col("__fairaudit_rank") <= k).drop("__fairaudit_rank")
+
+
+def _aligned_scores(stats: GroupStats, recounted: ScoreStats) -> ScoreStats:
+    """``recounted`` on the audit's finest groups, in the audit's order (a group with no row left has zeros)."""
+    empty = ScoreStats(stats.attributes, stats.groups, np.zeros((stats.n_groups, recounted.sums.shape[1])),
+                       np.zeros((stats.n_groups, recounted.hist.shape[1])), recounted.edges, recounted.has_target)
+    merged = empty + recounted
+    return replace(merged, groups=stats.groups, sums=merged.sums[:stats.n_groups], hist=merged.hist[:stats.n_groups])
 
 
 def _aligned(stats: GroupStats, recounted: GroupStats) -> GroupStats:
