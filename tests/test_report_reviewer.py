@@ -151,6 +151,35 @@ def test_provenance_versions_hashes_and_training_rows(result):
         fa.audit(None, data, sensitive=["sex"], target="y", y_pred="pred", train_index="nope")
 
 
+
+def test_ranking_audits_carry_title_identity_and_training_rows():
+    from tests.test_ranking import make_lists
+
+    data = make_lists(0, customers=300)
+    data["trained"] = data["customer_id"].isin([f"c{i}" for i in range(100)])  # the first 100 lists
+    options = dict(sensitive="sex", query="customer_id", item="offer", target="clicked", favorable=["premium"],
+                   top_k=2, y_rank="rank", n_boot=0)
+    ranked = quiet_audit(None, data, **options, name="Offer ranking 2026-Q1", model_info=MODEL_INFO,
+                         data_info={"source": "offers log", "period": "2026-01"}, train_index="trained")
+    meta = ranked.metadata
+    assert meta["task"] == "ranking" and meta["name"] == "Offer ranking 2026-Q1"
+    assert meta["model_info"]["owner"] == "Credit risk team" and meta["data_info"]["source"] == "offers log"
+    assert len(meta["policy_sha256"]) == 64
+    trained_rows = int(data["trained"].sum())
+    assert meta["training_rows_audited"] == trained_rows
+    assert meta["columns"] == len(data.columns) - 1  # the marking column is not an input
+    warning = [f for f in ranked.findings if f.code == "FA204"]
+    assert len(warning) == 1 and warning[0].value == pytest.approx(trained_rows / len(data))
+    text = visible_text(ranked.to_html())
+    page_one = text[: text.index("Sign-off")]
+    for value in ("Offer ranking 2026-Q1", "Credit risk team", "offers log", "2026-01",
+                  f"{trained_rows:,} of the {len(data):,} audited rows"):
+        assert value in page_one
+    plain = quiet_audit(None, data.drop(columns="trained"), **options)
+    assert "name" not in plain.metadata and "training_rows_audited" not in plain.metadata
+    with pytest.raises(fa.AuditInputError, match="train_index.*'nope'"):
+        fa.audit(None, data, **options, train_index="nope")
+
 def test_config_keys_and_file_hashes(tmp_path):
     data = decisions(n=500)
     data.to_csv(tmp_path / "d.csv", index=False)

@@ -157,21 +157,22 @@ def audit(
         raise AuditInputError("The 'sensitive' argument is required: name the sensitive columns (or give estimated "
                               "attributes with sensitive_proba=).")
     task_name = infer_task(task, model, top_k, query)
+    data, training = training_rows(data, train_index)
     if task_name == "ranking":
         if compliance is not None or compliance_attributes is not None:
             raise AuditInputError("The 'compliance' tables report selection or scoring rates of decisions; they do "
                                   "not apply to task='ranking': leave compliance= out.")
-        return _audit_ranking(model, data, sensitive=sensitive, target=target, query=query, y_rank=y_rank,
-                              y_score=y_score, item=item, favorable=favorable, top_k=top_k,
-                              intersections=intersections, sample_weight=sample_weight, confidence=confidence,
-                              n_boot=n_boot, random_state=random_state, policy=policy, explain=explain,
-                              mitigate=mitigate, y_pred=y_pred, features=features, threshold=threshold,
-                              pos_label=pos_label, started=started)
+        ranked = _audit_ranking(model, data, sensitive=sensitive, target=target, query=query, y_rank=y_rank,
+                                y_score=y_score, item=item, favorable=favorable, top_k=top_k,
+                                intersections=intersections, sample_weight=sample_weight, confidence=confidence,
+                                n_boot=n_boot, random_state=random_state, policy=policy, explain=explain,
+                                mitigate=mitigate, y_pred=y_pred, features=features, threshold=threshold,
+                                pos_label=pos_label, started=started)
+        return with_provenance(ranked, name=name, model_info=model_info, data_info=data_info, training=training)
     if query is not None or y_rank is not None or item is not None:
         raise AuditInputError(f"The 'query', 'y_rank' and 'item' arguments apply to task='ranking' (got "
                               f"task={task!r}): pass task='ranking' (or 'auto') with query= naming the column that "
                               "identifies each list.")
-    data, training = training_rows(data, train_index)
     rules = _policy(policy, task_name, favorable)
     recorded = compliance_options(compliance, compliance_attributes)
     if favorable is not None and task_name != "segmentation":
