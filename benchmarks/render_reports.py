@@ -13,6 +13,7 @@ prints one JSON line per audit: pages, PDF seconds, the machine's load average.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pickle
@@ -85,7 +86,7 @@ def main() -> None:
             result = pickle.loads(saved.read_bytes())
         else:
             result = AUDITS[name](folder)
-            saved.write_bytes(pickle.dumps(result))
+            saved.write_bytes(pickle.dumps(dataclasses.replace(result, statistics=None)))  # no closures
         audited = time.perf_counter() - started
         for old in folder.glob("*.png"):
             old.unlink()

@@ -196,6 +196,83 @@ def test_config_keys_and_file_hashes(tmp_path):
     assert audited.metadata["name"] == "Loan screening audit" and audited.metadata["model_info"]["owner"] == "Risk"
 
 
+
+CARD = "model_card: {intended_use: Screens loan requests., data_period: 2025-Q3}\n"
+
+
+def _config(folder: Path, extra: str) -> Path:
+    decisions(n=400).to_csv(folder / "d.csv", index=False)
+    path = folder / "audit.yaml"
+    path.write_text("name: screening\ndata: d.csv\ny_pred: pred\ntarget: y\nsensitive: [sex]\nn_boot: 0\n" + extra)
+    return path
+
+
+def test_model_card_key_is_read_into_model_info_with_a_deprecation_warning(tmp_path):
+    from fairaudit.config import ConfigDeprecationWarning
+
+    with pytest.warns(ConfigDeprecationWarning, match=r"'model_card' is deprecated.*'model_info: \{intended_use: "
+                                                      r"\.\.\.\}'.*'data_info: \{period: \.\.\.\}'"):
+        config = load_config(_config(tmp_path, CARD + "model_info: {owner: Risk}\n"))
+    options = config.audit_options()
+    assert "model_card" not in config.spec
+    assert options["model_info"] == {"owner": "Risk", "intended_use": "Screens loan requests."}
+    assert options["data_info"] == {"source": "d.csv", "period": "2025-Q3"}
+    audited = quiet_audit(None, config.load_data(), **options)
+    card = audited.model_card()
+    assert "Screens loan requests." in card and "| period | 2025-Q3 |" in card and "**Owners:** Risk" in card
+    text = visible_text(audited.to_html())
+    assert "Screens loan requests." in text[: text.index("Sign-off")]  # page 1 and the card read one place
+
+
+def test_model_card_disagreeing_with_model_info_is_an_error(tmp_path):
+    from fairaudit.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'model_card.data_period' \('2025-Q3'\) and 'data_info.period' "
+                                          r"\('2026-Q1'\) disagree.*keep only 'data_info.period'"):
+        load_config(_config(tmp_path, CARD + "data_info: {period: 2026-Q1}\n"))
+    with pytest.warns(FutureWarning):  # the same value in both places: only the deprecation
+        load_config(_config(tmp_path, CARD + "data_info: {period: 2025-Q3}\n"))
+
+
+def test_one_place_for_intended_use_and_period(tmp_path):
+    import warnings
+
+    from fairaudit.config import schema
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new keys warn about nothing
+        config = load_config(_config(tmp_path, "model_info: {intended_use: Screens loan requests., name: Screener, "
+                                               "version: '3'}\ndata_info: {period: 2025-Q3}\n"))
+    audited = quiet_audit(None, config.load_data(), **config.audit_options())
+    card = audited.model_card()
+    assert "**Name:** Screener" in card and "**Version:** 3" in card and "Screens loan requests." in card
+    assert "| period | 2025-Q3 |" in card and "| source | d.csv |" in card
+    assert "intended use was not stated" not in card
+    assert schema()["properties"]["model_card"]["deprecated"] is True
+    # a result saved by an earlier version kept metadata.model_card: loading reads it into the one place
+    payload = json.loads(audited.to_json())
+    payload["metadata"].pop("model_info")
+    payload["metadata"]["data_info"] = {"source": "d.csv"}
+    payload["metadata"]["model_card"] = {"intended_use": "Old use.", "data_period": "1994"}
+    (tmp_path / "old.json").write_text(json.dumps(payload))
+    old = fa.load(tmp_path / "old.json")
+    assert "model_card" not in old.metadata
+    assert old.metadata["model_info"] == {"intended_use": "Old use."}
+    assert old.metadata["data_info"] == {"source": "d.csv", "period": "1994"}
+
+
+def test_the_command_line_says_the_key_is_deprecated_unless_quiet(tmp_path):
+    from tests.test_cli_run import fairaudit
+
+    path = _config(tmp_path, CARD)
+    loud = fairaudit("run", str(path), "--out", "out", "--format", "json", cwd=tmp_path)
+    assert loud.returncode == 1 and "ConfigDeprecationWarning: Config key 'model_card' is deprecated" in loud.stderr
+    quiet = fairaudit("run", str(path), "--out", "out", "--format", "json", "--quiet", cwd=tmp_path)
+    assert quiet.returncode == 1 and quiet.stderr == ""
+    saved = json.loads((tmp_path / "out" / "screening" / "latest" / "audit.json").read_text())
+    assert saved["metadata"]["model_info"]["intended_use"] == "Screens loan requests."
+    assert "model_card" not in saved["metadata"]
+
 def test_model_file_hash_from_config(tmp_path):
     import skops.io
 

@@ -120,6 +120,9 @@ def _run(args: argparse.Namespace) -> int:
     from fairaudit.config import ConfigError, load_config
     from fairaudit.runner import FORMATS, run_config
 
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"  # no progress bars either (tqdm reads TQDM_* overrides)
+        warnings.simplefilter("ignore")  # nor warnings, the config's own too: the exit code is the verdict
     config = load_config(args.config)
     if args.format is None:
         formats = tuple(config.spec.get("format", FORMATS))
@@ -128,10 +131,6 @@ def _run(args: argparse.Namespace) -> int:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ConfigError(f"--format {unknown[0]!r} is not one of {', '.join(FORMATS)}.")
-
-    if args.quiet:
-        os.environ["TQDM_DISABLE"] = "1"  # no progress bars either (tqdm reads TQDM_* overrides)
-        warnings.simplefilter("ignore")  # nor warnings: the exit code is the verdict
 
     def progress(message: str) -> None:
         if not args.quiet:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,13 +20,19 @@ import pandas as pd
 import yaml
 
 from fairaudit.datasets import load_dataset
+from fairaudit.inputs import FairAuditWarning
 from fairaudit.policy import PRESETS, Policy
+from fairaudit.result import MODEL_CARD_KEYS
 
 BUNDLED = "bundled:"
 
 
 class ConfigError(ValueError):
     """An audit configuration is malformed: unknown key, wrong type, missing file."""
+
+
+class ConfigDeprecationWarning(FairAuditWarning, FutureWarning):
+    """A configuration uses a key that still works but will be removed; the message says what to write."""
 
 
 def schema() -> dict[str, Any]:
@@ -130,9 +137,32 @@ def validate(spec: Any, base: Path) -> AuditConfig:
     if not any(k in spec for k in ("model", "y_pred", "y_score", "y_rank")):
         raise ConfigError("Config needs 'model' (a model file or entry point) or 'y_pred'/'y_score'/'y_rank' "
                           "(columns of precomputed predictions or ranks).")
-    config = AuditConfig(spec, base)
+    config = AuditConfig(_without_model_card(spec), base)
     config.policy()
     return config
+
+
+def _without_model_card(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with the deprecated ``model_card`` section moved into ``model_info`` / ``data_info`` (one
+    place for what the report says about the model and data), with a warning saying what to write; a value
+    given in both places differently is an error."""
+    card = spec.get("model_card")
+    if card is None:
+        return spec
+    moved = {k: v for k, v in spec.items() if k != "model_card"}
+    for key, value in card.items():
+        section, field = MODEL_CARD_KEYS[key]
+        given = dict(moved.get(section) or {})
+        if field in given and str(given[field]) != str(value):
+            raise ConfigError(f"Config keys 'model_card.{key}' ({value!r}) and '{section}.{field}' "
+                              f"({given[field]!r}) disagree: 'model_card' is deprecated, keep only "
+                              f"'{section}.{field}'.")
+        moved[section] = {**given, field: value}
+    where = ", ".join(f"'{MODEL_CARD_KEYS[k][0]}: {{{MODEL_CARD_KEYS[k][1]}: ...}}'" for k in card)
+    warnings.warn(f"Config key 'model_card' is deprecated and will be removed: write {where or 'nothing'} "
+                  "instead (page 1 and the model card both read model_info and data_info).",
+                  ConfigDeprecationWarning, stacklevel=4)
+    return moved
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

@@ -173,7 +173,7 @@ class AuditResult:
 
             tables["explanations"] = Explanations.from_dict(payload["explanations"])
         return cls(
-            metadata=payload.get("metadata", {}),
+            metadata=without_model_card(payload.get("metadata", {})),
             findings=[Finding.from_dict(f) for f in payload.get("findings", [])],
             policy=Policy.from_dict(payload["policy"]) if "policy" in payload else Policy(),
             recommendations=[Recommendation.from_dict(r) for r in payload.get("recommendations", [])],
@@ -344,3 +344,21 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+MODEL_CARD_KEYS = {"intended_use": ("model_info", "intended_use"), "data_period": ("data_info", "period")}
+"""Where each key of the former ``model_card`` section (config key, saved metadata) now lives."""
+
+
+def without_model_card(meta: dict[str, Any]) -> dict[str, Any]:
+    """Metadata saved with the former ``model_card`` section, its keys moved into ``model_info`` /
+    ``data_info`` where those do not already say otherwise."""
+    card = meta.get("model_card")
+    if not isinstance(card, dict):
+        return meta
+    moved = {k: v for k, v in meta.items() if k != "model_card"}
+    for key, value in card.items():
+        if key in MODEL_CARD_KEYS:
+            section, field_name = MODEL_CARD_KEYS[key]
+            moved[section] = {field_name: str(value), **(moved.get(section) or {})}
+    return moved

@@ -66,8 +66,6 @@ def run_config(config: AuditConfig, *, out: Path, formats: tuple[str, ...], base
         say(f"auditing {len(data):,} rows" if hasattr(data, "__len__") and not isinstance(data, str)
             else f"auditing {data} with DuckDB")
         result = audit(model, data, **config.audit_options())
-        if "model_card" in config.spec:
-            result.metadata["model_card"] = dict(config.spec["model_card"])
         result.metadata["config_sha256"] = config.sha256
         reports = work / "reports"
         reports.mkdir()

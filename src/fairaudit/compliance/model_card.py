@@ -31,24 +31,27 @@ def model_card(result: AuditResult, *, intended_use: str | None = None,
     """The model-card section of ``result`` as formatted text fields, keyed by the Model Card schema."""
     shown = result.suppressed()
     meta = shown.metadata
-    given = meta.get("model_card") or {}
+    model, data = meta.get("model_info") or {}, meta.get("data_info") or {}
     sensitive = [a for a in meta.get("sensitive", []) if a in shown.by_group.index.get_level_values(0)]
     metrics = [m for m in PERFORMANCE if m in shown.by_group.columns]
     confidence = meta.get("confidence")
     return {
         "model_details": {
-            "name": meta.get("model") or "not recorded",
+            "name": model.get("name") or meta.get("model") or "not recorded",
+            "version": model.get("version") or "not stated",
+            "owners": model.get("owner") or "not stated",
             "overview": meta.get("model_repr") or "predictions supplied as columns",
             "documentation": f"fairaudit {(meta.get('versions') or {}).get('fairaudit', '')} audit of "
                              f"{meta.get('created_utc', 'an unrecorded date')}; "
                              f"verdict {shown.verdict.replace('_', ' ')}",
         },
-        "use_cases": intended_use or given.get("intended_use") or _decision(meta)
+        "use_cases": intended_use or model.get("intended_use") or _decision(meta)
         + " The intended use was not stated to fairaudit: state who uses the model, for which decision and "
           "on whom, before publishing this card.",
         "data": [
             ("evaluation rows", f"{meta['rows']:,}" if "rows" in meta else "not recorded"),
-            ("period", data_period or given.get("data_period") or "not stated"),
+            ("source", data.get("source") or "not stated"),
+            ("period", data_period or data.get("period") or "not stated"),
             ("data fingerprint (SHA-256)", meta.get("fingerprint_sha256") or "not recorded"),
             ("target", meta.get("target") or "none (outcomes only)"),
             ("sensitive attributes", ", ".join(meta.get("sensitive", []))),
@@ -77,7 +80,9 @@ def model_card_markdown(result: AuditResult, *, intended_use: str | None = None,
     card = model_card(result, intended_use=intended_use, data_period=data_period)
     details = card["model_details"]
     lines = ["## Model card: fairness and performance by group", "",
-             "### Model details", "", f"- **Name:** {details['name']}", f"- **Overview:** `{details['overview']}`",
+             "### Model details", "", f"- **Name:** {_md(details['name'])}",
+             f"- **Version:** {_md(details['version'])}", f"- **Owners:** {_md(details['owners'])}",
+             f"- **Overview:** `{details['overview']}`",
              f"- **Documentation:** {details['documentation']}", "",
              "### Intended use", "", _md(card["use_cases"]), "",
              "### Evaluation data", "", *_table(["field", "value"], card["data"]), "",

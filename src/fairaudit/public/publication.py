@@ -70,7 +70,7 @@ PUBLIC_TABLES = ("by_group", "overall", "disparities", "measures", "segments", "
 RANKING_METADATA = ("query", "item", "y_rank", "y_score", "top_k", "favorable")
 PUBLIC_METADATA = ("sensitive", "finest_groups", "target", "pos_label", "task", "model", "model_repr", "engine",
                    "columns", "prediction_source", "threshold", "features", "weighted", "confidence", "n_boot",
-                   "segments", "favorable", "versions", "model_card")
+                   "segments", "favorable", "versions", "model_info", "data_info")
 GUARANTEE = (
     "Differential privacy bounds what anyone can learn about one person from this report: whether or not any "
     "one person's data was used, every number here would have come out with nearly the same probability, at "
