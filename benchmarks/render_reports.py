@@ -6,7 +6,7 @@ look at every page as a reviewer would, and time the PDF.
     python benchmarks/render_reports.py --out /tmp/renders --only adult --phone
 
 Writes ``<audit>/audit.pdf`` and ``<audit>/page-NN.png`` (A4 at 60 dpi), with ``--phone`` also
-``<audit>/phone-NN.png`` (the HTML laid out on 390 px wide pages, see :mod:`fairaudit.report.narrow`), and
+``<audit>/phone-NN.png`` (the HTML laid out on 390 px wide screens, see ``tests/phone.py``), and
 prints one JSON line per audit: pages, PDF seconds, the machine's load average.
 """
 
@@ -100,10 +100,10 @@ def main() -> None:
         line = {"audit": name, "pages": pages, "pdf_seconds": round(seconds, 1), "load_1min": round(load, 2),
                 "audit_seconds": round(audited, 1)}
         if args.phone:
-            from fairaudit.report.narrow import narrow_pages  # the phone layout only when asked
+            from tests.phone import phone_layout  # the phone check of the tests, only when asked
 
             started = time.perf_counter()
-            phone = narrow_pages(result.to_html())
+            phone = phone_layout(result.to_html())
             line["phone_seconds"] = round(time.perf_counter() - started, 1)
             line["phone_pages"] = len(phone.pages)
             line["phone_too_wide"] = len(phone.too_wide)

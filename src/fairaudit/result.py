@@ -278,7 +278,7 @@ class AuditResult:
         if kind not in charts:
             raise ValueError(f"The 'kind' parameter of plot must be one of {', '.join(map(repr, charts))}; "
                              f"got {kind!r}.")
-        return charts[kind](self.suppressed())
+        return _above("fairaudit.report", "with_key")(charts[kind](self.suppressed()))
 
 
 def _above(module: str, name: str) -> Any:

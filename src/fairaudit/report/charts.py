@@ -20,6 +20,7 @@ import io
 import re
 import sys
 import textwrap
+import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,11 @@ STYLE = {
 SEVERITY_COLOURS = {"fail": "#b3261e", "warn": "#b86e00", "inconclusive": "#6b6b6b", "pass": "#2e7d32"}
 NEUTRAL = "#1f4e79"
 CHART_WIDTH = 5.2
-"""Inches: printed at A4 column width with 9 pt text, still about 7 px text on a 390 px phone screen."""
+"""Inches: printed at A4 column width with 9 pt text; on a phone a wider chart scrolls sideways."""
+PHONE_WIDTH = 3.8
+"""Inches: page 1's chart fits a 390 px phone screen (366 px inside its margins) at its own size."""
+PAD = 0.08
+"""Inches around each chart: room for a browser's font drawing labels a little wider than matplotlib measured."""
 
 
 class ChartUnavailable(ValueError):
@@ -58,6 +63,7 @@ class ChartUnavailable(ValueError):
 
 def _figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), layout="constrained")
+    figure.get_layout_engine().set(w_pad=PAD, h_pad=PAD)
     FigureCanvasAgg(figure)
     return figure
 
@@ -78,18 +84,90 @@ def _text(label: object) -> str:
     return str(label).replace("$", r"\$")
 
 
-LABEL_WIDTH = 22
+SHORT = 18
+"""A name longer than this (in characters, East Asian wide ones counted twice) is shortened on charts to a code
+and its start, ``G1 Self-employe…``; the chart's key (``figure.fairaudit_key``) maps each code back."""
+KINDS = {"attribute": "A", "group": "G", "feature": "F", "segment": "S"}
 
 
-def _label(label: object, width: int = LABEL_WIDTH) -> str:
-    """A label wrapped to lines of at most ``width`` characters, a crossing broken at its ``&``, so that
-    long names neither get clipped nor squeeze the plot."""
-    parts = str(label).split(JOIN)
-    lines = []
-    for i, part in enumerate(parts):
-        lines.extend(textwrap.wrap(part + (" &" if i < len(parts) - 1 else ""), width, break_long_words=True)
-                     or [""])
-    return _text("\n".join(lines))
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _start(text: str, room: int) -> str:
+    """The longest start of ``text`` no wider than ``room``."""
+    out, used = [], 0
+    for char in text:
+        used += _width(char)
+        if used > room:
+            break
+        out.append(char)
+    return "".join(out).rstrip()
+
+
+class Names:
+    """How one result's names read on its charts: each name longer than :data:`SHORT` gets a code (``A1`` for
+    attributes, ``G1`` for groups, ``F1`` features, ``S1`` segments), the same in every chart of the result;
+    :attr:`used` collects the codes a chart showed, for its key."""
+
+    def __init__(self, result: AuditResult) -> None:
+        self.layout = Layout.of(result.metadata, result.by_group.index)
+        self.codes: dict[tuple[str, str], str] = {}
+        self.used: dict[str, str] = {}
+        for attributes in self.layout.attributes.values():
+            for name in attributes:
+                self._code("attribute", name)
+        for parts in self.layout.values.values():
+            for name in parts:
+                self._code("group", name)
+
+    def _code(self, kind: str, name: str) -> str | None:
+        if _width(name) <= SHORT:
+            return None
+        if (kind, name) not in self.codes:
+            self.codes[(kind, name)] = f"{KINDS[kind]}{1 + sum(k == kind for k, _ in self.codes)}"
+        return self.codes[(kind, name)]
+
+    def short(self, name: object, kind: str = "group") -> str:
+        """``name`` as a chart shows it: as it is when short, else its code and start (``G1 Self-employe…``)."""
+        text = str(name)
+        code = self._code(kind, text)
+        if code is None:
+            return _text(text)
+        self.used[code] = text
+        return _text(f"{code} {_start(text, SHORT - len(code) - 2)}…")
+
+    def view(self, view: str, *, wrap: bool = True) -> str:
+        """A view's name: its attributes, each shortened, one per line (``sex &`` / ``race``) unless not ``wrap``."""
+        parts = self.layout.attributes.get(view, (view,))
+        return (" &\n" if wrap else JOIN).join(self.short(a, "attribute") for a in parts)
+
+    def group(self, view: str, label: str, *, width: int = SHORT + 2) -> str:
+        """A group's label: its value of each attribute, each shortened, a crossing broken after each ``&``,
+        lines wrapped at ``width`` characters."""
+        parts = [self.short(v) for v in self.layout.values.get((view, label), (label,))]
+        lines = []
+        for i, part in enumerate(parts):
+            lines += textwrap.wrap(part + (" &" if i < len(parts) - 1 else ""), width, break_long_words=True) or [""]
+        return "\n".join(lines)
+
+    def keyed(self, figure: Figure) -> Figure:
+        """``figure`` with ``fairaudit_key``: the codes it shows, in order, with the names they stand for."""
+        figure.fairaudit_key = sorted(self.used.items(), key=lambda item: (item[0][0], int(item[0][1:])))
+        return figure
+
+
+def with_key(figure: Figure) -> Figure:
+    """``figure`` with its key drawn beneath it (for a figure shown on its own; the report prints the key as
+    a table instead)."""
+    key = getattr(figure, "fairaudit_key", [])
+    if key:
+        width = max(int(figure.get_figwidth() * 72 / (7 * 0.62)), 30)
+        lines = [line for code, name in key
+                 for line in textwrap.wrap(f"{code} = {name}", width, subsequent_indent="    ", break_long_words=True)]
+        figure.set_figheight(figure.get_figheight() + (len(lines) + 1.5) * 7 * 1.3 / 72)  # the plots keep their room
+        figure.supxlabel(_text("\n".join(["Key:", *lines])), x=0.01, ha="left", fontsize=7, linespacing=1.3)
+    return figure
 
 
 # ---------------------------------------------------------------------------- forest plot
@@ -121,9 +199,9 @@ def forest(result: AuditResult) -> Figure:
     # differences on the left, ratios on the right: half the height of one column
     columns = [c for c in ([p for p in panels if not p[0].endswith("_ratio")],
                            [p for p in panels if p[0].endswith("_ratio")]) if c]
-    lines = {measure: sum(_label(view).count("\n") + 1 for view, *_ in rows) for measure, rows in panels}
-    heights = [0.3 + 0.16 * max(lines[c[r][0]] for c in columns if r < len(c))
-               for r in range(max(len(c) for c in columns))]
+    names = Names(result)
+    tall = {measure: _rows([names.view(view) for view, *_ in rows])[1] for measure, rows in panels}
+    heights = [0.55 + max(tall[c[r][0]] for c in columns if r < len(c)) for r in range(max(len(c) for c in columns))]
     figure = _figure(CHART_WIDTH if len(columns) == 1 else 7.2, sum(heights) + 0.7)
     severity = {(f.attribute, f.measure): f.severity for f in result.findings}
     grid = figure.subplots(len(heights), len(columns), squeeze=False, height_ratios=heights, sharex=True)
@@ -133,22 +211,18 @@ def forest(result: AuditResult) -> Figure:
                 grid[r][c].set_visible(False)
                 continue
             measure, rows = column[r]
-            _forest_panel(grid[r][c], measure, rows, severity, result.policy.thresholds.get(measure))
+            _forest_panel(grid[r][c], measure, rows, severity, result.policy.thresholds.get(measure), names,
+                          title_width=60 if len(columns) == 1 else 30)
             grid[r][c].tick_params(axis="x", labelbottom=True, labelsize=7.5)
     ends = [v for _, rows in panels for row in rows for v in row[1:4] if is_number(v)]
     grid[0][0].set_xlim(min([0.0, *ends]) - 0.02, max([1.0, *ends]) + 0.02)
     figure.suptitle("Disparity measures with their intervals (dashed: the policy's limit)", fontsize=10)
-    return figure
+    return names.keyed(figure)
 
 
-def _forest_panel(axes, measure, rows, severity, threshold) -> None:
-    labels, ys, y = [], [], 0.0
-    for view, *_ in rows:  # a wrapped label takes as many lines as it has
-        label = _label(view)
-        height = 0.5 + 0.5 * label.count("\n")
-        ys.append(-(y + height / 2))
-        y += height
-        labels.append(label)
+def _forest_panel(axes, measure, rows, severity, threshold, names, title_width) -> None:
+    labels = [names.view(view) for view, *_ in rows]
+    ys, y = _rows(labels)  # a wrapped label takes as many lines as it has
     for yy, (view, value, low, high, withheld) in zip(ys, rows, strict=True):
         if withheld or not is_number(value):
             axes.text(0.5, yy, WITHHELD if withheld else "undefined", ha="center", va="center",
@@ -163,9 +237,9 @@ def _forest_panel(axes, measure, rows, severity, threshold) -> None:
     if threshold is not None:
         axes.axvline(threshold.value, color="#b3261e", linestyle="--", linewidth=1)
     axes.set_yticks(ys, labels, fontsize=8)
-    axes.set_ylim(-y - 0.1, 0.1)
+    axes.set_ylim(-y, 0)
     title = words(measure) + (f" (limit {threshold})" if threshold is not None else "")
-    axes.set_title(_text(textwrap.fill(title, 60)), loc="left", fontsize=8.5, pad=3)
+    axes.set_title(textwrap.fill(title, title_width), loc="left", fontsize=8.5, pad=3)
     axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
 
 
@@ -182,14 +256,18 @@ def rates(result: AuditResult) -> Figure:
     if metric is None or not sensitive:
         raise ChartUnavailable("This result has no selection rate or mean score per group to draw.")
     tables = {a: result.by_group.loc[a].reindex(ordered(result.by_group.loc[a].index)) for a in sensitive}
-    heights = [0.45 + 0.27 * len(t) for t in tables.values()]
-    figure = _figure(CHART_WIDTH, sum(heights) + 0.5)
+    names = Names(result)
+    labels = {a: [_counted(names.group(a, g), c, hidden) for g, c, hidden in zip(
+        t.index, t["count"], t[FLAG] if FLAG in t else [False] * len(t), strict=True)] for a, t in tables.items()}
+    rows = {a: _rows(found) for a, found in labels.items()}  # (y of each row, total height), in inches
+    heights = [0.42 + total for _, total in rows.values()]
+    figure = _figure(PHONE_WIDTH, sum(heights) + 0.55)
     axes_list = figure.subplots(len(tables), 1, squeeze=False, height_ratios=heights, sharex=True)[:, 0]
     overall = result.overall["value"].get(metric) if metric in result.overall.index else None
     ends = [v for t in tables.values() for c in (metric, f"{metric}_ci_low", f"{metric}_ci_high") if c in t
             for v in t[c] if is_number(v)]
     for axes, (attribute, table) in zip(axes_list, tables.items(), strict=True):
-        ys = np.arange(len(table))[::-1]
+        ys, total = rows[attribute]
         for y, (_, row) in zip(ys, table.iterrows(), strict=True):
             value, low, high = row[metric], row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
             if bool(row.get(FLAG, False)) or not is_number(value):
@@ -203,16 +281,35 @@ def rates(result: AuditResult) -> Figure:
                           textcoords="offset points", ha="left", va="center", fontsize=7.5, color="#333333")
         if is_number(overall):
             axes.axvline(overall, color="#6b6b6b", linestyle=":", linewidth=1)
-        labels = [f"{_label(g, 18)}\n(n={int(c):,})" if is_number(c) and not row_hidden else _label(g, 18)
-                  for g, c, row_hidden in zip(table.index, table["count"],
-                                              table[FLAG] if FLAG in table else [False] * len(table), strict=True)]
-        axes.set_yticks(ys, labels, fontsize=8)
-        axes.set_ylim(-0.7, len(table) - 0.2)
-        axes.set_title(f"{words(metric)} by {_text(attribute)}", loc="left")
+        axes.set_yticks(ys, labels[attribute], fontsize=8)
+        axes.set_ylim(-total, 0)
+        axes.set_title(textwrap.fill(f"{words(metric)} by {names.short(attribute, 'attribute')}", 28), loc="left")
         axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
     axes_list[-1].set_xlim(0, max([*ends, 0.05]) * 1.12)
-    axes_list[-1].set_xlabel(f"{words(metric)} with its interval (dotted: everyone)")
-    return figure
+    axes_list[-1].set_xlabel(f"{words(metric)} with its interval\n(dotted: everyone)")
+    return names.keyed(figure)
+
+
+def _counted(label: str, count: object, hidden: bool) -> str:
+    """A group's label with its number of people, on the same line when both fit in :data:`SHORT` + 4."""
+    if hidden or not is_number(count):
+        return label
+    n = f"(n={int(count):,})"
+    return f"{label} {n}" if "\n" not in label and _width(label) + len(n) < SHORT + 4 else f"{label}\n{n}"
+
+
+LINE = 8 * 1.25 / 72
+"""Inches: one line of 8 pt tick-label text."""
+
+
+def _rows(labels: list[str]) -> tuple[list[float], float]:
+    """The y of each row (top to bottom, negative) and the total height, each row as tall as its label."""
+    ys, y = [], 0.0
+    for label in labels:
+        height = 0.12 + LINE * (label.count("\n") + 1)
+        ys.append(-(y + height / 2))
+        y += height
+    return ys, y
 
 
 # ---------------------------------------------------------------------------- heat map
@@ -260,13 +357,21 @@ def heatmap(result: AuditResult) -> Figure:
     # the attribute with more groups runs down the side, so that columns stay wide enough for their text
     crossings = [(v, r, c, cells, False) if len(r) >= len(c)
                  else (v, c, r, {(b, a): x for (a, b), x in cells.items()}, True) for v, r, c, cells in crossings]
-    heights = [1.1 + 0.42 * len(rows) for _, rows, _, _, _ in crossings]
+    hidden_all = {v for v, _, _, cells, _ in crossings if all(c[1] for c in cells.values())}
+    heights = [0.45 if v in hidden_all else 1.1 + 0.42 * len(rows) for v, rows, _, _, _ in crossings]
     width = min(max(4.2, 1.8 + 0.85 * max(len(cols) for _, _, cols, _, _ in crossings)), CHART_WIDTH + 1.3)
     figure = _figure(width, sum(heights) + 0.3)
+    names = Names(result)
     axes_list = figure.subplots(len(crossings), 1, squeeze=False, height_ratios=heights)[:, 0]
     top = max((c[0] for _, _, _, cells, _ in crossings for c in cells.values() if is_number(c[0])), default=1.0)
     cmap = matplotlib.colormaps["Blues"]
     for axes, (view, rows, cols, cells, swapped) in zip(axes_list, crossings, strict=True):
+        if view in hidden_all:  # a grid of "suppressed" says nothing: one line says it
+            axes.axis("off")
+            axes.text(0, 0.5, textwrap.fill(f"{metric} by {names.view(view, wrap=False)}: every cell is "
+                                            f"{SUPPRESSED}", 60), transform=axes.transAxes, va="center",
+                      fontsize=8.5, color="#6b6b6b", style="italic")
+            continue
         grid = np.full((len(rows), len(cols)), np.nan)
         for (r, c), (rate, hidden, _) in cells.items():
             if not hidden and is_number(rate):
@@ -290,16 +395,17 @@ def heatmap(result: AuditResult) -> Figure:
         down, across = Layout.of(result.metadata, result.by_group.index).attributes[view]
         if swapped:
             down, across = across, down
-        axes.set_xlabel(_text(across))
-        axes.set_ylabel(_text(down))
-        axes.set_xticks(np.arange(len(cols)) + 0.5, [_label(c, 12) for c in cols], fontsize=8)
-        axes.set_yticks(np.arange(len(rows)) + 0.5, [_label(r, 18) for r in rows], fontsize=8)
+        axes.set_xlabel(names.short(across, "attribute"))
+        axes.set_ylabel(names.short(down, "attribute"))
+        axes.set_xticks(np.arange(len(cols)) + 0.5, [_wrap(names.short(c), 12) for c in cols], fontsize=8)
+        axes.set_yticks(np.arange(len(rows)) + 0.5, [names.short(r) for r in rows], fontsize=8)
         axes.invert_yaxis()
-        axes.set_title(_text(textwrap.fill(f"{metric} by {view} (n: people in the cell)", 42)), loc="left")
+        axes.set_title(textwrap.fill(f"{metric} by {names.view(view, wrap=False)} (n: people in the cell)", 42),
+                       loc="left")
         axes.tick_params(length=0)
         for side in axes.spines.values():
             side.set_visible(False)
-    return figure
+    return names.keyed(figure)
 
 
 # ---------------------------------------------------------------------------- trade-off
@@ -317,6 +423,7 @@ def tradeoff(result: AuditResult) -> Figure:
     columns = min(2, len(measures))
     rows = -(-len(measures) // columns)
     figure = _figure(CHART_WIDTH + 0.8 if columns > 1 else CHART_WIDTH, 2.4 * rows + 0.6)
+    names = Names(result)
     axes_grid = figure.subplots(rows, columns, squeeze=False).ravel()
     for axes in axes_grid[len(measures):]:
         axes.set_visible(False)
@@ -338,18 +445,24 @@ def tradeoff(result: AuditResult) -> Figure:
         if threshold is not None:
             axes.axhline(threshold.value, color="#b3261e", linestyle="--", linewidth=1)
         axes.set_xlabel(f"{words(quality)} after", fontsize=8)
-        axes.set_title(_text(textwrap.fill(words(measure), 34)), fontsize=8.5, loc="left")
+        base, _, view = measure.partition(" (")
+        title = words(base) + (f" ({names.view(view.removesuffix(')'), wrap=False)})" if view else "")
+        axes.set_title(textwrap.fill(title, 34), fontsize=8.5, loc="left")
         axes.tick_params(labelsize=8)
         axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
         axes.grid(color="#e5e5e5", linewidth=0.6)
         axes.legend(loc="best", fontsize=7, frameon=False)
     figure.suptitle("Recommendations: each measure after mitigation against accuracy\n"
                     "(points numbered as the recommendations; orange: does not clear the policy)", fontsize=9.5)
-    return figure
+    return names.keyed(figure)
 
 
 OFFSETS = ((5, 4), (5, -11), (-12, 4), (-12, -11))
 """Where each point's number sits (cycled), so that neighbouring numbers do not print on each other."""
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width, break_long_words=True)) or text
 
 
 def _base(measure: str) -> str:
@@ -377,26 +490,27 @@ def segments(result: AuditResult) -> Figure:
     views = _views(result.segments)
     heights = [0.7 + 0.3 * len(t) for t in views.values()]
     figure = _figure(7.0, sum(heights) + 0.6)
+    names = Names(result)
     colours = matplotlib.colormaps["tab10"].colors
     axes_list = figure.subplots(len(views), 1, squeeze=False, height_ratios=heights)[:, 0]
     for axes, (view, table) in zip(axes_list, views.items(), strict=True):
-        labels = [_text(g) for g in table.index]
+        labels = [names.group(view, g) for g in table.index]
         ys = np.arange(len(table))[::-1]
         left = np.zeros(len(table))
         for k, segment in enumerate(table.columns):
             share = table[segment].to_numpy(dtype=float)
-            axes.barh(ys, np.nan_to_num(share), left=left, color=colours[k % len(colours)], label=_text(segment),
-                      height=0.7)
+            axes.barh(ys, np.nan_to_num(share), left=left, color=colours[k % len(colours)],
+                      label=names.short(segment, "segment"), height=0.7)
             left += np.nan_to_num(share)
         for y, row in zip(ys, table.itertuples(index=False), strict=True):
             if not np.isfinite(np.asarray(row, dtype=float)).any():
                 axes.text(0.5, y, SUPPRESSED, ha="center", va="center", color="#6b6b6b", style="italic")
         axes.set_yticks(ys, labels)
         axes.set_xlim(0, 1)
-        axes.set_title(f"segment shares by {_text(view)}", loc="left")
+        axes.set_title(f"segment shares by {names.view(view, wrap=False)}", loc="left")
     axes_list[0].legend(loc="lower left", bbox_to_anchor=(0, 1.15), ncol=min(len(result.segments.columns), 6),
                         fontsize=8, frameon=False)
-    return figure
+    return names.keyed(figure)
 
 
 @_styled
@@ -408,6 +522,7 @@ def scores(result: AuditResult) -> Figure:
     views = _views(table)
     heights = [0.7 + 0.32 * len(t) for t in views.values()]
     figure = _figure(7.0, sum(heights) + 0.3)
+    names = Names(result)
     axes_list = figure.subplots(len(views), 1, squeeze=False, height_ratios=heights, sharex=True)[:, 0]
     for axes, (view, frame) in zip(axes_list, views.items(), strict=True):
         ys = np.arange(len(frame))[::-1]
@@ -422,14 +537,17 @@ def scores(result: AuditResult) -> Figure:
             axes.add_patch(matplotlib.patches.Rectangle((q25, y - 0.25), q75 - q25, 0.5, facecolor="#c6dbef",
                                                         edgecolor=NEUTRAL))
             axes.plot([median, median], [y - 0.25, y + 0.25], color="black", linewidth=1.6)
-        axes.set_yticks(ys, [_text(g) for g in frame.index])
+        axes.set_yticks(ys, [names.group(view, g) for g in frame.index])
         axes.set_ylim(-0.7, len(frame) - 0.3)
-        axes.set_title(f"score by {_text(view)} (5th, 25th, 50th, 75th, 95th percentiles)", loc="left")
+        axes.set_title(f"score by {names.view(view, wrap=False)} (5th, 25th, 50th, 75th, 95th percentiles)",
+                       loc="left")
         axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
-    return figure
+    return names.keyed(figure)
 
 
 GAP_FEATURES = 6
+GAP_COLUMN = 4
+"""Up to this many groups the gap panels stand in one column, more in two."""
 
 
 @_styled
@@ -441,16 +559,22 @@ def gap(result: AuditResult) -> Figure:
     frame = explanations.gap
     crossed = Layout.of(result.metadata, result.by_group.index).attributes
     keys = [k for k in dict.fromkeys((a, g) for a, g, _ in frame.index) if len(crossed.get(k[0], (k[0],))) == 1]
-    figure = _figure(CHART_WIDTH, 0.4 + len(keys) * (0.35 + 0.14 * (GAP_FEATURES + 2)))
-    axes_list = figure.subplots(len(keys), 1, squeeze=False)[:, 0]
-    for axes, (attribute, group) in zip(axes_list, keys, strict=True):
+    frame = frame.sort_index()  # looked up by group below
+    columns = 1 if len(keys) <= GAP_COLUMN else 2  # two columns keep many groups on one page at a legible size
+    rows_of_panels = -(-len(keys) // columns)
+    figure = _figure(CHART_WIDTH if columns == 1 else 7.2, 0.4 + rows_of_panels * (0.35 + 0.14 * (GAP_FEATURES + 2)))
+    names = Names(result)
+    axes_list = figure.subplots(rows_of_panels, columns, squeeze=False).ravel()
+    for axes in axes_list[len(keys):]:
+        axes.set_visible(False)
+    for axes, (attribute, group) in zip(axes_list, keys, strict=False):
         rows = frame.loc[(attribute, group)]
         features = rows.drop(index=[i for i in rows.index if str(i).startswith("(")], errors="ignore")
         top = features.reindex(features["contribution"].abs().sort_values(ascending=False).index[:GAP_FEATURES])
         shown = pd.concat([top, rows.loc[[i for i in ("(residual)", "(total gap)") if i in rows.index]]])
         ys = np.arange(len(shown))[::-1]
         values = shown["contribution"].to_numpy(dtype=float)
-        title = f"{attribute} = {group}: gap in mean {explanations.units} and its parts"
+        title = f"{names.short(attribute, 'attribute')} = {names.short(group)}: gap in mean {explanations.units}"
         if not np.isfinite(values).any():
             axes.text(0.5, 0.5, SUPPRESSED, ha="center", va="center", color="#6b6b6b", style="italic",
                       transform=axes.transAxes)
@@ -464,11 +588,11 @@ def gap(result: AuditResult) -> Figure:
                 errors = [np.maximum(low, 0), np.maximum(high, 0)]
             axes.barh(ys, np.nan_to_num(values), xerr=errors, color=colours, height=0.6, capsize=2)
             axes.axvline(0, color="#6b6b6b", linewidth=0.8)
-        axes.set_yticks(ys, [_label(i) for i in shown.index], fontsize=7.5)
+        axes.set_yticks(ys, [names.short(i, "feature") for i in shown.index], fontsize=7.5)
         axes.tick_params(axis="x", labelsize=7.5)
-        axes.set_title(_text(textwrap.fill(title, 70)), loc="left", fontsize=8.5)
+        axes.set_title(textwrap.fill(title, 44 if columns > 1 else 70), loc="left", fontsize=8.5)
         axes.grid(axis="x", color="#e5e5e5", linewidth=0.6)
-    return figure
+    return names.keyed(figure)
 
 
 @_styled
@@ -482,22 +606,24 @@ def positions(result: AuditResult) -> Figure:
     crossed = Layout.of(result.metadata, result.by_group.index).attributes
     views = {v: t for v, t in _views(table).items() if len(crossed.get(v, (v,))) == 1}
     figure = _figure(7.0, 0.4 + 2.2 * len(views))
+    names = Names(result)
     axes_list = figure.subplots(len(views), 1, squeeze=False)[:, 0]
     for axes, (view, frame) in zip(axes_list, views.items(), strict=True):
         xs = np.array([int(c) for c in frame.columns])
         for group, row in frame.iterrows():
             values = row.to_numpy(dtype=float)
             if np.isfinite(values).any():
-                axes.plot(xs, values, marker="o", markersize=3, linewidth=1.3, label=_text(group))
-        hidden = [_text(g) for g, row in frame.iterrows() if not np.isfinite(row.to_numpy(dtype=float)).any()]
-        title = f"share shown a favourable item at each position, by {_text(view)}"
+                axes.plot(xs, values, marker="o", markersize=3, linewidth=1.3, label=names.group(view, group))
+        hidden = [names.group(view, g, width=200) for g, row in frame.iterrows()
+                  if not np.isfinite(row.to_numpy(dtype=float)).any()]
+        title = f"share shown a favourable item at each position, by {names.view(view, wrap=False)}"
         axes.set_title(title + (f" ({', '.join(hidden)}: {SUPPRESSED})" if hidden else ""), loc="left")
         axes.set_xticks(xs)
         axes.set_xlabel("position in the list (1 = top)")
         axes.set_ylim(bottom=0)
         axes.grid(color="#e5e5e5", linewidth=0.6)
         axes.legend(fontsize=8, frameon=False, ncol=min(len(frame), 5))
-    return figure
+    return names.keyed(figure)
 
 
 # ---------------------------------------------------------------------------- registry and SVG

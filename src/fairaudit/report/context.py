@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from fairaudit.findings import Finding
-from fairaudit.privacy import FLAG
+from fairaudit.privacy import FLAG, Layout
 from fairaudit.provenance import DATA_KEYS, MODEL_KEYS
 from fairaudit.public import transparency
 from fairaudit.report import charts, fmt
@@ -39,11 +39,14 @@ def build(result: AuditResult) -> dict[str, Any]:
     metric_names = [c for c in result.by_group.columns if f"{c}_ci_low" in result.by_group.columns]
     measure_names = list(dict.fromkeys(result.measures.index.get_level_values("measure")))
     chart_svgs: dict[str, str | None] = {}
+    chart_keys: dict[str, list[tuple[str, str]]] = {}
     for name, draw in charts.CHARTS.items():
         try:
-            chart_svgs[name] = charts.to_svg(draw(result), prefix=name)
+            figure = draw(result)
         except charts.ChartUnavailable:
-            chart_svgs[name] = None
+            chart_svgs[name], chart_keys[name] = None, []
+            continue
+        chart_svgs[name], chart_keys[name] = charts.to_svg(figure, prefix=name), figure.fairaudit_key
     return {
         "title": public["title"] if public else title(meta),
         "transparency": public,
@@ -65,6 +68,7 @@ def build(result: AuditResult) -> dict[str, Any]:
         "overall": _overall(result.overall),
         "views": [_view(result, view, i, metric_names) for i, view in enumerate(views, start=1)],
         "charts": chart_svgs,
+        "chart_keys": chart_keys,
         "recommendations": [_recommendation(r, i) for i, r in enumerate(result.recommendations, start=1)],
         "recommendations_note": _recommendations_note(result),
         "comparison": _comparison(result),
@@ -290,19 +294,29 @@ def _in_order(table: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(fmt.ordered(table.index))
 
 
-def _view(result: AuditResult, view: str, number: int, metric_names: list[str]) -> dict[str, Any]:
+def _crossing_order(result: AuditResult, view: str) -> pd.DataFrame:
+    """A crossing's groups ordered by each attribute's natural order in turn (``female & <25`` before
+    ``female & 25-44``), from the groups' values, never from their joined names."""
     table = result.by_group.loc[view]
-    if JOIN not in view:
-        table = _in_order(table)
+    layout = Layout.of(result.metadata, result.by_group.index)
+    parts = [layout.values[(view, label)] for label in table.index]
+    ranks = [{v: i for i, v in enumerate(fmt.ordered(dict.fromkeys(p[k] for p in parts)))}
+             for k in range(len(parts[0]) if parts else 0)]
+    order = sorted(range(len(parts)), key=lambda i: tuple(rank[v] for rank, v in zip(ranks, parts[i], strict=True)))
+    return table.iloc[order]
+
+
+def _view(result: AuditResult, view: str, number: int, metric_names: list[str]) -> dict[str, Any]:
+    table = _in_order(result.by_group.loc[view]) if JOIN not in view else _crossing_order(result, view)
+    hidden = table[FLAG].fillna(False).astype(bool) if FLAG in table.columns else pd.Series(False, table.index)
     first = [m for m in FIRST_TABLE if m in metric_names]
     rest = [m for m in metric_names if m not in first]
     tables = []
     for names in [c for c in (first, rest) if c] or [[]]:
         rows = []
-        for label, row in table.iterrows():
+        for label, row in table[~hidden.to_numpy()].iterrows():
             rows.append({
                 "group": label,
-                "suppressed": bool(row.get(FLAG, False)),
                 "count": fmt.count(row["count"]),
                 "share": fmt.percent(row["share"]),
                 "cells": [_cell(row[m], row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high")) for m in names],
@@ -311,7 +325,9 @@ def _view(result: AuditResult, view: str, number: int, metric_names: list[str]) 
     return {
         "name": view,
         "anchor": f"view-{number}",
-        "tables": tables,
+        "tables": tables if len(table) > int(hidden.sum()) else [],
+        "suppressed": [str(label) for label in table.index[hidden.to_numpy()]],
+        "groups": len(table),
         "disparities": _disparities(result.disparities, view),
         "measures": _measures(result, view),
     }
@@ -544,14 +560,16 @@ def notebook(result: AuditResult) -> dict[str, Any]:
                           "withheld": bool(row.get(FLAG, False))})
         rows.append({"view": view, "cells": cells})
     try:
-        chart = charts.to_svg(charts.rates(result), prefix="notebook-rates")
+        figure = charts.rates(result)
+        chart, chart_key = charts.to_svg(figure, prefix="notebook-rates"), figure.fairaudit_key
     except charts.ChartUnavailable:
-        chart = None
+        chart, chart_key = None, []
     return {
         "title": title(result.metadata),
         "subtitle": _subtitle(result.metadata),
         "verdict": verdict(result),
         "chart": chart,
+        "chart_key": chart_key,
         "key_findings": [_finding(f) for f in key_findings(result.findings)],
         "columns": [fmt.words(c) for c in columns],
         "rows": rows,
