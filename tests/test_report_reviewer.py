@@ -118,10 +118,10 @@ def test_charts_have_counts_order_and_no_exponents(result):
         assert not [t for t in svg.split(">") if "e-0" in t and "<text" in t]
 
 
-def test_long_crossing_names_are_wrapped():
-    assert charts._label("Female & Amer-Indian-Eskimo & 45-64").split("\n") == ["Female &", "Amer-Indian-Eskimo &",
-                                                                                 "45-64"]
-    assert all(len(line) <= charts.LABEL_WIDTH for line in charts._label("x" * 60).split("\n"))
+def test_long_crossing_names_are_wrapped(result):
+    names = charts.Names(result)
+    assert names.group("sex & age_group", "female & 45-64").split("\n") == ["female &", "45-64"]
+    assert names.view("sex & age_group").split("\n") == ["sex &", "age_group"]
 
 
 # ---------------------------------------------------------------------------- provenance and sign-off
