@@ -171,6 +171,10 @@ def with_key(figure: Figure) -> Figure:
 
 
 # ---------------------------------------------------------------------------- forest plot
+FOREST_GAP = 0.07
+"""Inches between the forest plot's rows (its labels are attribute names, its rows many)."""
+
+
 def _forest_rows(result: AuditResult) -> list[tuple[str, list[tuple[str, float, float, float, bool]]]]:
     """(measure, [(view, value, low, high, withheld)]) for each named measure and each policy threshold on
     a metric's disparity."""
@@ -200,7 +204,7 @@ def forest(result: AuditResult) -> Figure:
     columns = [c for c in ([p for p in panels if not p[0].endswith("_ratio")],
                            [p for p in panels if p[0].endswith("_ratio")]) if c]
     names = Names(result)
-    tall = {measure: _rows([names.view(view) for view, *_ in rows])[1] for measure, rows in panels}
+    tall = {measure: _rows([names.view(view) for view, *_ in rows], FOREST_GAP)[1] for measure, rows in panels}
     heights = [0.55 + max(tall[c[r][0]] for c in columns if r < len(c)) for r in range(max(len(c) for c in columns))]
     figure = _figure(CHART_WIDTH if len(columns) == 1 else 7.2, sum(heights) + 0.7)
     severity = {(f.attribute, f.measure): f.severity for f in result.findings}
@@ -222,7 +226,7 @@ def forest(result: AuditResult) -> Figure:
 
 def _forest_panel(axes, measure, rows, severity, threshold, names, title_width) -> None:
     labels = [names.view(view) for view, *_ in rows]
-    ys, y = _rows(labels)  # a wrapped label takes as many lines as it has
+    ys, y = _rows(labels, FOREST_GAP)  # a wrapped label takes as many lines as it has
     for yy, (view, value, low, high, withheld) in zip(ys, rows, strict=True):
         if withheld or not is_number(value):
             axes.text(0.5, yy, WITHHELD if withheld else "undefined", ha="center", va="center",
@@ -302,11 +306,12 @@ LINE = 8 * 1.25 / 72
 """Inches: one line of 8 pt tick-label text."""
 
 
-def _rows(labels: list[str]) -> tuple[list[float], float]:
-    """The y of each row (top to bottom, negative) and the total height, each row as tall as its label."""
+def _rows(labels: list[str], gap: float = 0.12) -> tuple[list[float], float]:
+    """The y of each row (top to bottom, negative) and the total height, each row as tall as its label plus
+    ``gap`` inches."""
     ys, y = [], 0.0
     for label in labels:
-        height = 0.12 + LINE * (label.count("\n") + 1)
+        height = gap + LINE * (label.count("\n") + 1)
         ys.append(-(y + height / 2))
         y += height
     return ys, y
@@ -420,9 +425,9 @@ def tradeoff(result: AuditResult) -> Figure:
     if not simulated or not measures:
         raise ChartUnavailable("This result has no recommendation with a measured effect to draw.")
     quality = "balanced_accuracy" if all("balanced_accuracy" in r.effect.index for _, r in simulated) else "accuracy"
-    columns = min(2, len(measures))
+    columns = 3 if len(measures) > 4 else min(2, len(measures))  # many measures: a grid that fits one page
     rows = -(-len(measures) // columns)
-    figure = _figure(CHART_WIDTH + 0.8 if columns > 1 else CHART_WIDTH, 2.4 * rows + 0.6)
+    figure = _figure(7.2 if columns > 1 else CHART_WIDTH, 2.3 * rows + 0.6)
     names = Names(result)
     axes_grid = figure.subplots(rows, columns, squeeze=False).ravel()
     for axes in axes_grid[len(measures):]:
@@ -447,7 +452,7 @@ def tradeoff(result: AuditResult) -> Figure:
         axes.set_xlabel(f"{words(quality)} after", fontsize=8)
         base, _, view = measure.partition(" (")
         title = words(base) + (f" ({names.view(view.removesuffix(')'), wrap=False)})" if view else "")
-        axes.set_title(textwrap.fill(title, 34), fontsize=8.5, loc="left")
+        axes.set_title(textwrap.fill(title, 34 if columns < 3 else 26), fontsize=8.5, loc="left")
         axes.tick_params(labelsize=8)
         axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
         axes.grid(color="#e5e5e5", linewidth=0.6)
@@ -558,7 +563,8 @@ def gap(result: AuditResult) -> Figure:
         raise ChartUnavailable("This result has no explanations: audit with explain=True.")
     frame = explanations.gap
     crossed = Layout.of(result.metadata, result.by_group.index).attributes
-    keys = [k for k in dict.fromkeys((a, g) for a, g, _ in frame.index) if len(crossed.get(k[0], (k[0],))) == 1]
+    found = [k for k in dict.fromkeys((a, g) for a, g, _ in frame.index) if len(crossed.get(k[0], (k[0],))) == 1]
+    keys = [(a, g) for a in dict.fromkeys(a for a, _ in found) for g in ordered([g for b, g in found if b == a])]
     frame = frame.sort_index()  # looked up by group below
     columns = 1 if len(keys) <= GAP_COLUMN else 2  # two columns keep many groups on one page at a legible size
     rows_of_panels = -(-len(keys) // columns)
