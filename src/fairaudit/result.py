@@ -271,7 +271,8 @@ class AuditResult:
         ``"heatmap"`` (selection rate in each two-way crossing) or ``"tradeoff"`` (each simulated
         recommendation's disparity after against its accuracy after). A chart the result holds nothing
         for raises :class:`fairaudit.report.ChartUnavailable` (a ``ValueError``). In a notebook the figure
-        shows as an image.
+        shows as an image. Names longer than 18 characters are shortened to a code and their start, with the
+        key drawn beneath the figure (and kept as ``figure.fairaudit_key``).
         """
         _above("fairaudit.report", "show_in_notebooks")()
         charts = _above("fairaudit.report", "CHARTS")
