@@ -427,7 +427,7 @@ def tradeoff(result: AuditResult) -> Figure:
     quality = "balanced_accuracy" if all("balanced_accuracy" in r.effect.index for _, r in simulated) else "accuracy"
     columns = 3 if len(measures) > 4 else min(2, len(measures))  # many measures: a grid that fits one page
     rows = -(-len(measures) // columns)
-    figure = _figure(7.2 if columns > 1 else CHART_WIDTH, 2.3 * rows + 0.6)
+    figure = _figure(7.2 if columns > 1 else CHART_WIDTH, 2.1 * rows + 0.6)
     names = Names(result)
     axes_grid = figure.subplots(rows, columns, squeeze=False).ravel()
     for axes in axes_grid[len(measures):]:
