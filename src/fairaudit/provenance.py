@@ -101,4 +101,3 @@ def with_provenance(result: AuditResult, *, name: str | None, model_info: dict[s
                 "errors are smaller than on new people, so error-rate measures look better than they will be; "
                 "audit rows the model has not seen.")], key=lambda f: SEVERITIES.index(f.severity))
     return result
-
