@@ -84,6 +84,30 @@ def floor(path: str) -> dict:
             "groups": len({r[:3] for r in rows}), "fingerprint": "-", "score_bins": 1000}
 
 
+def spark_session() -> object:
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "4")
+             .config("spark.driver.memory", "2g").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def spark_floor(data: object) -> dict:
+    """FLOOR_SQL's one GROUP BY as a Spark DataFrame query, collected."""
+    from pyspark.sql import functions as F
+
+    score = F.col("score")
+    started = time.perf_counter()
+    rows = data.groupBy(*SENSITIVE, "y", (score >= 0.5).cast("int").alias("p"),
+                        F.least(F.floor(score * 10), F.lit(9)).alias("c"), F.floor(score * 1000).alias("b")).agg(
+        F.count("*").alias("n"), F.sum(score), F.sum(score * score)).collect()
+    return {"stats_seconds": time.perf_counter() - started, "tables_seconds": 0.0, "rows": sum(r["n"] for r in rows),
+            "groups": len({tuple(r[:3]) for r in rows}), "fingerprint": "-", "score_bins": 1000}
+
+
 def measure(engine: str, path: str) -> dict:
     import warnings
 
@@ -106,16 +130,13 @@ def measure(engine: str, path: str) -> dict:
             data[name] = data[name].astype("category")
         out["load_seconds"] = time.perf_counter() - started
     else:
-        from pyspark.sql import SparkSession
-
         started = time.perf_counter()
-        os.environ["PYSPARK_PYTHON"] = sys.executable
-        spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
-                 .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "4")
-                 .config("spark.driver.memory", "2g").getOrCreate())
-        spark.sparkContext.setLogLevel("ERROR")
+        spark = spark_session()
         data = spark.read.parquet(str(Path(path).parent))
         out["load_seconds"] = time.perf_counter() - started
+        if engine == "spark_floor":
+            return {**spark_floor(data), **out}
+        spark.sparkContext.setJobGroup("audit", "fairaudit")
     started = time.perf_counter()
     result = group_stats(data, **KWARGS)
     out["stats_seconds"] = time.perf_counter() - started
@@ -124,10 +145,35 @@ def measure(engine: str, path: str) -> dict:
     out["tables_seconds"] = time.perf_counter() - started
     out.update(rows=result.rows, groups=result.stats.n_groups, fingerprint=result.fingerprint[:12],
                score_bins=len(result.stats.score_edges) - 1)
+    if engine == "spark":
+        out["spark_jobs"] = len(spark.sparkContext.statusTracker().getJobIdsForGroup("audit"))
     return out
 
 
 # ---------------------------------------------------------------------------- in memory
+def frame_of(rows: int) -> object:
+    """The in-memory data: three text attributes, a 0/1 label, a probability score (the same in any
+    Python that has numpy and pandas: Aequitas runs it in its own environment)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({name: rng.choice(values, rows) for name, values in
+                          zip(SENSITIVE, (REGIONS, AGES, SEXES), strict=True)})
+    logit = rng.normal(0, 1, rows)
+    frame["y"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+    frame["score"] = 1 / (1 + np.exp(-(logit + rng.normal(0, 0.7, rows))))
+    return frame
+
+
+def best_of(run: object, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def in_memory(rows: int, repeat: int = 3) -> dict:
     """The default audit of a pandas frame (3 text attributes, all crossings, scores, n_boot=1000) against
     the numpy floor of the same run: factorise the three columns, one bincount of the cells, one binned
@@ -139,12 +185,7 @@ def in_memory(rows: int, repeat: int = 3) -> dict:
     import fairaudit as fa
 
     warnings.simplefilter("ignore")
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({name: rng.choice(values, rows) for name, values in
-                          zip(SENSITIVE, (REGIONS, AGES, SEXES), strict=True)})
-    logit = rng.normal(0, 1, rows)
-    frame["y"] = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(np.int8)
-    frame["score"] = 1 / (1 + np.exp(-(logit + rng.normal(0, 0.7, rows))))
+    frame = frame_of(rows)
 
     def floor() -> None:
         codes = [pd.factorize(frame[name], sort=True)[0] for name in SENSITIVE]
@@ -157,15 +198,32 @@ def in_memory(rows: int, repeat: int = 3) -> dict:
     def audit() -> None:
         fa.audit(None, frame, sensitive=SENSITIVE, **{k: v for k, v in KWARGS.items() if k != "sensitive"})
 
-    out = {}
-    for name, run in (("floor", floor), ("audit", audit)):
-        times = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - started)
-        out[name] = min(times)
-    return out
+    return {"floor": best_of(floor, repeat), "audit": best_of(audit, repeat)}
+
+
+AEQUITAS = """
+import sys, time, warnings
+import numpy as np
+sys.path.insert(0, {folder!r})
+from bench_scale import SENSITIVE, best_of, frame_of
+from aequitas.bias import Bias
+from aequitas.group import Group
+warnings.simplefilter("ignore")
+frame = frame_of({rows})
+data = frame[SENSITIVE].assign(score=(frame["score"] >= 0.5).astype(int), label_value=frame["y"].astype(int))
+def run():
+    crosstabs, _ = Group().get_crosstabs(data)
+    Bias().get_disparity_major_group(crosstabs, original_df=data)
+print(best_of(run, {repeat}))
+"""
+
+
+def aequitas(python: str, rows: int, repeat: int = 3) -> float:
+    """Aequitas' crosstabs + disparity (per attribute: 11 groups, no crossings, no AUC, no intervals) on the
+    same rows, in the interpreter ``python`` (Aequitas pins pandas < 3, so it lives in its own environment)."""
+    script = AEQUITAS.format(folder=str(Path(__file__).parent), rows=rows, repeat=repeat)
+    done = subprocess.run([python, "-c", script], capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------------------- the parent
@@ -201,6 +259,11 @@ def run_child(engine: str, path: str) -> dict:
     return result
 
 
+def conditions() -> str:
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return f"{os.cpu_count()} cores, load average {load} (1, 5, 15 min)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000, 100_000_000])
@@ -208,8 +271,11 @@ def main() -> None:
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--in-memory", type=int, default=None, metavar="ROWS",
                         help="only the in-memory default audit against the numpy floor, at ROWS rows")
+    parser.add_argument("--aequitas-python", default=None, metavar="PYTHON",
+                        help="with --in-memory: an interpreter with aequitas installed, timed on the same rows")
     parser.add_argument("--keep", type=Path, default=None, help="write the files here and keep them")
-    parser.add_argument("--measure", choices=["floor", "duckdb", "spark", "pandas"], help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=["floor", "duckdb", "spark_floor", "spark", "pandas"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -217,13 +283,18 @@ def main() -> None:
         return
     if args.in_memory:
         found = in_memory(args.in_memory)
-        print(f"in memory, {args.in_memory:,} rows: audit {found['audit']:.2f} s, numpy floor {found['floor']:.2f} s "
-              f"({found['audit'] / found['floor']:.1f}x)")
+        line = (f"in memory, {args.in_memory:,} rows: audit {found['audit']:.2f} s, numpy floor {found['floor']:.2f} s "
+                f"({found['audit'] / found['floor']:.1f}x)")
+        if args.aequitas_python:
+            seconds = aequitas(args.aequitas_python, args.in_memory)
+            line += f"; Aequitas crosstabs + disparity {seconds:.2f} s ({found['audit'] / seconds:.2f}x)"
+        print(f"{line}; {conditions()}")
         return
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="fairaudit-bench-"))
-    lines = ["| engine | rows | Parquet on disk | load s | stats s | tables s | peak RSS | fingerprint |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| engine | rows | Parquet on disk | session s | stats s | x floor | tables s | peak RSS | Spark jobs "
+             "| fingerprint | load average |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     try:
         for rows in args.rows:
             started = time.perf_counter()
@@ -233,13 +304,18 @@ def main() -> None:
                   file=sys.stderr, flush=True)
             engines = ["floor", "duckdb"]
             if rows <= 10_000_000:
-                engines += [] if args.skip_spark else ["spark"]
+                engines += [] if args.skip_spark else ["spark_floor", "spark"]
                 engines += [] if args.skip_pandas else ["pandas"]
+            floors: dict[str, float] = {}
             for engine in engines:
                 r = run_child(engine, path)
+                floors[engine] = r["stats_seconds"]
+                base = {"duckdb": "floor", "spark": "spark_floor"}.get(engine)
+                ratio = f"{r['stats_seconds'] / floors[base]:.2f}" if base in floors else "-"
                 load = f"{r['load_seconds']:.1f}" if "load_seconds" in r else "-"
-                line = (f"| {engine} | {rows:,} | {size:,.0f} MiB | {load} | {r['stats_seconds']:.1f} | "
-                        f"{r['tables_seconds']:.2f} | {r['peak_rss_mb']:,.0f} MiB | {r['fingerprint']} |")
+                line = (f"| {engine} | {rows:,} | {size:,.0f} MiB | {load} | {r['stats_seconds']:.1f} | {ratio} | "
+                        f"{r['tables_seconds']:.2f} | {r['peak_rss_mb']:,.0f} MiB | {r.get('spark_jobs', '-')} | "
+                        f"{r['fingerprint']} | {', '.join(f'{v:.1f}' for v in os.getloadavg())} |")
                 print(line, file=sys.stderr, flush=True)
                 lines.append(line)
             if args.keep is None:
@@ -248,6 +324,7 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     print("\n".join(lines))
+    print(conditions())
 
 
 if __name__ == "__main__":

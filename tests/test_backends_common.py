@@ -15,9 +15,8 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.backends import EngineStats, engine_of, group_stats
-from fairaudit.backends._common import edges_from_distinct, edges_from_grid
 from fairaudit.inputs import AuditInputError, AuditTypeError, MissingSensitiveValueWarning, SingleGroupWarning
-from fairaudit.stats import SCORE_GRID, GroupStats, default_score_edges
+from fairaudit.stats import SCORE_GRID, GroupStats, default_score_edges, edges_from_distinct, edges_from_grid
 from fairaudit.tables import build_tables
 from tests.conftest import fit_scores
 

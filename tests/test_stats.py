@@ -89,3 +89,18 @@ def test_hand_counted_cells():
     assert cells[0].tolist() == [[1.0, 1.0], [0.0, 1.0]]
     assert cells[1].tolist() == [[1.0, 0.0], [2.0, 0.0]]
     assert stats.count[1].sum() == 2 and stats.group_weight.tolist() == [3.0, 3.0]
+
+
+def test_default_score_edges_are_quantiles_of_every_row_in_any_order():
+    """Above any sample size: the edges are numpy's quantiles of all rows, snapped to the grid, whatever the
+    order of the rows (an engine computes the same from its grid histogram)."""
+    from fairaudit.stats import MAX_SCORE_BINS, SCORE_GRID, default_score_edges
+
+    rng = np.random.default_rng(5)
+    scores = rng.beta(2, 5, 400_000)
+    quantiles = np.quantile(scores, np.linspace(0, 1, MAX_SCORE_BINS + 1)[1:-1])
+    expected = np.concatenate([[-np.inf], np.unique(np.floor(quantiles * SCORE_GRID) / SCORE_GRID), [np.inf]])
+    np.testing.assert_array_equal(default_score_edges(scores), expected)
+    np.testing.assert_array_equal(default_score_edges(rng.permutation(scores)), expected)
+    rounded = np.round(scores, 3)
+    np.testing.assert_array_equal(default_score_edges(rounded), np.append(np.unique(rounded), np.inf))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairaudit.stats import JOIN, MISSING_GROUP
+from fairaudit.stats import JOIN, MISSING_GROUP, compact
 
 MAX_GROUPS_PER_ATTRIBUTE = 50
 """A sensitive column with more distinct values than this is refused: bin it first."""
@@ -300,8 +300,8 @@ def factorize(series: pd.Series, *, name: str | None = None) -> tuple[np.ndarray
     if isinstance(series.dtype, pd.CategoricalDtype):
         _check_names(np.asarray(series.cat.categories), name)
         return _compact(series.cat.codes.to_numpy(), np.asarray(series.cat.categories))
-    values = series.to_numpy()
-    if values.dtype.kind in "iub" and values.size:
+    values = series.to_numpy() if series.dtype.kind in "iub" else None  # strings are not copied to objects
+    if values is not None and values.dtype.kind in "iub" and values.size:
         low = int(values.min())
         if int(values.max()) - low < 1 << 20:
             shifted = values.astype(np.int64) - low
@@ -350,14 +350,7 @@ def _cross(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, list[
     combined = np.zeros(len(codes[0]), dtype=np.int64)
     for code, size in zip(codes, sizes, strict=True):
         combined = combined * size + code
-    space = int(np.prod(sizes, dtype=np.float64))
-    if space <= 1 << 22:
-        present = np.flatnonzero(np.bincount(combined, minlength=space))
-        remap = np.zeros(space, dtype=np.int64)
-        remap[present] = np.arange(present.size)
-        finest = remap[combined]
-    else:
-        present, finest = np.unique(combined, return_inverse=True)
+    present, finest = compact(combined, int(np.prod(sizes, dtype=np.float64)))
     combos = []
     for value in present.tolist():
         digits = []

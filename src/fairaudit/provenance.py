@@ -8,6 +8,7 @@ keys: ``source``, ``period``. Other keys are kept and listed as they are.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -34,6 +35,12 @@ CORE = ("fairaudit", "numpy", "pandas", "scipy", "scikit-learn")
 
 def versions() -> dict[str, str]:
     """Python and every installed library in :data:`VERSIONED` (the core ones even when missing)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    """:func:`versions`, read once per process (reading package metadata takes tens of milliseconds)."""
     out = {"python": platform.python_version()}
     for package in VERSIONED:
         try:

@@ -31,13 +31,18 @@ SUM_FIELDS = ("count", "weight", "weight_sq", "score_sum", "score_sq_sum")
 
 
 def calibration_bin(scores: np.ndarray) -> np.ndarray:
-    """Calibration bin of each score, as in ``sklearn.calibration.calibration_curve`` (uniform)."""
-    return np.searchsorted(CALIBRATION_EDGES[1:-1], scores)
+    """Calibration bin of each score, as in ``sklearn.calibration.calibration_curve`` (uniform): the number
+    of interior edges below it (nine comparisons cost less than a binary search per score)."""
+    out = np.zeros(np.shape(scores), dtype=np.int8)
+    for edge in CALIBRATION_EDGES[1:-1]:
+        out += scores > edge
+    return out
 
 
-SCORE_GRID = 1 << 16
+SCORE_GRID = 1 << 14
 """Quantile bin edges of probabilities are snapped to multiples of ``1 / SCORE_GRID``, so that a score's
-bin is a table look-up of ``floor(score * SCORE_GRID)`` instead of a binary search."""
+bin is a table look-up of ``floor(score * SCORE_GRID)`` instead of a binary search, and an engine's
+histogram per group and label has at most SCORE_GRID cells (a bin is never narrower than one cell)."""
 
 
 def score_bin(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -214,8 +219,25 @@ class GroupStats:
         )
 
 
+def compact(values: np.ndarray, space: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values of non-negative integers and each value's position among them, without
+    a sort when the values lie below ``space`` (default: their maximum + 1) and that is at most 2**22."""
+    space = int(values.max()) + 1 if space is None and values.size else space or 0
+    if space > 1 << 22:
+        return np.unique(values, return_inverse=True)
+    present = np.flatnonzero(np.bincount(values, minlength=space))
+    remap = np.zeros(space, dtype=np.int64)
+    remap[present] = np.arange(present.size)
+    return present, remap[values]
+
+
 def sum_groups(array: np.ndarray, member: np.ndarray, n_groups: int, axis: int) -> np.ndarray:
     """Sum the entries of ``array`` along ``axis`` into ``n_groups`` groups (``member`` per entry)."""
+    if axis == 0:  # whole contiguous slices: one addition per entry beats a strided reduction
+        out = np.zeros((n_groups,) + array.shape[1:], dtype=np.result_type(array.dtype, float))
+        for entry, group in enumerate(member.tolist()):
+            out[group] += array[entry]
+        return out
     if np.all(member[1:] >= member[:-1]):  # already grouped: no reordering copy
         return np.add.reduceat(array, np.searchsorted(member, np.arange(n_groups)), axis=axis)
     order = np.argsort(member, kind="stable")
@@ -263,15 +285,82 @@ def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> n
     """Histogram edges for ROC AUC.
 
     When the scores take at most ``max_bins`` distinct values, every value gets its own bin and the
-    AUC is exact. Otherwise the edges are quantiles of the scores (each bin holds about
-    ``1 / max_bins`` of the rows; probabilities' edges snapped to a grid of ``1 / SCORE_GRID``), and
-    the AUC counts pairs inside one bin as ties.
+    AUC is exact. Otherwise the edges are quantiles of all the scores (numpy's "linear" method; each bin
+    holds about ``1 / max_bins`` of the rows; probabilities' edges snapped down to a grid of
+    ``1 / SCORE_GRID``), and the AUC counts pairs inside one bin as ties. Probabilities' edges come from
+    their grid histogram (:func:`edges_from_grid`, exact, one pass; an engine computes the same), so
+    they do not depend on the order of the rows.
     """
     scores = np.asarray(scores, dtype=float)
-    candidates, distinct = sample_and_distinct(scores, max_bins)
-    if distinct is not None:
-        return np.append(distinct, np.inf)
-    quantiles = np.quantile(candidates, np.linspace(0.0, 1.0, max_bins + 1)[1:-1])
-    if candidates.min() >= 0 and candidates.max() <= 1:
+    if scores.size and scores.min() >= 0 and scores.max() <= 1:
+        cells = (scores * SCORE_GRID).astype(np.int64)
+        counts = np.bincount(cells, minlength=SCORE_GRID + 1)
+        occupied = np.flatnonzero(counts)
+        if occupied.size > max_bins:
+            lows, highs = np.full(counts.size, np.inf), np.full(counts.size, -np.inf)
+            np.minimum.at(lows, cells, scores)
+            np.maximum.at(highs, cells, scores)
+            return edges_from_grid(occupied, counts[occupied], lows[occupied], highs[occupied], max_bins)
+    values, counts = np.unique(scores, return_counts=True)
+    return edges_from_distinct(values, counts, max_bins)
+
+
+def numpy_linear_quantiles(sorted_values: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(rows, q)`` (method "linear") of rows given as sorted distinct values with counts,
+    computed as numpy does, without expanding the rows."""
+    n = int(counts.sum())
+    virtual = (n - 1) * q
+    previous = np.floor(virtual).astype(np.int64)
+    nxt = np.minimum(previous + 1, n - 1)
+    gamma = virtual - previous
+    ends = np.cumsum(counts)
+    a = sorted_values[np.searchsorted(ends, previous, side="right")]
+    b = sorted_values[np.searchsorted(ends, nxt, side="right")]
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
+
+
+def edges_from_distinct(values: np.ndarray, counts: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> np.ndarray:
+    """:func:`default_score_edges` of all rows, from their distinct scores and counts: one bin per value
+    when there are at most ``max_bins``, else quantile edges (on the grid for probabilities)."""
+    order = np.argsort(values)
+    values, counts = values[order], counts[order]
+    if values.size <= max_bins:
+        return np.append(values, np.inf)
+    quantiles = numpy_linear_quantiles(values, counts, np.linspace(0.0, 1.0, max_bins + 1)[1:-1])
+    return _snapped(quantiles, values[0], values[-1])
+
+
+def edges_from_grid(cells: np.ndarray, counts: np.ndarray, lows: np.ndarray, highs: np.ndarray,
+                    max_bins: int = MAX_SCORE_BINS) -> np.ndarray:
+    """:func:`default_score_edges` of all rows (quantile edges on the grid), from row counts per grid
+    cell ``floor(score * SCORE_GRID)`` with each cell's smallest and largest score.
+
+    A quantile interpolates two consecutive order statistics: in one cell, its snapped value is that
+    cell; in two cells, they are the first cell's largest and the second's smallest score, so the
+    interpolation is numpy's, exactly."""
+    order = np.argsort(cells)
+    cells, counts, lows, highs = cells[order], counts[order], lows[order], highs[order]
+    n = int(counts.sum())
+    q = np.linspace(0.0, 1.0, max_bins + 1)[1:-1]
+    virtual = (n - 1) * q
+    previous = np.floor(virtual).astype(np.int64)
+    nxt = np.minimum(previous + 1, n - 1)
+    ends = np.cumsum(counts)
+    cell_a = np.searchsorted(ends, previous, side="right")
+    cell_b = np.searchsorted(ends, nxt, side="right")
+    a, b = highs[cell_a], lows[cell_b]
+    gamma = virtual - previous
+    diff = b - a
+    value = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=value, where=gamma >= 0.5)
+    value = np.where(cell_a == cell_b, cells[cell_a] / SCORE_GRID, value)
+    return _snapped(value, lows[0], highs[-1])
+
+
+def _snapped(quantiles: np.ndarray, low: float, high: float) -> np.ndarray:
+    if low >= 0 and high <= 1:
         quantiles = np.floor(quantiles * SCORE_GRID) / SCORE_GRID
     return np.concatenate([[-np.inf], np.unique(quantiles), [np.inf]])

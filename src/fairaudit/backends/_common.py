@@ -40,7 +40,6 @@ from fairaudit.scores import ScoreStats
 from fairaudit.segmentation import SegmentStats
 from fairaudit.stats import (
     CALIBRATION_EDGES,
-    MAX_SCORE_BINS,
     MISSING_GROUP,
     SCORE_GRID,
     GroupStats,
@@ -383,66 +382,6 @@ def grid_table(edges: np.ndarray) -> np.ndarray:
     """Bin of every cell ``floor(score * SCORE_GRID)`` of the grid, for edges on the grid."""
     interior = edges[1:-1]
     return np.searchsorted(interior, np.arange(SCORE_GRID + 1) / SCORE_GRID, side="right")
-
-
-def numpy_linear_quantiles(sorted_values: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``np.quantile(rows, q)`` (method "linear") of rows given as sorted distinct values with counts,
-    computed as numpy does, without expanding the rows."""
-    n = int(counts.sum())
-    virtual = (n - 1) * q
-    previous = np.floor(virtual).astype(np.int64)
-    nxt = np.minimum(previous + 1, n - 1)
-    gamma = virtual - previous
-    ends = np.cumsum(counts)
-    a = sorted_values[np.searchsorted(ends, previous, side="right")]
-    b = sorted_values[np.searchsorted(ends, nxt, side="right")]
-    diff = b - a
-    out = a + diff * gamma
-    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
-    return out
-
-
-def edges_from_distinct(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """:func:`fairaudit.stats.default_score_edges` of all rows, from their distinct scores and counts:
-    one bin per value when there are at most ``MAX_SCORE_BINS``, else quantile edges on the grid."""
-    order = np.argsort(values)
-    values, counts = values[order], counts[order]
-    if values.size <= MAX_SCORE_BINS:
-        return np.append(values, np.inf)
-    quantiles = numpy_linear_quantiles(values, counts, np.linspace(0.0, 1.0, MAX_SCORE_BINS + 1)[1:-1])
-    return _snapped(quantiles, values[0], values[-1])
-
-
-def edges_from_grid(cells: np.ndarray, counts: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
-    """:func:`fairaudit.stats.default_score_edges` of all rows (quantile edges on the grid), from row
-    counts per grid cell ``floor(score * SCORE_GRID)`` with each cell's smallest and largest score.
-
-    A quantile interpolates two consecutive order statistics: in one cell, its snapped value is that
-    cell; in two cells, they are the first cell's largest and the second's smallest score, so the
-    interpolation is numpy's, exactly."""
-    order = np.argsort(cells)
-    cells, counts, lows, highs = cells[order], counts[order], lows[order], highs[order]
-    n = int(counts.sum())
-    q = np.linspace(0.0, 1.0, MAX_SCORE_BINS + 1)[1:-1]
-    virtual = (n - 1) * q
-    previous = np.floor(virtual).astype(np.int64)
-    nxt = np.minimum(previous + 1, n - 1)
-    ends = np.cumsum(counts)
-    cell_a = np.searchsorted(ends, previous, side="right")
-    cell_b = np.searchsorted(ends, nxt, side="right")
-    a, b = highs[cell_a], lows[cell_b]
-    gamma = virtual - previous
-    diff = b - a
-    value = a + diff * gamma
-    np.subtract(b, diff * (1 - gamma), out=value, where=gamma >= 0.5)
-    value = np.where(cell_a == cell_b, cells[cell_a] / SCORE_GRID, value)
-    return _snapped(value, lows[0], highs[-1])
-
-
-def _snapped(quantiles: np.ndarray, low: float, high: float) -> np.ndarray:
-    if low >= 0 and high <= 1:
-        quantiles = np.floor(quantiles * SCORE_GRID) / SCORE_GRID
-    return np.concatenate([[-np.inf], np.unique(quantiles), [np.inf]])
 
 
 def bins_of_scores(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:

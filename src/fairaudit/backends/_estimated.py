@@ -148,14 +148,22 @@ class Estimation:
     def cell_sums(self) -> dict[str, Any]:
         """Per group of the estimated attributes (``x{c}``), the sums of the weighted cells."""
         rows = self.rows
-        out = {}
-        for c, combo in enumerate(self.combos):
-            share = _product([self.shares[a][g] for a, g in enumerate(combo)])
-            weight = share * rows.col("w") if self.weighted else share
-            out.update({f"x{c}_count": share, f"x{c}_weight": weight, f"x{c}_weight_sq": weight * weight})
+        out = self.histogram_sums()
+        for c in range(len(self.combos)):
+            weight = out[f"x{c}_weight"]
+            out[f"x{c}_weight_sq"] = weight * weight
             if self.scored:
                 s = rows.col("s")
                 out.update({f"x{c}_score_sum": weight * s, f"x{c}_score_sq_sum": weight * s * s})
+        return out
+
+    def histogram_sums(self) -> dict[str, Any]:
+        """Per group of the estimated attributes (``x{c}``), the sums of the score histogram: each row's
+        share of the group, and its weight times that share."""
+        out = {}
+        for c, combo in enumerate(self.combos):
+            share = _product([self.shares[a][g] for a, g in enumerate(combo)])
+            out.update({f"x{c}_count": share, f"x{c}_weight": share * self.rows.col("w") if self.weighted else share})
         return out
 
     def expand(self, table: dict[str, np.ndarray], coder: GroupCoder, tail: int) -> tuple[dict[str, np.ndarray],

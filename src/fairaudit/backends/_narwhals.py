@@ -11,7 +11,7 @@ aliases that no column of the input can equal, so that any column name works. Tw
 
 A score bucket is the exact score, or, when the scores have many distinct values, a cell of a grid of
 ``1 / SCORE_GRID`` of their range (probabilities: of [0, 1]) with its smallest and largest score; then
-the histogram edges are the quantiles of :func:`fairaudit.backends._common.edges_from_grid`. ``top_k``
+the histogram edges are the quantiles of :func:`fairaudit.stats.edges_from_grid`. ``top_k``
 finds its cut-off with one more pass over the grid and a sort of the rows of one grid cell. Only these
 small tables leave the engine.
 """
@@ -47,17 +47,24 @@ from fairaudit.backends._common import (
     check_rows,
     check_scores,
     check_weights,
-    edges_from_distinct,
-    edges_from_grid,
     finest_of_mixed,
     fingerprint,
     grid_table,
     group_coder,
-    numpy_linear_quantiles,
 )
 from fairaudit.inputs import AuditInputError, check_top_k, group_name, positive_labels
 from fairaudit.segmentation import SegmentStats, favorable_codes
-from fairaudit.stats import MAX_SCORE_BINS, MISSING_GROUP, N_CALIBRATION_BINS, SCORE_GRID, GroupStats
+from fairaudit.stats import (
+    MAX_SCORE_BINS,
+    MISSING_GROUP,
+    N_CALIBRATION_BINS,
+    SCORE_GRID,
+    GroupStats,
+    compact,
+    edges_from_distinct,
+    edges_from_grid,
+    numpy_linear_quantiles,
+)
 
 PROFILE_CAP = 100_000
 """At most this many rows of the profile come back; more means a column with too many values, whose
@@ -247,17 +254,23 @@ class Rows:
             found = found | (column == value)
         return nw.when(found).then(nw.lit(1, nw.Int64)).otherwise(nw.lit(0, nw.Int64))
 
+    def group_key(self, coder: GroupCoder, positives: dict[str, list[Any]]) -> Any:
+        """The finest group's code and, for a binary task with a target, the label: one integer (mixed
+        radix, first attribute most significant, label last), read back by :func:`assemble`."""
+        nw = self.nw
+        key = nw.lit(0, nw.Int64)
+        for i, values in enumerate(coder.values):
+            key = key * len(values) + self.code(self.col(f"k{i}"), coder, i)
+        if self.has("target") and self.task.name != "score":
+            key = key * 2 + self.matches(self.col("y"), positives["target"])
+        return key
+
     def decision_key(self, *, coder: GroupCoder, segments: GroupCoder | None, positives: dict[str, list[Any]],
                      cut: float | None) -> Any:
         """Group x label x decision (or segment) of each row, packed in one integer."""
         nw = self.nw
         task = self.task.name
-        sizes = [len(values) for values in coder.values]
-        key = nw.lit(0, nw.Int64)
-        for i, size in enumerate(sizes):
-            key = key * size + self.code(self.col(f"k{i}"), coder, i)
-        if self.has("target") and task != "score":
-            key = key * 2 + self.matches(self.col("y"), positives["target"])
+        key = self.group_key(coder, positives)
         if task == "segmentation":
             key = key * len(segments.values[0]) + self.code(self.col("p"), segments, 0)
         elif self.has("y_pred"):
@@ -267,53 +280,73 @@ class Rows:
         return key
 
     def cells(self, *, coder: GroupCoder, segments: GroupCoder | None, positives: dict[str, list[Any]],
-              cut: float | None, exact: bool, span: tuple[float, float],
-              extra: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
-        """One row per cell (group x label x decision x calibration bin, packed in one integer ``key``
-        whose digits :func:`unpack` reads) x score bucket ``b``, with the weighted sums (and the sums of
-        the ``extra`` expressions).
-
-        The score bucket is the exact score, or its grid cell on ``span`` (with the cell's smallest and
-        largest score); the calibration bin is there for probabilities of a binary task. One integer key
-        keeps the engine's hash table small."""
+              cut: float | None, calibrated: bool, extra: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """One row per cell (group x label x decision or segment x calibration bin, packed in one integer
+        ``key``), with the row count and the weighted sums (and the sums of the ``extra`` expressions). A
+        few thousand rows at most: one small hash table in the engine."""
         nw = self.nw
-        n = self.name
         task = self.task.name
         key = self.decision_key(coder=coder, segments=segments, positives=positives, cut=cut)
         scored = self.has("y_score") and task != "segmentation"
         weighted = self.has("sample_weight")
         w = self.col("w")
         sums = {"weight": w, "weight_sq": w * w} if weighted else {}
-        keys = [n("key")]
-        columns: dict[str, Any] = {}
         if scored:
             s = self.col("s")
-            if task == "binary" and span == (0.0, 1.0):
-                calibration = sum(((s > e).cast(nw.Int64) for e in CALIBRATION_INTERIOR), nw.lit(0, nw.Int64))
-                key = key * N_CALIBRATION_BINS + calibration
-            columns[n("b")] = s if exact else self.grid(*span)
-            keys.append(n("b"))
+            if calibrated:  # the bin: the first interior edge at or above the score (one CASE, no sum)
+                chain = nw.when(s <= CALIBRATION_INTERIOR[0]).then(nw.lit(0, nw.Int64))
+                for c, edge in enumerate(CALIBRATION_INTERIOR[1:], start=1):
+                    chain = chain.when(s <= edge).then(nw.lit(c, nw.Int64))
+                key = key * N_CALIBRATION_BINS + chain.otherwise(nw.lit(N_CALIBRATION_BINS - 1, nw.Int64))
             sums.update(score_sum=w * s if weighted else s, score_sq_sum=(w * s if weighted else s) * s)
             if task == "score" and self.has("target"):
                 error = s - self.col("y")
                 weighted_error = w * error if weighted else error
                 sums.update(error=weighted_error, abs_error=weighted_error.abs(), error_sq=weighted_error * error,
                             error_4=weighted_error * error * error * error)
-        columns[n("key")] = key
-        sums.update(extra or {})
-        for name, expression in sums.items():
-            columns[n("sum_" + name)] = expression
-        aggs = [nw.len().alias(n("sum_count"))] + [nw.col(n("sum_" + name)).sum() for name in sums]
-        if scored and not exact:
-            aggs += [nw.col(n("s")).min().alias(n("lo")), nw.col(n("s")).max().alias(n("hi"))]
-        grouped = self.frame.with_columns(**columns).group_by(*keys).agg(*aggs)
-        table = grouped.collect(backend="pyarrow").to_native()
-        out = {name[len(self.prefix):]: table.column(name).to_numpy() for name in table.column_names}
-        if np.any(out["key"] < 0):
-            raise RuntimeError("The engine returned a value its first pass did not see.")
-        out = {name: values.astype(np.int64) if name == "key" else values.astype(float) for name, values in out.items()}
+        out = self.aggregate({"key": key}, {**sums, **(extra or {})})
         if not weighted:
             out["sum_weight"] = out["sum_weight_sq"] = out["sum_count"]
+        return out
+
+    def histogram(self, *, coder: GroupCoder, positives: dict[str, list[Any]], exact: bool,
+                  span: tuple[float, float], extra: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """Rows (and weights) per group (x label) x score bucket ``b``: the exact score, or its grid cell on
+        ``span`` (and the sums of the ``extra`` expressions). Only a count and a weight per row: the engine's
+        largest hash table stays lean."""
+        weighted = self.has("sample_weight")
+        bucket = self.col("s") if exact else self.grid(*span)
+        out = self.aggregate({"key": self.group_key(coder, positives), "b": bucket},
+                             {**({"weight": self.col("w")} if weighted else {}), **(extra or {})})
+        if not weighted:
+            out["sum_weight"] = out["sum_count"]
+        return out
+
+    def pooled(self, span: tuple[float, float]) -> dict[str, np.ndarray]:
+        """Rows per grid cell of the scores on ``span``, with the cell's smallest and largest score: the
+        histogram edges' exact quantiles come from this small table."""
+        s = self.col("s")
+        table = self.aggregate({"b": self.grid(*span)}, {}, lo=s.min(), hi=s.max())
+        order = np.argsort(table["b"])
+        return {name: values[order] for name, values in table.items()}
+
+    def aggregate(self, keys: dict[str, Any], sums: dict[str, Any], **extra: Any) -> dict[str, np.ndarray]:
+        """``group_by(keys)`` with the row count, the sums and ``extra`` aggregations, as numpy arrays
+        (integer keys; floats otherwise)."""
+        nw = self.nw
+        n = self.name
+        columns = {n(name): expression for name, expression in keys.items()}
+        columns.update({n("sum_" + name): expression for name, expression in sums.items()})
+        aggs = [nw.len().alias(n("sum_count"))] + [nw.col(n("sum_" + name)).sum() for name in sums]
+        aggs += [expression.alias(n(name)) for name, expression in extra.items()]
+        table = self.frame.with_columns(**columns).group_by(*[n(k) for k in keys]).agg(*aggs)
+        native = table.collect(backend="pyarrow").to_native().combine_chunks()
+        out = {}
+        for name in native.column_names:
+            values = native.column(name).to_numpy()
+            out[name[len(self.prefix):]] = values.astype(np.int64 if name == n("key") else float, copy=False)
+        if "key" in out and np.any(out["key"] < 0):
+            raise RuntimeError("The engine returned a value its first pass did not see.")
         return out
 
 
@@ -413,35 +446,38 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
     scored = rows.has("y_score") and task.name != "segmentation"
     probabilities = scored and low >= 0 and high <= 1
     span = (0.0, 1.0) if probabilities else (low, high)
-    estimation = extra = None
+    with_score = scored and task.name == "binary" and probabilities
+    estimation = None
     if request.estimated:
         from fairaudit.backends._estimated import Estimation
 
         estimation = Estimation(rows, request)
-        extra = estimation.cell_sums()
-    table = None
-    if scored:
-        table = rows.cells(coder=coder, segments=segments_coder, positives=positives, cut=cut, exact=False,
-                           span=span, extra=extra)
+    cells = rows.cells(coder=coder, segments=segments_coder, positives=positives, cut=cut, calibrated=with_score,
+                       extra=None if estimation is None else estimation.cell_sums())
+    hist = pooled = None
+    exact = False
     fixed = request.score_edges
-    off_grid = fixed is not None and not (probabilities and on_grid(fixed))
-    if table is None or off_grid or (not _few_scores(table) and np.unique(table["b"]).size <= MAX_SCORE_BINS):
-        table = rows.cells(coder=coder, segments=segments_coder, positives=positives, cut=cut, exact=True,
-                           span=span, extra=extra)
-        exact = True
-    else:
-        exact = _few_scores(table)
-        if exact:
-            table["b"] = table["lo"]
+    if (with_score and rows.has("target")) or (scored and task.name == "score"):
+        pooled = rows.pooled(span)
+        few = _few_scores(pooled)
+        exact = few or (fixed is not None and not (probabilities and on_grid(fixed))) or (
+            _distinct_at_least(pooled) <= MAX_SCORE_BINS and rows.distinct(rows.name("s")) <= MAX_SCORE_BINS)
+        hist = rows.histogram(coder=coder, positives=positives, exact=exact and not few, span=span,
+                              extra=None if estimation is None else estimation.histogram_sums())
+        if few:  # each grid cell holds one score: the cell's score is exact
+            hist["b"] = pooled["lo"][np.searchsorted(pooled["b"], hist["b"])]
     estimates = None
-    binary_target = rows.has("target") and task.name != "score"
     if estimation is not None:
+        binary_target = rows.has("target") and task.name != "score"
         key = rows.decision_key(coder=coder, segments=segments_coder, positives=positives, cut=cut)
         estimates = estimation.moments(key, coder, binary_target)
-        tail = (2 if binary_target else 1) * 2 * (N_CALIBRATION_BINS if scored and probabilities else 1)
-        table, coder = estimation.expand(table, coder, tail)
-    built = assemble(table, coder=coder, task=task, has_target=rows.has("target"), scored=scored,
-                     probabilities=probabilities, exact=exact, segments=segments_coder,
+        tail = (2 if binary_target else 1) * 2 * (N_CALIBRATION_BINS if with_score else 1)
+        cells, crossed = estimation.expand(cells, coder, tail)
+        if hist is not None:
+            hist, _ = estimation.expand(hist, coder, 2 if binary_target else 1)
+        coder = crossed
+    built = assemble(cells, hist, pooled, coder=coder, task=task, has_target=rows.has("target"),
+                     with_score=with_score, exact=exact, segments=segments_coder,
                      weighted=rows.has("sample_weight"), score_edges=fixed)
     missing = {name: int(sum(n for n, key in zip(crossings[rows.name("n")], key_rows, strict=True) if key[i] is None))
                for i, name in enumerate(request.sensitive)}
@@ -449,71 +485,83 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
                    estimates=estimates)
 
 
-def assemble(table: dict[str, Any], *, coder: GroupCoder, task: Task, has_target: bool, scored: bool,
-             probabilities: bool, exact: bool, segments: GroupCoder | None, weighted: bool,
-             score_edges: np.ndarray | None = None) -> Computed:
-    """GroupStats (and ScoreStats or SegmentStats) from the cells table, as ``from_codes`` builds them from
-    rows: the same cells, the same histogram edges (see :func:`fairaudit.backends._common.edges_from_grid`)."""
-    rows = len(table["sum_count"])
-    sums = {name: table["sum_" + name] for name in ("count", "weight", "weight_sq")}
-    row_count = table.get("sum_rows", sums["count"])  # estimated groups: a row's shares, its count once
-    zeros = np.zeros(rows, dtype=np.int64)
+def assemble(cells: dict[str, Any], hist: dict[str, Any] | None, pooled: dict[str, Any] | None, *,
+             coder: GroupCoder, task: Task, has_target: bool, with_score: bool, exact: bool,
+             segments: GroupCoder | None, weighted: bool, score_edges: np.ndarray | None = None) -> Computed:
+    """GroupStats (and ScoreStats or SegmentStats) from the engine's tables (:meth:`Rows.cells`,
+    :meth:`Rows.histogram`, :meth:`Rows.pooled`), as ``from_codes`` builds them from rows: the same cells,
+    the same histogram edges (see :func:`fairaudit.stats.edges_from_grid`)."""
+    sums = {name: cells["sum_" + name] for name in ("count", "weight", "weight_sq")}
+    row_count = cells.get("sum_rows", sums["count"])  # estimated groups: a row's shares, its count once
     binary_target = has_target and task.name != "score"
-    with_score = scored and task.name == "binary" and probabilities
-    key, c, p, y = table["key"], zeros, zeros, zeros
+    keys, row_key = compact(cells["key"])  # the few distinct cells are decoded, then spread to the rows
+    key, c, p, code = keys, 0, 0, 0
     if with_score:
         key, c = np.divmod(key, N_CALIBRATION_BINS)
     if task.name == "segmentation":
         key, code = np.divmod(key, len(segments.values[0]))
     elif task.name == "binary":
         key, p = np.divmod(key, 2)
-    if binary_target:
-        key, y = np.divmod(key, 2)
-    g = finest_of_mixed(coder, key)
+    g, y = _groups_and_labels(coder, key, binary_target)
+    g, y, p, c, code = (np.broadcast_to(v, keys.shape)[row_key] for v in (g, y, p, c, code))
     segment_labels: tuple[str, ...] = ()
     segment_stats = score_stats = None
     if task.name == "segmentation":
         segment_labels = segments.names[0]
         segment_stats = _segment_stats(coder, segment_labels, g, code, sums)
         wanted = favorable_codes(task.favorable, segment_labels)
-        p = np.isin(code, wanted).astype(np.int64) if wanted is not None else zeros
+        p = np.isin(code, wanted).astype(np.int64) if wanted is not None else np.zeros_like(g)
     n_y, n_c = (2 if binary_target else 1), (N_CALIBRATION_BINS if with_score else 1)
     shape = (len(coder.groups), n_y, 2, n_c)
     cell = ((g * n_y + y) * 2 + p) * n_c + c
     size = int(np.prod(shape))
     arrays = {name: np.bincount(cell, weights=sums[name], minlength=size).reshape(shape) for name in sums}
     for name in ("score_sum", "score_sq_sum"):
-        values = table["sum_" + name] if with_score else np.zeros(rows)
+        values = cells["sum_" + name] if with_score else np.zeros(cell.size)
         arrays[name] = np.bincount(cell, weights=values, minlength=size).reshape(shape)
-    edges = hist = None
-    if scored:
-        buckets = np.asarray(table["b"], dtype=float)
+    edges = histogram = above = None
+    if hist is not None:
+        hist_keys, hist_row = compact(hist["key"])
+        hist_g, hist_y = (np.broadcast_to(v, hist_keys.shape)[hist_row]
+                          for v in _groups_and_labels(coder, hist_keys, binary_target))
+        buckets = hist["b"]
+        values = buckets if exact else _cell_lows(pooled, buckets)
         if with_score and binary_target:
-            edges, bins = _auc_bins(table, buckets, row_count, exact, score_edges)
+            edges, bins = _auc_bins(pooled, buckets, hist.get("sum_rows", hist["sum_count"]), exact, score_edges)
             n_bins = len(edges) - 1
-            hist = np.bincount((g * 2 + y) * n_bins + bins, weights=sums["weight"],
-                               minlength=len(coder.groups) * 2 * n_bins).reshape(len(coder.groups), 2, n_bins)
+            histogram = np.bincount((hist_g * 2 + hist_y) * n_bins + bins, weights=hist["sum_weight"],
+                                    minlength=len(coder.groups) * 2 * n_bins).reshape(len(coder.groups), 2, n_bins)
         if task.name == "score":
-            score_stats = _score_stats(table, coder, g, buckets, sums, exact, has_target, score_edges)
+            score_stats = _score_stats(cells, hist, coder, g, hist_g, values, has_target, score_edges)
+            if not weighted:
+                above = _above_median(values, hist["sum_count"], hist_g, len(coder.groups))
     stats = GroupStats(attributes=coder.attributes, groups=coder.groups, has_target=binary_target,
-                       has_score=with_score, score_edges=edges, score_hist=hist, **arrays)
+                       has_score=with_score, score_edges=edges, score_hist=histogram, **arrays)
     targeted = int(row_count[p == 1].sum()) if task.top_k is not None else None
-    above = None
-    if task.name == "score" and not weighted:
-        above = _above_median(table, g, len(coder.groups), exact)
     return Computed(stats=stats, score_stats=score_stats, segment_stats=segment_stats, segments=segment_labels,
                     targeted=targeted, above_median=above, rows=0, missing={}, fingerprint="")
 
 
-def _above_median(table: dict[str, Any], g: np.ndarray, n_groups: int, exact: bool) -> tuple[np.ndarray, float]:
+def _groups_and_labels(coder: GroupCoder, key: np.ndarray, binary_target: bool) -> tuple[np.ndarray, Any]:
+    """Finest group and label of keys built by :meth:`Rows.group_key`."""
+    y = 0
+    if binary_target:
+        key, y = np.divmod(key, 2)
+    return finest_of_mixed(coder, key), y
+
+
+def _cell_lows(pooled: dict[str, Any], buckets: np.ndarray) -> np.ndarray:
+    """The smallest score of each bucket's grid cell."""
+    return pooled["lo"][np.searchsorted(pooled["b"], buckets)]
+
+
+def _above_median(values: np.ndarray, counts: np.ndarray, g: np.ndarray, n_groups: int) -> tuple[np.ndarray, float]:
     """Rows per finest group scoring strictly above the median score, and the median: exact from exact
     scores; from grid cells (a cell counts when its smallest score is above the median: the median's own
-    cell may be split, an approximation within 1/65536 of the score range) otherwise."""
-    values = table["b"] if exact else table["lo"]
+    cell may be split, an approximation within 1/16384 of the score range) otherwise."""
     distinct, inverse = np.unique(values, return_inverse=True)
-    counts = np.bincount(inverse, weights=table["sum_count"])
-    median = float(numpy_linear_quantiles(distinct, counts, np.array([0.5]))[0])
-    return np.bincount(g, weights=table["sum_count"] * (values > median), minlength=n_groups), median
+    median = float(numpy_linear_quantiles(distinct, np.bincount(inverse, weights=counts), np.array([0.5]))[0])
+    return np.bincount(g, weights=counts * (values > median), minlength=n_groups), median
 
 
 def _segment_stats(coder: GroupCoder, segments: tuple[str, ...], g: np.ndarray, code: np.ndarray,
@@ -526,31 +574,32 @@ def _segment_stats(coder: GroupCoder, segments: tuple[str, ...], g: np.ndarray, 
     return SegmentStats(coder.attributes, coder.groups, segments, *arrays)
 
 
-def _auc_bins(table: dict[str, Any], buckets: np.ndarray, counts: np.ndarray, exact: bool,
+def _auc_bins(pooled: dict[str, Any], buckets: np.ndarray, counts: np.ndarray, exact: bool,
               fixed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """The AUC histogram's edges (``fixed``, else :func:`fairaudit.stats.default_score_edges` of the rows)
-    and each table row's bin (fixed edges off the 1/65536 grid come with exact scores)."""
+    and each histogram row's bin (fixed edges off the 1/16384 grid come with exact scores)."""
     if fixed is not None:
         return fixed, (bins_of_scores(buckets, fixed) if exact else grid_table(fixed)[buckets.astype(np.int64)])
     if exact:
         values, inverse = np.unique(buckets, return_inverse=True)
         edges = edges_from_distinct(values, np.bincount(inverse, weights=counts))
         return edges, bins_of_scores(buckets, edges)
-    cells, inverse = np.unique(buckets.astype(np.int64), return_inverse=True)
-    lows = np.full(cells.size, np.inf)
-    highs = np.full(cells.size, -np.inf)
-    np.minimum.at(lows, inverse, np.asarray(table["lo"], dtype=float))
-    np.maximum.at(highs, inverse, np.asarray(table["hi"], dtype=float))
-    edges = edges_from_grid(cells.astype(float), np.bincount(inverse, weights=counts), lows, highs)
+    edges = edges_from_grid(pooled["b"], pooled["sum_count"], pooled["lo"], pooled["hi"])
     return edges, grid_table(edges)[buckets.astype(np.int64)]
 
 
-def _score_stats(table: dict[str, Any], coder: GroupCoder, g: np.ndarray, buckets: np.ndarray,
-                 sums: dict[str, np.ndarray], exact: bool, has_target: bool, fixed: np.ndarray | None = None) -> Any:
+def _distinct_at_least(pooled: dict[str, Any]) -> int:
+    """A lower bound of the number of distinct scores: one per occupied grid cell, two where a cell's
+    smallest and largest score differ."""
+    return int(pooled["b"].size + np.count_nonzero(pooled["lo"] < pooled["hi"]))
+
+
+def _score_stats(cells: dict[str, Any], hist: dict[str, Any], coder: GroupCoder, g: np.ndarray,
+                 hist_g: np.ndarray, values: np.ndarray, has_target: bool, fixed: np.ndarray | None = None) -> Any:
     """ScoreStats of a continuous score: the sums per group and the histogram on ``fixed`` edges (the rows then
-    come with exact scores), else on :func:`fairaudit.scores.score_edges` (exact from the distinct scores; from
-    the grid cells' smallest scores when there are too many, an approximation within one cell, 1/65536 of the
-    score range)."""
+    come with exact scores, or grid cells when the edges lie on the grid), else on
+    :func:`fairaudit.scores.score_edges` (exact from the distinct scores; from the grid cells' smallest
+    scores when there are too many, an approximation within one cell, 1/16384 of the score range)."""
     from fairaudit.scores import MAX_BINS, SUMS, ScoreStats
 
     names = {"score": "score_sum", "score_sq": "score_sq_sum"}
@@ -558,11 +607,9 @@ def _score_stats(table: dict[str, Any], coder: GroupCoder, g: np.ndarray, bucket
     columns = []
     for name in SUMS:
         key = "sum_" + names.get(name, name)
-        values = sums.get(name, np.asarray(table[key], dtype=float) if key in table else np.zeros(len(g)))
-        columns.append(np.bincount(g, weights=values, minlength=n))
-    values = buckets if exact else np.asarray(table["lo"], dtype=float)
+        columns.append(np.bincount(g, weights=cells[key], minlength=n) if key in cells else np.zeros(n))
     distinct, inverse = np.unique(values, return_inverse=True)
-    counts = np.bincount(inverse, weights=sums["count"])
+    counts = np.bincount(inverse, weights=hist["sum_count"])
     if fixed is not None:
         edges = fixed
     elif distinct.size <= MAX_BINS:
@@ -573,7 +620,7 @@ def _score_stats(table: dict[str, Any], coder: GroupCoder, g: np.ndarray, bucket
         edges = np.append(edges, np.inf)
     n_bins = len(edges) - 1
     bins = np.searchsorted(edges[1:-1], values, side="right")
-    hist = np.bincount(g * n_bins + bins, weights=sums["weight"], minlength=n * n_bins).reshape(n, n_bins)
+    hist = np.bincount(hist_g * n_bins + bins, weights=hist["sum_weight"], minlength=n * n_bins).reshape(n, n_bins)
     return ScoreStats(coder.attributes, coder.groups, np.column_stack(columns), hist, edges, has_target)
 
 
@@ -602,11 +649,10 @@ def on_grid(edges: np.ndarray) -> bool:
                 and interior[-1] <= SCORE_GRID)
 
 
-def _few_scores(table: dict[str, list[Any]]) -> bool:
-    """Whether every grid bucket holds one distinct score and there are at most MAX_SCORE_BINS of them
-    (then the buckets' scores are the exact distinct scores)."""
-    lows, highs = np.asarray(table["lo"], dtype=float), np.asarray(table["hi"], dtype=float)
-    return bool(np.array_equal(lows, highs) and np.unique(lows).size <= MAX_SCORE_BINS)
+def _few_scores(pooled: dict[str, Any]) -> bool:
+    """Whether every grid cell holds one distinct score and there are at most MAX_SCORE_BINS of them
+    (then the cells' scores are the exact distinct scores)."""
+    return bool(pooled["b"].size <= MAX_SCORE_BINS and np.array_equal(pooled["lo"], pooled["hi"]))
 
 
 def _enum_order(frame: Any, name: str, kinds: dict[str, str]) -> dict[Any, int] | None:
