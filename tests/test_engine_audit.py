@@ -35,9 +35,9 @@ def test_parquet_glob_matches_the_dataframe(credit):
     assert engine.metadata["fingerprint_sha256"] == memory.metadata["fingerprint_sha256"]
 
 
-def test_engine_inputs_refuse_what_needs_rows(credit):
+def test_engine_inputs_refuse_what_they_cannot_audit(credit):
     _, glob = credit
-    with pytest.raises(fa.AuditInputError, match="'mitigate' argument refits models on rows in memory"):
+    with pytest.raises(fa.AuditInputError, match="'mitigate' argument needs a model"):
         quiet_audit(None, glob, sensitive="sex", target="default", y_score="score", mitigate=True)
     with pytest.raises(fa.AuditTypeError, match="'data' argument must be a pandas"):
         quiet_audit(None, {"a": [1]}, sensitive="a", y_pred="a")
@@ -65,6 +65,31 @@ def test_explanations_run_on_a_sample_drawn_by_the_engine(tmp_path):
     small = sample_rows(str(tmp_path / "rows.parquet"), "files", ["group", "proxy"],
                                            total=n, rows=500, seed=1)
     assert len(small) == 500 and list(small.columns) == ["group", "proxy"]
+
+
+def test_mitigations_are_measured_on_a_sample_drawn_by_the_engine(tmp_path):
+    """mitigate=True on a Parquet file refits and measures on the engine's sample: the recommendations are
+    those of the in-memory audit of that very sample (same mitigations, same measured effects)."""
+    from tests.test_findings import planted
+
+    data, model = planted(n=3000, seed=11)
+    data.to_parquet(tmp_path / "rows.parquet")
+    path = str(tmp_path / "rows.parquet")
+    options = dict(sensitive="group", target="y", mitigate=True, n_boot=50)
+    engine = quiet_audit(model, path, **options)
+    assert engine.metadata["mitigation_sample_rows"] == len(data)
+    simulated = [r for r in engine.recommendations if r.effect is not None]
+    assert {"threshold_optimizer_demographic_parity", "reweighing"} <= {r.mitigation for r in simulated}
+    sample = sample_rows(path, "files", ["group", *model.feature_names_in_, "y"], total=len(data), seed=0)
+    memory = quiet_audit(model, sample, **options)
+    assert [r.mitigation for r in engine.recommendations] == [r.mitigation for r in memory.recommendations]
+    for ours, theirs in zip(engine.recommendations, memory.recommendations, strict=True):
+        if theirs.effect is None:
+            assert ours.effect is None
+        else:
+            pd.testing.assert_frame_equal(ours.effect, theirs.effect)
+    with pytest.raises(fa.AuditInputError, match="'mitigate' argument applies to binary decisions"):
+        quiet_audit(model, path, sensitive="group", task="score", mitigate=True, n_boot=0)
 
 
 def test_spark_explanations_use_an_engine_sample(spark):

@@ -297,3 +297,19 @@ def test_small_groups_are_suppressed_in_positions_and_the_report():
 def test_a_failing_ranking_is_advised_to_rerank():
     result = audit_lists(make_lists(11, customers=900, demote=1.0))
     assert "exposure_constrained_reranking" in [r.mitigation for r in result.recommendations]
+
+
+def test_csv_headers_are_read_exactly_as_pandas_reads_them(tmp_path):
+    """A ranking audit of a CSV file opens it with the engines' opener: column names keep their spaces,
+    quotes and semicolons (DuckDB's own CSV reader would trim them), and the numbers are pandas'."""
+    hostile = {"sex": " sex", "region": 'reg"ion; DROP', "customer_id": "customer id ", "offer": "select",
+               "clicked": "clicked ✓", "score": "  score"}
+    data = make_lists(10, customers=200, ties=True).rename(columns=hostile)
+    data.to_csv(tmp_path / "lists.csv", index=False)
+    options = dict(sensitive=[hostile["sex"], hostile["region"]], query=hostile["customer_id"],
+                   item=hostile["offer"], target=hostile["clicked"], favorable=["premium"], top_k=2,
+                   y_score=hostile["score"], n_boot=0)
+    reference = quiet_audit(None, pd.read_csv(tmp_path / "lists.csv"), **options)
+    result = quiet_audit(None, str(tmp_path / "lists.csv"), **options)
+    assert result.metadata["engine"] == "files"
+    _assert_same(result, reference)

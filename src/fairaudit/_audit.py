@@ -14,7 +14,7 @@ import pandas as pd
 from fairaudit.assessment import comparison
 from fairaudit.backends import engine_of, group_stats
 from fairaudit.backends._common import Task, fingerprint
-from fairaudit.backends._native import sample_rows
+from fairaudit.backends._native import open_source, sample_rows
 from fairaudit.backends._pandas import decisions_of, memory_stats
 from fairaudit.compliance import check_options as compliance_options
 from fairaudit.estimated import (
@@ -183,17 +183,12 @@ def audit(
         raise AuditInputError("The 'sensitive_proba' argument audits binary decisions (with or without scores), "
                               "without mitigate=.")
     if not isinstance(data, pd.DataFrame) and engine_of(data) != "pandas":
-        if mitigate:
-            raise AuditInputError(
-                "The 'mitigate' argument refits models on rows in memory: for an engine input, pass a pandas "
-                "DataFrame (a sample collected from the engine), or call audit() with mitigate=False."
-            )
         result = _audit_in_engine(model, data, sensitive=sensitive, target=target, features=features, y_pred=y_pred,
                                   y_score=y_score, threshold=threshold, pos_label=pos_label,
                                   intersections=intersections, sample_weight=sample_weight, confidence=confidence,
                                   n_boot=n_boot, random_state=random_state, policy=rules, started=started,
                                   explain=explain, reference=reference, task=work, recorded=recorded,
-                                  sensitive_proba=sensitive_proba, proba_prior=proba_prior)
+                                  sensitive_proba=sensitive_proba, proba_prior=proba_prior, mitigate=mitigate)
         result.metadata.update(recorded)
         return with_provenance(result, name=name, model_info=model_info, data_info=data_info,
                                training=training)
@@ -281,10 +276,18 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
                      n_boot: int, random_state: Any, policy: Policy, started: float, task: Task,
                      recorded: dict[str, Any], explain: bool = False,
                      reference: dict[str, Any] | None = None, sensitive_proba: Any = None,
-                     proba_prior: Any = None) -> AuditResult:
+                     proba_prior: Any = None, mitigate: bool = False) -> AuditResult:
     """The audit of data held by an engine: the engine computes the group statistics (every task), the
-    rest is shared; explanations run on a random sample the engine draws."""
+    rest is shared; explanations and mitigations run on one random sample the engine draws."""
     check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
+    if mitigate and task.name != "binary":
+        raise AuditInputError("The 'mitigate' argument applies to binary decisions: use favorable= or top_k= to "
+                              "turn segments or scores into a decision.")
+    if mitigate and (model is None or target is None):
+        raise AuditInputError(
+            "The 'mitigate' argument needs a model to retrain or post-process and a target to measure "
+            "against: pass model= and target=, or call audit() with mitigate=False."
+        )
     computed = group_stats(data, sensitive=sensitive, target=target, y_pred=y_pred, y_score=y_score,
                            sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, model=model,
                            features=features, task=task.name, top_k=task.top_k, favorable=task.favorable,
@@ -320,12 +323,14 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
     inputs_used = {target, y_pred, y_score, sample_weight} | set(attributes)
     features = list(features) if features is not None else [  # the columns the model could read, as on pandas
         str(c) for c in getattr(model, "feature_names_in_", [c for c in computed.columns if c not in inputs_used])]
+    seed = random_state if isinstance(random_state, int) else 0
+    sample = None
+    if explain or mitigate:
+        sample = sample_rows(data, computed.engine, list(dict.fromkeys(attributes + features + (
+            [target] if mitigate else []))), total=computed.rows, seed=seed)
     if explain:
         explained = _explained_model(model, task.name, task.favorable, extra.get("segments"))
         explained_segments = getattr(explained, "segments", None)
-        seed = random_state if isinstance(random_state, int) else 0
-        sample = sample_rows(data, computed.engine, list(dict.fromkeys(attributes + features)), total=computed.rows,
-                             seed=seed)
         extra["explanations"] = explain_model(explained, sample, sensitive=attributes, features=features,
                                               pos_label=1 if pos_label is None else pos_label,
                                               confidence=confidence, random_state=seed,
@@ -371,9 +376,16 @@ def _audit_in_engine(model: Any, data: Any, *, sensitive: Any, target: Any, feat
                            features=features, task=task.name, top_k=task.top_k, favorable=task.favorable,
                            score_edges=stats.score_edges if score_edges is None else score_edges)
 
+    recommendations = advice(findings)
+    if mitigate:  # refitted and measured on the engine's sample, as on a DataFrame
+        sampled = resolve_inputs(sample, sensitive=attributes, target=target, features=features, y_pred=None,
+                                 y_score=None, sample_weight=None, pos_label=pos_label, threshold=threshold,
+                                 confidence=confidence, n_boot=0, model=model, task="binary")
+        recommendations = _recommendations(model, sampled, findings, policy, True, random_state)
+        meta["mitigation_sample_rows"] = len(sample)
     return AuditResult(by_group=by_group, overall=tables.overall, disparities=tables.disparities,
                        measures=measures, metadata=meta, findings=findings, policy=policy,
-                       recommendations=advice(findings), pairwise=getattr(tables, "pairwise", None),
+                       recommendations=recommendations, pairwise=getattr(tables, "pairwise", None),
                        statistics=None if estimated else in_engine(stats, data, computed.engine, recount,
                                                                    scored=task.name == "score"), **extra)
 
@@ -424,12 +436,12 @@ def _audit_ranking(model: Any, data: Any, *, sensitive: Any, target: str | None,
         favorable=favorable, top_k=top_k, sample_weight=sample_weight, explain=explain, mitigate=mitigate,
         y_pred=y_pred, features=features, threshold=threshold, pos_label=pos_label)
     engine = ranking_engine(data)
-    if engine == "files":
-        from fairaudit.ranking_input import open_files
-
-        data = open_files(data)
-    stats, columns = ranking_stats(data, sensitive=names, query=query, item=item, k=k, y_rank=y_rank,
-                                   y_score=y_score, target=target, favorable=favorable)
+    source = open_source(data, engine)  # files: the engines' one opener (CSV headers kept exactly)
+    try:
+        stats, columns = ranking_stats(source.data, sensitive=names, query=query, item=item, k=k, y_rank=y_rank,
+                                       y_score=y_score, target=target, favorable=favorable)
+    finally:
+        source.close()
     rules = Policy.coerce(policy) if policy is not None else Policy(
         thresholds={name: t for name, t in RANKING_THRESHOLDS.items()
                     if (name.startswith("ndcg") and target is not None)

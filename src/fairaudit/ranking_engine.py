@@ -92,6 +92,15 @@ def _text_keys(frame: Any, names: Sequence[str]) -> Any:
     return frame.with_columns(*cast) if cast else frame
 
 
+def _grouped(frame: Any, keys: Sequence[str], *aggs: Any) -> tuple[Any, dict[str, str]]:
+    """``frame.group_by(*keys).agg(*aggs)`` over internal copies of the key columns, and the renaming back:
+    narwhals hands DuckDB the key names as SQL text, which a name such as ``" sex"`` or ``"a;b"`` breaks."""
+    import narwhals as nw
+
+    safe = {f"__key_{i}": key for i, key in enumerate(keys)}
+    return frame.with_columns(**{s: nw.col(k) for s, k in safe.items()}).group_by(*safe).agg(*aggs), safe
+
+
 def engine_tables(native: Any, spec: RankingSpec) -> EngineTables:
     """Validate the rows of ``native`` and compute the ranking audit's sums in its engine."""
     import narwhals as nw
@@ -132,8 +141,8 @@ def engine_tables(native: Any, spec: RankingSpec) -> EngineTables:
         __fexp=col("__fav") * col("__w"), __ftop=col("__fav") * col("__t"),
     )
     keys = list(spec.sensitive)
-    per_query = rows.group_by(spec.query).agg(
-        col("__gain").sum().alias("dcg"), col("__ideal").sum().alias("idcg"), col("__hits").sum().alias("hits"),
+    per_query, _ = _grouped(
+        rows, [spec.query], col("__gain").sum().alias("dcg"), col("__ideal").sum().alias("idcg"), col("__hits").sum().alias("hits"),
         col("__fexp").sum().alias("fexp"), col("__ftop").sum().alias("ftop"), nw.len().alias("n"),
         col("__r").min().alias("rank_min"), col("__r").max().alias("rank_max"),
         col("__r").n_unique().alias("rank_distinct"), col(spec.item).n_unique().alias("items"),
@@ -157,13 +166,12 @@ def engine_tables(native: Any, spec: RankingSpec) -> EngineTables:
         col("fexp").sum().alias("favorable_exposure"), col("__fexp_sq").sum().alias("favorable_exposure_sq"),
         col("__ftop1").sum().alias("favorable_top"), col("n").sum().alias("rows"),
     )).rename(columns=dict(zip(group_keys, keys, strict=True)))
-    positions = _collect(rows.filter(col("__p") <= MAX_POSITIONS).group_by(*keys, "__p").agg(
-        col("__fav").sum().alias("favorable"), nw.len().alias("shown")))
-    items = _collect(rows.group_by(spec.item).agg(
-        nw.len().alias("shown"), col("__w").sum().alias("exposure"), col("__rel").sum().alias("relevance"),
-        col("__relb").sum().alias("relevant")))
-    return EngineTables(groups, positions.rename(columns={"__p": "position"}), items.rename(
-        columns={spec.item: "item"}), columns)
+    positions, names = _grouped(rows.filter(col("__p") <= MAX_POSITIONS), [*keys, "__p"],
+                                col("__fav").sum().alias("favorable"), nw.len().alias("shown"))
+    positions = _collect(positions).rename(columns={**names, f"__key_{len(keys)}": "position"})
+    items, names = _grouped(rows, [spec.item], nw.len().alias("shown"), col("__w").sum().alias("exposure"),
+                            col("__rel").sum().alias("relevance"), col("__relb").sum().alias("relevant"))
+    return EngineTables(groups, positions, _collect(items).rename(columns={"__key_0": "item"}), columns)
 
 
 def _check_rows(frame: Any, spec: RankingSpec, position: str) -> None:

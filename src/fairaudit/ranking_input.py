@@ -68,21 +68,6 @@ def ranking_engine(data: Any) -> str:
     return "duckdb" if engine == "pyarrow" else engine  # narwhals' pyarrow backend has no ranked windows
 
 
-def open_files(paths: str | Sequence[str]) -> Any:
-    """A DuckDB relation over Parquet or CSV files (read out of core)."""
-    try:
-        import duckdb
-    except ImportError:  # pragma: no cover - duckdb is in the test extra
-        raise AuditInputError("Reading files needs DuckDB: pip install 'fairaudit[duckdb]'.") from None
-    files = [str(paths)] if not isinstance(paths, (list, tuple)) else [str(p) for p in paths]
-    if all(f.lower().endswith(".parquet") for f in files):
-        return duckdb.read_parquet(files)
-    if all(f.lower().endswith((".csv", ".csv.gz")) for f in files):
-        return duckdb.read_csv(files)
-    raise AuditInputError(f"The 'data' argument names files {files[:3]!r}: pass Parquet (.parquet) or CSV (.csv) "
-                          "files, all of one kind.")
-
-
 def ranking_fingerprint(stats: RankingStats, rows: int, columns: Sequence[str]) -> str:
     """SHA-256 of the column names, row count, groups and exact integer counts (customers, lists with a
     relevant item, items shown per position): the same whichever engine computed them."""

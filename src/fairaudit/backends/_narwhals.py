@@ -525,13 +525,13 @@ def assemble(cells: dict[str, Any], hist: dict[str, Any] | None, pooled: dict[st
         hist_g, hist_y = (np.broadcast_to(v, hist_keys.shape)[hist_row]
                           for v in _groups_and_labels(coder, hist_keys, binary_target))
         buckets = hist["b"]
-        values = buckets if exact else _cell_lows(pooled, buckets)
         if with_score and binary_target:
             edges, bins = _auc_bins(pooled, buckets, hist.get("sum_rows", hist["sum_count"]), exact, score_edges)
             n_bins = len(edges) - 1
             histogram = np.bincount((hist_g * 2 + hist_y) * n_bins + bins, weights=hist["sum_weight"],
                                     minlength=len(coder.groups) * 2 * n_bins).reshape(len(coder.groups), 2, n_bins)
         if task.name == "score":
+            values = buckets if exact else _cell_lows(pooled, buckets)
             score_stats = _score_stats(cells, hist, coder, g, hist_g, values, has_target, score_edges)
             if not weighted:
                 above = _above_median(values, hist["sum_count"], hist_g, len(coder.groups))
