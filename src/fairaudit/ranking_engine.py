@@ -142,7 +142,8 @@ def engine_tables(native: Any, spec: RankingSpec) -> EngineTables:
     )
     keys = list(spec.sensitive)
     per_query, _ = _grouped(
-        rows, [spec.query], col("__gain").sum().alias("dcg"), col("__ideal").sum().alias("idcg"), col("__hits").sum().alias("hits"),
+        rows, [spec.query], col("__gain").sum().alias("dcg"), col("__ideal").sum().alias("idcg"),
+        col("__hits").sum().alias("hits"),
         col("__fexp").sum().alias("fexp"), col("__ftop").sum().alias("ftop"), nw.len().alias("n"),
         col("__r").min().alias("rank_min"), col("__r").max().alias("rank_max"),
         col("__r").n_unique().alias("rank_distinct"), col(spec.item).n_unique().alias("items"),

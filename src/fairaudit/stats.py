@@ -296,11 +296,15 @@ def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> n
         cells = (scores * SCORE_GRID).astype(np.int64)
         counts = np.bincount(cells, minlength=SCORE_GRID + 1)
         occupied = np.flatnonzero(counts)
-        if occupied.size > max_bins:
-            lows, highs = np.full(counts.size, np.inf), np.full(counts.size, -np.inf)
-            np.minimum.at(lows, cells, scores)
-            np.maximum.at(highs, cells, scores)
-            return edges_from_grid(occupied, counts[occupied], lows[occupied], highs[occupied], max_bins)
+        lows, highs = np.full(counts.size, np.inf), np.full(counts.size, -np.inf)
+        np.minimum.at(lows, cells, scores)
+        np.maximum.at(highs, cells, scores)
+        counts, lows, highs = counts[occupied], lows[occupied], highs[occupied]
+        spread = np.count_nonzero(lows < highs)
+        if spread == 0 and occupied.size <= max_bins:  # one score per cell: the cells' scores are all of them
+            return np.append(lows, np.inf)
+        if occupied.size + spread > max_bins:  # more distinct scores than bins, for sure
+            return edges_from_grid(occupied, counts, lows, highs, max_bins)
     values, counts = np.unique(scores, return_counts=True)
     return edges_from_distinct(values, counts, max_bins)
 

@@ -173,10 +173,13 @@ class Rows:
             v = self.col(role)
             extra[self.name(role + "_na")] = (v.is_null() | v.is_nan()).cast(nw.Int64)
             extra[self.name(role + "_inf")] = (v.abs() == float("inf")).cast(nw.Int64)
-            extra[self.name(role + "_out")] = ((v < 0) | (v > 1)).cast(nw.Int64)
-            extra[self.name(role + "_neg")] = (v < 0).cast(nw.Int64)
             extra[self.name(role + "_f")] = nw.when(v.is_finite()).then(v)
-            sums.extend(self.name(role + s) for s in ("_na", "_inf", "_out", "_neg", "_f"))
+            if role == "w":  # weights: negative ones and the total; scores and targets: outside [0, 1]
+                extra[self.name(role + "_neg")] = (v < 0).cast(nw.Int64)
+                sums.extend(self.name(role + s) for s in ("_na", "_inf", "_neg", "_f"))
+            else:
+                extra[self.name(role + "_out")] = ((v < 0) | (v > 1)).cast(nw.Int64)
+                sums.extend(self.name(role + s) for s in ("_na", "_inf", "_out"))
             mins.append(self.name(role + "_f"))
             maxs.append(self.name(role + "_f"))
 
