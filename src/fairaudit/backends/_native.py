@@ -43,6 +43,9 @@ CSV_MISSING = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-n
                "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 """pandas.read_csv's missing-value markers."""
 OUTPUTS = ("score", "pred", "segment", "segment_num")
+DUCKDB_CONFIG = {"preserve_insertion_order": False, "perfect_ht_threshold": 22}
+"""DuckDB connections fairaudit opens: rows in any order, and an array instead of a hash table for a
+GROUP BY whose integer keys span at most 2**22 values (the score histogram: group x label x grid cell)."""
 
 
 @dataclass
@@ -65,7 +68,7 @@ def open_source(data: Any, engine: str) -> Source:
         return Source(data, engine)
     duckdb = require("duckdb", "duckdb", "Parquet/CSV files")
     paths = _paths(data)
-    con = duckdb.connect(config={"preserve_insertion_order": False})
+    con = duckdb.connect(config=DUCKDB_CONFIG)
     source = Source(None, engine, [con.close])
     try:
         if _file_format(paths) == "parquet":
@@ -292,7 +295,7 @@ def _batch_scored(source: Source, request: Request, task: Task, kept: list[str],
         return Source(pa.Table.from_batches(list(scored())), "pyarrow", source.closers)
     duckdb = require("duckdb", "duckdb", "a model applied to an engine's rows")
     spill = tempfile.mkdtemp(prefix="fairaudit-duckdb-")
-    con = duckdb.connect(config={"temp_directory": spill, "preserve_insertion_order": False})
+    con = duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": spill})
     closers = [*source.closers, lambda: shutil.rmtree(spill, ignore_errors=True), con.close]
     batches = iter(scored())
     first = next(batches, None)
