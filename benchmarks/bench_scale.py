@@ -3,7 +3,9 @@
 "floor" is the practical limit on DuckDB: one hand-written GROUP BY over the same files giving the cells
 (group x label x decision x calibration bin) and a 1000-bin score histogram per group and label, the
 least work any engine must do; the "duckdb" row is fairaudit's whole engine path (checks, cells,
-histogram edges and bins) against it.
+histogram edges and bins) against it. "spark_floor" is the same GROUP BY as one Spark query, the
+yardstick of the "spark" row (Spark's session start is reported apart, as "session s"). "x floor" is the
+ratio to the floor of the same run; the load average is read when each row ends (the machine is shared).
 
 Data: synthetic, written to Parquet in chunks (generation never holds more than one chunk): three
 sensitive text columns (region 5 x age group 4 x sex 2 = 40 crossings), a 0/1 label and a continuous
@@ -15,6 +17,11 @@ disparities and measures from them (n_boot=1000): it does not depend on the numb
     python benchmarks/bench_scale.py                           # 10M and 100M rows
     python benchmarks/bench_scale.py --rows 10000000 --skip-spark
     python benchmarks/bench_scale.py --keep DIR                # keep the generated files in DIR
+    python benchmarks/bench_scale.py --in-memory 1000000 --aequitas-python /tmp/aeq/bin/python
+
+``--in-memory`` times the default audit of a pandas frame against a numpy floor, and with
+``--aequitas-python`` Aequitas' crosstabs + disparity on the same rows, in an interpreter where Aequitas
+is installed (it pins pandas < 3, so it cannot share fairaudit's environment).
 
 The generated files are deleted at the end unless --keep is given.
 """
