@@ -2,18 +2,20 @@
 
 The same expressions run on polars (eager and lazy), pyarrow, DuckDB relations, Ibis tables and PySpark
 DataFrames; the backend quotes every identifier itself, and the rows are first renamed to internal
-aliases that no column of the input can equal, so that any column name works. Two passes over the rows:
+aliases that no column of the input can equal, so that any column name works. The passes over the rows:
 
 1. the *profile*: one ``group_by`` over the sensitive columns (and the label or segment columns), with
    the counts the in-memory path's checks need (missing, infinite and out-of-range scores, weights);
-2. the *cells*: one ``group_by`` over group x label x decision x calibration bin x score bucket, with
-   the weighted sums of :class:`~fairaudit.stats.GroupStats` (and of ``ScoreStats``/``SegmentStats``).
+2. the *cells*: one ``group_by`` over group x label x decision (or segment) x calibration bin, with the
+   weighted sums of :class:`~fairaudit.stats.GroupStats` (and of ``ScoreStats``/``SegmentStats``);
+3. with scores to histogram (binary with a target: AUC; ``task="score"``), the *pooled grid*: rows per
+   cell of a grid of ``1 / SCORE_GRID`` of the scores' range (probabilities: of [0, 1]) with the cell's
+   smallest and largest score, from which :func:`fairaudit.stats.edges_from_grid` computes the AUC edges
+   exactly; then the *histogram*: a count (and a weight) per group x label x score bucket, the bucket
+   being the grid cell, or the exact score when there are few distinct scores.
 
-A score bucket is the exact score, or, when the scores have many distinct values, a cell of a grid of
-``1 / SCORE_GRID`` of their range (probabilities: of [0, 1]) with its smallest and largest score; then
-the histogram edges are the quantiles of :func:`fairaudit.stats.edges_from_grid`. ``top_k``
-finds its cut-off with one more pass over the grid and a sort of the rows of one grid cell. Only these
-small tables leave the engine.
+``top_k`` finds its cut-off with one more pass over the grid and a sort of the rows of one grid cell. Only
+these small tables leave the engine.
 """
 
 from __future__ import annotations
@@ -199,7 +201,8 @@ class Rows:
         return collect(grouped if cap is None else grouped.head(cap + 1))
 
     def distinct(self, alias: str) -> int:
-        """Distinct non-missing values of one column (when the profile overflowed)."""
+        """Distinct non-missing values of one column (when the profile overflowed; of the scores, when their
+        grid cells leave open whether there are more than MAX_SCORE_BINS)."""
         frame = self.frame.select(self.nw.col(alias)).drop_nulls().unique().select(self.nw.len().alias("n"))
         return int(collect(frame)["n"][0])
 
