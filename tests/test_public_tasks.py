@@ -233,10 +233,11 @@ def test_public_findings_weigh_the_noise_in_their_evidence(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fa.FairAuditWarning)
         result.to_public(epsilon=1e4, random_state=0)
-        result.to_public(epsilon=0.05, random_state=0)
+        for _ in range(21):  # OpenDP's noise is never seeded: judge the typical release, not one draw
+            result.to_public(epsilon=0.05, random_state=0)
     assert 0 < exact < 0.05
     assert seen[0] == pytest.approx(exact, rel=0.05)
-    assert seen[1] > 2 * exact
+    assert np.median(seen[1:]) > 2 * exact
 
 
 def test_public_pairwise_intervals_carry_the_noise():
