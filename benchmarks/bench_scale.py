@@ -17,7 +17,7 @@ disparities and measures from them (n_boot=1000): it does not depend on the numb
     python benchmarks/bench_scale.py                           # 10M and 100M rows
     python benchmarks/bench_scale.py --rows 10000000 --skip-spark
     python benchmarks/bench_scale.py --keep DIR                # keep the generated files in DIR
-    python benchmarks/bench_scale.py --in-memory 1000000 --aequitas-python /tmp/aeq/bin/python
+    python benchmarks/bench_scale.py --in-memory 1000000 --aequitas-python PATH/TO/aequitas-venv/bin/python
 
 ``--in-memory`` times the default audit of a pandas frame against a numpy floor, and with
 ``--aequitas-python`` Aequitas' crosstabs + disparity on the same rows, in an interpreter where Aequitas

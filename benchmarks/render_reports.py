@@ -1,9 +1,9 @@
 """Render the demo report and an adult audit (three attributes and their crossings) to PDF and PNG pages, to
 look at every page as a reviewer would, and time the PDF.
 
-    python benchmarks/render_reports.py --out /tmp/renders             # both audits (minutes: mitigation, SHAP)
-    python benchmarks/render_reports.py --out /tmp/renders --reuse     # re-render results saved by a first run
-    python benchmarks/render_reports.py --out /tmp/renders --only adult --phone
+    python benchmarks/render_reports.py --out renders             # both audits (minutes: mitigation, SHAP)
+    python benchmarks/render_reports.py --out renders --reuse     # re-render results saved by a first run
+    python benchmarks/render_reports.py --out renders --only adult --phone
 
 Writes ``<audit>/audit.pdf`` and ``<audit>/page-NN.png`` (A4 at 60 dpi), with ``--phone`` also
 ``<audit>/phone-NN.png`` (the HTML laid out on 390 px wide screens, see ``tests/phone.py``), and
