@@ -57,7 +57,9 @@ class Source:
     closers: list[Any] = field(default_factory=list)
 
     def close(self) -> None:
-        for close in reversed(self.closers):
+        """Close what was opened, once (closing again does nothing)."""
+        closers, self.closers = self.closers, []
+        for close in reversed(closers):
             close()
 
 
@@ -186,6 +188,16 @@ def apply_model(source: Source, request: Request, task: Task, columns: list[str]
         scored = _spark_scored(source, request, task, kept, features, names)
     else:
         scored = _batch_scored(source, request, task, kept, features, names)
+    try:
+        return _model_output(scored, request, task, names)
+    except BaseException:  # the caller closes the input; the scored rows are closed here
+        scored.close()
+        raise
+
+
+def _model_output(scored: Source, request: Request, task: Task, names: dict[str, str]) -> tuple[Source, Request,
+                                                                                                 Task]:
+    """The request auditing the model's output columns of ``scored``: scores, 0/1 decisions or segments."""
     import narwhals as nw
 
     frame = to_lazy(scored.data)
@@ -296,13 +308,18 @@ def _batch_scored(source: Source, request: Request, task: Task, kept: list[str],
     duckdb = require("duckdb", "duckdb", "a model applied to an engine's rows")
     spill = tempfile.mkdtemp(prefix="fairaudit-duckdb-")
     con = duckdb.connect(config={**DUCKDB_CONFIG, "temp_directory": spill})
-    closers = [*source.closers, lambda: shutil.rmtree(spill, ignore_errors=True), con.close]
-    batches = iter(scored())
-    first = next(batches, None)
-    if first is None:
-        return Source(con.from_arrow(pa.table({})), "duckdb", closers)
-    reader = pa.RecordBatchReader.from_batches(first.schema, _chained(first, batches))
-    con.from_arrow(reader).to_table("fairaudit_scored")
+    own = [lambda: shutil.rmtree(spill, ignore_errors=True), con.close]
+    closers = [*source.closers, *own]
+    try:
+        batches = iter(scored())
+        first = next(batches, None)
+        if first is None:
+            return Source(con.from_arrow(pa.table({})), "duckdb", closers)
+        reader = pa.RecordBatchReader.from_batches(first.schema, _chained(first, batches))
+        con.from_arrow(reader).to_table("fairaudit_scored")
+    except BaseException:  # the model or the rows failed: nothing stays open, no spill folder stays behind
+        Source(None, "duckdb", own).close()
+        raise
     return Source(con.table("fairaudit_scored"), "duckdb", closers)
 
 
