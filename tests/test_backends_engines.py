@@ -152,6 +152,19 @@ def test_label_model(con):
     assert_same_stats(quiet_group_stats(data, **kwargs), got)
 
 
+def test_top_k_with_a_label_model_is_refused_on_every_input(con):
+    class Rule:
+        def predict(self, X):
+            return np.where(X["x1"] > 0, "approved", "rejected")
+
+    data = synthetic()
+    kwargs = dict(sensitive=["region"], target="outcome", pos_label="approved", model=Rule(), features=["x1"],
+                  top_k=100)
+    for given in (data, con.from_df(data)):
+        with pytest.raises(AuditInputError, match="'top_k' argument needs scores to rank"):
+            quiet_group_stats(given, **kwargs)
+
+
 def test_model_error_is_the_in_memory_error(con):
     class Margin:
         def predict_proba(self, X):

@@ -174,7 +174,8 @@ CASES = [
          cli=False),
     Case("top_k-fraction-too-big", same, {**SCORE, "top_k": 1.5}, fa.AuditInputError,
          "'top_k' argument 1.5 is a fraction outside (0, 1]", cli=False),
-    Case("top_k-without-scores", same, {**PRED, "top_k": 10}, fa.AuditInputError, "needs scores to rank"),
+    Case("top_k-with-y_pred", same, {**PRED, "y_score": "s", "top_k": 0.2}, fa.AuditInputError,
+         "The 'y_pred' argument ('p') gives the decisions, and the 'top_k' argument would decide from the scores"),
     Case("favorable-on-binary", same, {**PRED, "favorable": ["a"]}, fa.AuditInputError,
          "'favorable' argument applies to task='segmentation'"),
     Case("one-segment", put("p", "tier-1"), {"sensitive": "g", "y_pred": "p", "task": "segmentation"},
@@ -244,6 +245,8 @@ ENGINE_CASES = [
          "target column 'y' has 1 missing value"),
     Case("duckdb-unknown-sensitive", same, {**PRED, "sensitive": "gg"}, fa.AuditInputError,
          "'sensitive' argument names column 'gg'"),
+    Case("duckdb-y_pred-and-top_k", same, {**PRED, "y_score": "s", "top_k": 10}, fa.AuditInputError,
+         "The 'y_pred' argument ('p') gives the decisions"),
     Case("duckdb-negative-weight", put("w", cycle(1.0, -1.0)), {**PRED, "sample_weight": "w"}, fa.AuditInputError,
          "negative value"),
 ]

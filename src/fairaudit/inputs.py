@@ -395,6 +395,7 @@ def resolve_inputs(
             "columns by name: rename or drop the duplicates (e.g. data.loc[:, ~data.columns.duplicated()])."
         )
     check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
+    check_decision_source(y_pred, top_k)
 
     groups = encode_sensitive(data, sensitive, required=sensitive_required)
     used = set(groups.attributes)
@@ -447,6 +448,17 @@ def resolve_inputs(
         confidence=float(confidence),
         n_boot=int(n_boot),
     )
+
+
+def check_decision_source(y_pred: Any, top_k: Any) -> None:
+    """Refuse two sources of the decisions: given ones (``y_pred``) and the top-ranked rows (``top_k``)."""
+    if y_pred is not None and top_k is not None:
+        named = f" ({y_pred!r})" if isinstance(y_pred, str) else ""
+        raise AuditInputError(
+            f"The 'y_pred' argument{named} gives the decisions, and the 'top_k' argument would decide from the "
+            "scores instead: pass one of them (y_pred= to audit the given decisions, or top_k= with y_score= "
+            "to audit who is ranked in the top k)."
+        )
 
 
 def check_top_k(top_k: Any, rows: int) -> int:

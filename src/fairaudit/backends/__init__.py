@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from fairaudit.backends._common import EngineStats, MissingExtraError, Task, make_request
-from fairaudit.inputs import AuditInputError, AuditTypeError
+from fairaudit.inputs import AuditInputError, AuditTypeError, check_decision_source
 
 __all__ = ["ENGINES", "EngineStats", "MissingExtraError", "engine_of", "group_stats"]
 
@@ -94,6 +94,7 @@ def group_stats(
                            sample_weight=sample_weight, pos_label=pos_label, threshold=threshold, model=model,
                            features=features, score_edges=score_edges, sensitive_proba=sensitive_proba,
                            proba_prior=proba_prior)
+    check_decision_source(y_pred, top_k)
     engine = engine_of(data)
     if engine == "pandas" and request.estimated:
         raise AuditInputError("The 'sensitive_proba' argument of group_stats() applies to engine inputs; for a "
