@@ -319,11 +319,11 @@ class GroupCoder:
 
     def codes_of_values(self, attribute: int, values: Sequence[Any]) -> list[int]:
         """Codes of raw values of one attribute (-1 for a value the coder has not seen)."""
-        lookup = {_hashable(v): i for i, v in enumerate(self.values[attribute])}
-        return [lookup.get(_hashable(v), -1) for v in values]
+        lookup = {hashable_key(v): i for i, v in enumerate(self.values[attribute])}
+        return [lookup.get(hashable_key(v), -1) for v in values]
 
 
-def _hashable(value: Any) -> Any:
+def hashable_key(value: Any) -> Any:
     """A dictionary key for a raw value; the missing value gets a key no column value can equal."""
     return ("__none__",) if value is None else value
 
@@ -339,7 +339,7 @@ def group_coder(attributes: Sequence[str], kinds: Sequence[str], keys: Sequence[
     enum_codes = enum_codes or [None] * len(attributes)
     all_values, all_names = [], []
     for a, kind in enumerate(kinds):
-        distinct = {_hashable(k[a]): k[a] for k in keys}
+        distinct = {hashable_key(k[a]): k[a] for k in keys}
         present = [v for v in distinct.values() if v is not None]
         has_missing = ("__none__",) in distinct
         order = enum_codes[a]
@@ -356,8 +356,8 @@ def group_coder(attributes: Sequence[str], kinds: Sequence[str], keys: Sequence[
             names.append(MISSING_GROUP)
         all_values.append(tuple(present))
         all_names.append(tuple(names))
-    lookup = [{_hashable(v): i for i, v in enumerate(values)} for values in all_values]
-    codes = sorted({tuple(lookup[a][_hashable(v)] for a, v in enumerate(key)) for key in keys})
+    lookup = [{hashable_key(v): i for i, v in enumerate(values)} for values in all_values]
+    codes = sorted({tuple(lookup[a][hashable_key(v)] for a, v in enumerate(key)) for key in keys})
     groups = tuple(tuple(all_names[a][c] for a, c in enumerate(code)) for code in codes)
     return GroupCoder(tuple(attributes), tuple(all_values), tuple(all_names), groups,
                       {code: i for i, code in enumerate(codes)})

@@ -6,13 +6,17 @@ aliases that no column of the input can equal, so that any column name works. Th
 
 1. the *profile*: one ``group_by`` over the sensitive columns (and the label or segment columns), with
    the counts the in-memory path's checks need (missing, infinite and out-of-range scores, weights);
-2. the *cells*: one ``group_by`` over group x label x decision (or segment) x calibration bin, with the
-   weighted sums of :class:`~fairaudit.stats.GroupStats` (and of ``ScoreStats``/``SegmentStats``);
-3. with scores to histogram (binary with a target: AUC; ``task="score"``), the *pooled grid*: rows per
+   unless a top-k cut-off or estimated attributes' shares must be known first, the same ``group_by`` also
+   splits by the decision taken from the scores and the calibration bin and carries the weighted sums of
+   :class:`~fairaudit.stats.GroupStats` (and of ``ScoreStats``): the *cells*, coded on the few result rows
+   (:meth:`Rows.cells_of`). Otherwise the cells are a second such pass;
+2. with scores to histogram (binary with a target: AUC; ``task="score"``), the *pooled grid*: rows per
    cell of a grid of ``1 / SCORE_GRID`` of the scores' range (probabilities: of [0, 1]) with the cell's
    smallest and largest score, from which :func:`fairaudit.stats.edges_from_grid` computes the AUC edges
    exactly; then the *histogram*: a count (and a weight) per group x label x score bucket, the bucket
-   being the grid cell, or the exact score when there are few distinct scores.
+   being the grid cell, or the exact score when there are few distinct scores. Its group and label are
+   packed in one integer in the engine (:meth:`Rows.group_key`): its hash table is the largest, and one
+   integer key keeps it lean.
 
 ``top_k`` finds its cut-off with one more pass over the grid and a sort of the rows of one grid cell. Only
 these small tables leave the engine.
@@ -20,6 +24,7 @@ these small tables leave the engine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -53,6 +58,7 @@ from fairaudit.backends._common import (
     fingerprint,
     grid_table,
     group_coder,
+    hashable_key,
 )
 from fairaudit.inputs import AuditInputError, check_top_k, group_name, positive_labels
 from fairaudit.segmentation import SegmentStats, favorable_codes
@@ -165,9 +171,12 @@ class Rows:
         return out
 
     # ------------------------------------------------------------------ pass 1: the profile
-    def profile(self, keys: list[str], cap: int | None = PROFILE_CAP) -> dict[str, list[Any]]:
+    def profile(self, keys: list[str], cap: int | None = PROFILE_CAP,
+                cells: CellPass | None = None) -> dict[str, list[Any]]:
         """One row per observed value of ``keys`` (at most ``cap + 1`` rows): row count and the counts of
-        the checks; with no keys, one row of totals."""
+        the checks; with no keys, one row of totals. With ``cells``, the rows are also split by the decision
+        taken from the scores and the calibration bin, and carry the cells' weighted sums: the profile is
+        then the cells too (:meth:`cells_of`), and the rows are read once for both."""
         nw = self.nw
         extra, sums, mins, maxs = {}, [], [], []
 
@@ -190,11 +199,21 @@ class Rows:
                 numeric_checks(role)
         if self.has("target") and self.task.name == "score":
             numeric_checks("y")
+        keys = list(keys)
+        cell_sums = []
+        if cells is not None:
+            for role, expression in self.cell_keys(cells).items():
+                extra[self.name(role)] = expression
+                keys.append(self.name(role))
+            for role, expression in {**self.cell_sums(), **(cells.extra or {})}.items():
+                extra[self.name("sum_" + role)] = expression
+                cell_sums.append(self.name("sum_" + role))
         frame = self.frame.with_columns(**extra) if extra else self.frame
         aggs = [nw.len().alias(self.name("n"))]
         aggs += [nw.col(c).sum().alias(c + "_sum") for c in sums]
         aggs += [nw.col(c).min().alias(c + "_min") for c in mins]
         aggs += [nw.col(c).max().alias(c + "_max") for c in maxs]
+        aggs += [nw.col(c).sum() for c in cell_sums]
         if not keys:
             return collect(frame.select(*aggs))
         grouped = frame.group_by(*keys, drop_null_keys=False).agg(*aggs)
@@ -285,33 +304,63 @@ class Rows:
             key = key * 2 + (self.col("s") >= (self.request.threshold if cut is None else cut)).cast(nw.Int64)
         return key
 
-    def cells(self, *, coder: GroupCoder, segments: GroupCoder | None, positives: dict[str, list[Any]],
-              cut: float | None, calibrated: bool, extra: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
-        """One row per cell (group x label x decision or segment x calibration bin, packed in one integer
-        ``key``), with the row count and the weighted sums (and the sums of the ``extra`` expressions). A
-        few thousand rows at most: one small hash table in the engine."""
+    def cell_keys(self, cells: CellPass) -> dict[str, Any]:
+        """What splits a profile row into cells besides the key and label columns: the decision taken from the
+        scores (``d``: at the threshold or the top-k cut) and the calibration bin (``c``: the first interior
+        edge at or above the score)."""
         nw = self.nw
+        out = {}
+        if self.task.name == "binary" and not self.has("y_pred"):
+            out["d"] = (self.col("s") >= (self.request.threshold if cells.cut is None else cells.cut)).cast(nw.Int64)
+        if cells.calibrated:
+            s = self.col("s")
+            chain = nw.when(s <= CALIBRATION_INTERIOR[0]).then(nw.lit(0, nw.Int64))
+            for c, edge in enumerate(CALIBRATION_INTERIOR[1:], start=1):
+                chain = chain.when(s <= edge).then(nw.lit(c, nw.Int64))
+            out["c"] = chain.otherwise(nw.lit(N_CALIBRATION_BINS - 1, nw.Int64))
+        return out
+
+    def cell_sums(self) -> dict[str, Any]:
+        """The weighted sums of :class:`~fairaudit.stats.GroupStats` (and of ``ScoreStats``) per row."""
         task = self.task.name
-        key = self.decision_key(coder=coder, segments=segments, positives=positives, cut=cut)
-        scored = self.has("y_score") and task != "segmentation"
         weighted = self.has("sample_weight")
         w = self.col("w")
         sums = {"weight": w, "weight_sq": w * w} if weighted else {}
-        if scored:
+        if self.has("y_score") and task != "segmentation":
             s = self.col("s")
-            if calibrated:  # the bin: the first interior edge at or above the score (one CASE, no sum)
-                chain = nw.when(s <= CALIBRATION_INTERIOR[0]).then(nw.lit(0, nw.Int64))
-                for c, edge in enumerate(CALIBRATION_INTERIOR[1:], start=1):
-                    chain = chain.when(s <= edge).then(nw.lit(c, nw.Int64))
-                key = key * N_CALIBRATION_BINS + chain.otherwise(nw.lit(N_CALIBRATION_BINS - 1, nw.Int64))
             sums.update(score_sum=w * s if weighted else s, score_sq_sum=(w * s if weighted else s) * s)
             if task == "score" and self.has("target"):
                 error = s - self.col("y")
                 weighted_error = w * error if weighted else error
                 sums.update(error=weighted_error, abs_error=weighted_error.abs(), error_sq=weighted_error * error,
                             error_4=weighted_error * error * error * error)
-        out = self.aggregate({"key": key}, {**sums, **(extra or {})})
-        if not weighted:
+        return sums
+
+    def cells_of(self, profile: dict[str, list[Any]], *, coder: GroupCoder, segments: GroupCoder | None,
+                 positives: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+        """The cells of a profile taken with :class:`CellPass`: each row's key columns coded and packed in one
+        integer ``key`` as :meth:`decision_key` packs them in the engine (group, label, decision or segment,
+        calibration bin), with the row count (``sum_count``) and the weighted sums."""
+        n = self.name
+        key = np.zeros(len(profile[n("n")]), dtype=np.int64)
+        for i, values in enumerate(coder.values):
+            key = key * len(values) + _codes(profile[n(f"k{i}")], values)
+        if self.has("target") and self.task.name != "score":
+            key = key * 2 + _codes(profile[n("y")], positives["target"], match=True)
+        if self.task.name == "segmentation":
+            key = key * len(segments.values[0]) + _codes(profile[n("p")], segments.values[0])
+        elif self.has("y_pred"):
+            key = key * 2 + _codes(profile[n("p")], positives["y_pred"], match=True)
+        elif self.task.name == "binary":
+            key = key * 2 + np.asarray(profile[n("d")], dtype=np.int64)
+        if n("c") in profile:
+            key = key * N_CALIBRATION_BINS + np.asarray(profile[n("c")], dtype=np.int64)
+        if np.any(key < 0):
+            raise RuntimeError("The engine returned a value its first pass did not see.")
+        out = {"key": key, "sum_count": np.asarray(profile[n("n")], dtype=float)}
+        out.update({name[len(self.prefix):]: np.asarray(values, dtype=float) for name, values in profile.items()
+                    if name.startswith(n("sum_"))})
+        if not self.has("sample_weight"):
             out["sum_weight"] = out["sum_weight_sq"] = out["sum_count"]
         return out
 
@@ -356,6 +405,24 @@ class Rows:
         return out
 
 
+@dataclass(frozen=True)
+class CellPass:
+    """A profile that is also the cells (:meth:`Rows.profile`): the top-k cut-off (else the threshold decides),
+    whether scores get calibration bins, and any further sums (estimated attributes' shares)."""
+
+    cut: float | None
+    calibrated: bool
+    extra: dict[str, Any] | None = None
+
+
+def _codes(column: list[Any], values: Sequence[Any], *, match: bool = False) -> np.ndarray:
+    """Each entry's position in ``values`` (-1 when absent; missing is ``None``'s position), or with ``match``
+    1 where it is one of ``values``, else 0 (missing included); values compare as the engine's keys do."""
+    found = {hashable_key(v): 1 if match else i for i, v in enumerate(values)}
+    absent = 0 if match else -1
+    return np.array([found.get(hashable_key(v), absent) for v in column], dtype=np.int64)
+
+
 def collect(frame: Any) -> dict[str, list[Any] | np.ndarray]:
     """A small lazy result as Python lists (keys, keeping their types) and numpy arrays (numbers)."""
     native = frame.collect(backend="pyarrow").to_native()
@@ -384,7 +451,10 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
     if task.name == "score" and request.y_pred is not None:
         raise AuditInputError("task='score' audits a continuous score: pass y_score=, not y_pred=.")
     rows = Rows(frame, request, kinds, task)
-    profile = totals = crossings = rows.profile(rows.keys + rows.label_keys())
+    # without a top-k cut to find first (or shares to sum), the first pass is the cells pass too
+    at_once = task.top_k is None and not request.estimated
+    first = CellPass(None, rows.has("y_score") and task.name == "binary") if at_once else None
+    profile = totals = crossings = rows.profile(rows.keys + rows.label_keys(), cells=first)
     n_rows = int(sum(profile[rows.name("n")]))
     check_rows(n_rows)
     overflow = len(profile[rows.name("n")]) > PROFILE_CAP
@@ -458,8 +528,10 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
         from fairaudit.backends._estimated import Estimation
 
         estimation = Estimation(rows, request)
-    cells = rows.cells(coder=coder, segments=segments_coder, positives=positives, cut=cut, calibrated=with_score,
-                       extra=None if estimation is None else estimation.cell_sums())
+    if not at_once or overflow:  # the cells need the cut, the shares, or more rows than a profile brings back
+        profile = rows.profile(rows.keys + rows.label_keys(), cap=None, cells=CellPass(
+            cut, with_score, None if estimation is None else estimation.cell_sums()))
+    cells = rows.cells_of(profile, coder=coder, segments=segments_coder, positives=positives)
     hist = pooled = None
     exact = False
     fixed = request.score_edges
