@@ -10,13 +10,13 @@ aliases that no column of the input can equal, so that any column name works. Th
    splits by the decision taken from the scores and the calibration bin and carries the weighted sums of
    :class:`~fairaudit.stats.GroupStats` (and of ``ScoreStats``): the *cells*, coded on the few result rows
    (:meth:`Rows.cells_of`). Otherwise the cells are a second such pass;
-2. with scores to histogram (binary with a target: AUC; ``task="score"``), the *pooled grid*: rows per
-   cell of a grid of ``1 / SCORE_GRID`` of the scores' range (probabilities: of [0, 1]) with the cell's
-   smallest and largest score, from which :func:`fairaudit.stats.edges_from_grid` computes the AUC edges
-   exactly; then the *histogram*: a count (and a weight) per group x label x score bucket, the bucket
-   being the grid cell, or the exact score when there are few distinct scores. Its group and label are
-   packed in one integer in the engine (:meth:`Rows.group_key`): its hash table is the largest, and one
-   integer key keeps it lean.
+2. with scores to histogram (binary with a target: AUC; ``task="score"``), the *histogram*: a count (and a
+   weight) per group x label x cell of a grid of ``1 / SCORE_GRID`` of the scores' range (probabilities: of
+   [0, 1]), with the cell's smallest and largest score. Summed over groups and labels, that is the *pooled
+   grid* from which :func:`fairaudit.stats.edges_from_grid` computes the AUC edges exactly. When there are
+   few distinct scores but more than one in some grid cell, the histogram is taken once more by exact score.
+   Its group and label are packed in one integer in the engine (:meth:`Rows.group_key`): its hash table is
+   the largest, and one integer key keeps it lean.
 
 ``top_k`` finds its cut-off with one more pass over the grid and a sort of the rows of one grid cell. Only
 these small tables leave the engine.
@@ -367,23 +367,17 @@ class Rows:
     def histogram(self, *, coder: GroupCoder, positives: dict[str, list[Any]], exact: bool,
                   span: tuple[float, float], extra: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         """Rows (and weights) per group (x label) x score bucket ``b``: the exact score, or its grid cell on
-        ``span`` (and the sums of the ``extra`` expressions). Only a count and a weight per row: the engine's
-        largest hash table stays lean."""
+        ``span`` with the cell's smallest and largest score there (``lo``, ``hi``: the pooled grid,
+        :func:`pooled_grid`), and the sums of the ``extra`` expressions. Only a count, a weight and the two
+        bounds per row: the engine's largest hash table stays lean."""
         weighted = self.has("sample_weight")
-        bucket = self.col("s") if exact else self.grid(*span)
+        s = self.col("s")
+        bucket, bounds = (s, {}) if exact else (self.grid(*span), {"lo": s.min(), "hi": s.max()})
         out = self.aggregate({"key": self.group_key(coder, positives), "b": bucket},
-                             {**({"weight": self.col("w")} if weighted else {}), **(extra or {})})
+                             {**({"weight": self.col("w")} if weighted else {}), **(extra or {})}, **bounds)
         if not weighted:
             out["sum_weight"] = out["sum_count"]
         return out
-
-    def pooled(self, span: tuple[float, float]) -> dict[str, np.ndarray]:
-        """Rows per grid cell of the scores on ``span``, with the cell's smallest and largest score: the
-        histogram edges' exact quantiles come from this small table."""
-        s = self.col("s")
-        table = self.aggregate({"b": self.grid(*span)}, {}, lo=s.min(), hi=s.max())
-        order = np.argsort(table["b"])
-        return {name: values[order] for name, values in table.items()}
 
     def aggregate(self, keys: dict[str, Any], sums: dict[str, Any], **extra: Any) -> dict[str, np.ndarray]:
         """``group_by(keys)`` with the row count, the sums and ``extra`` aggregations, as numpy arrays
@@ -536,12 +530,14 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
     exact = False
     fixed = request.score_edges
     if (with_score and rows.has("target")) or (scored and task.name == "score"):
-        pooled = rows.pooled(span)
+        shares = None if estimation is None else estimation.histogram_sums()
+        hist = rows.histogram(coder=coder, positives=positives, exact=False, span=span, extra=shares)
+        pooled = pooled_grid(hist)
         few = _few_scores(pooled)
         exact = few or (fixed is not None and not (probabilities and on_grid(fixed))) or (
             _distinct_at_least(pooled) <= MAX_SCORE_BINS and rows.distinct(rows.name("s")) <= MAX_SCORE_BINS)
-        hist = rows.histogram(coder=coder, positives=positives, exact=exact and not few, span=span,
-                              extra=None if estimation is None else estimation.histogram_sums())
+        if exact and not few:  # exact scores, not grid cells: once more, by score
+            hist = rows.histogram(coder=coder, positives=positives, exact=True, span=span, extra=shares)
         if few:  # each grid cell holds one score: the cell's score is exact
             hist["b"] = pooled["lo"][np.searchsorted(pooled["b"], hist["b"])]
     estimates = None
@@ -563,11 +559,21 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
                    estimates=estimates)
 
 
+def pooled_grid(hist: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rows per grid cell ``b`` of the scores, with the cell's smallest and largest score, from the grid
+    histogram (:meth:`Rows.histogram`): the histogram edges' exact quantiles come from this small table."""
+    cells, inverse = np.unique(hist["b"], return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], np.arange(cells.size))
+    return {"b": cells, "sum_count": np.bincount(inverse, weights=hist["sum_count"], minlength=cells.size),
+            "lo": np.minimum.reduceat(hist["lo"][order], starts), "hi": np.maximum.reduceat(hist["hi"][order], starts)}
+
+
 def assemble(cells: dict[str, Any], hist: dict[str, Any] | None, pooled: dict[str, Any] | None, *,
              coder: GroupCoder, task: Task, has_target: bool, with_score: bool, exact: bool,
              segments: GroupCoder | None, weighted: bool, score_edges: np.ndarray | None = None) -> Computed:
     """GroupStats (and ScoreStats or SegmentStats) from the engine's tables (:meth:`Rows.cells`,
-    :meth:`Rows.histogram`, :meth:`Rows.pooled`), as ``from_codes`` builds them from rows: the same cells,
+    :meth:`Rows.histogram`, :func:`pooled_grid`), as ``from_codes`` builds them from rows: the same cells,
     the same histogram edges (see :func:`fairaudit.stats.edges_from_grid`)."""
     sums = {name: cells["sum_" + name] for name in ("count", "weight", "weight_sq")}
     row_count = cells.get("sum_rows", sums["count"])  # estimated groups: a row's shares, its count once
