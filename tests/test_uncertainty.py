@@ -11,9 +11,9 @@ from scipy import stats as scipy_stats
 from sklearn.metrics import roc_auc_score
 
 import fairaudit as fa
-from fairaudit.metrics import auc_variance
+from fairaudit.metrics import METRICS, Bootstrap, Metric, auc_variance, register_metric, unregister_metric
 from fairaudit.stats import GroupStats
-from fairaudit.uncertainty import chi2_homogeneity, holm, wilson_interval
+from fairaudit.uncertainty import bootstrap_cells, bootstrap_margins, chi2_homogeneity, holm, wilson_interval
 
 
 def test_wilson_matches_hand_computation():
@@ -77,6 +77,54 @@ def test_interval_contains_estimate_and_bootstrap_is_reproducible():
     assert off.by_group["calibration_error_ci_low"].isna().all()
     assert off.disparities.loc[(slice(None), "calibration_error"), "difference_ci_low"].isna().all()
     assert off.disparities.loc[(slice(None), "selection_rate"), "difference_ci_low"].notna().all()  # no bootstrap
+
+
+def _selection(cells):
+    yp = cells.weight.sum(axis=-1)
+    return yp[..., 1].sum(axis=-1) / yp.sum(axis=(-2, -1))
+
+
+def test_bootstrap_sums_only_the_margins_its_metrics_read():
+    """The registry decides which replicate margins are summed; the draw (and the generator's state after it) does
+    not depend on them, and each margin is the replicate cells summed by hand."""
+    rng = np.random.default_rng(0)
+    group, y, pred = rng.integers(0, 3, 500), rng.integers(0, 2, 500), rng.integers(0, 2, 500)
+    score = rng.random(500)
+    stats = GroupStats.from_codes(("g",), (("a",), ("b",), ("c",)), group, y, pred, score, None)
+    on_decisions = Metric("bootstrapped_selection_rate", "x", False, False, None, Bootstrap("decisions"),
+                          lambda *a, **k: np.nan, function=_selection)
+    assert bootstrap_margins([METRICS["calibration_error"]]) == ("score_bins",)
+    assert bootstrap_margins([METRICS["selection_rate"]]) == ()
+    assert bootstrap_margins([METRICS["calibration_error"], on_decisions]) == ("decisions", "score_bins")
+    first, second = np.random.default_rng(5), np.random.default_rng(5)
+    full = bootstrap_cells(stats, 40, first)
+    calibration = bootstrap_cells(stats, 40, second, ("score_bins",))
+    assert first.random() == second.random()
+    assert calibration.confusion is None and np.array_equal(calibration.by_bin, full.by_bin)
+    # the same replicate counts through both margins: per group, replicate and label
+    np.testing.assert_allclose(full.confusion.sum(axis=-1), full.by_bin.sum(axis=-1))
+    assert np.array_equal(full.confusion.sum(axis=(-2, -1)), np.full((3, 40), stats.group_count[:, None]))
+    cells = full.cells(True)
+    assert cells["decisions"].weight.shape == (40, 3, 2, 2, 1) and cells["score_bins"].weight.shape == (40, 3, 2, 1, 10)
+
+
+def test_a_registered_bootstrap_metric_on_decisions_gets_its_replicates():
+    """A metric bootstrapped on the decisions margin is given intervals from its replicates (percentile: around the
+    selection rate, and close to the Wilson interval of the same rate on 200 rows per group)."""
+    metric = register_metric(Metric("bootstrapped_selection_rate", "selection rate, bootstrapped", False, False, None,
+                                    Bootstrap("decisions"), lambda *a, **k: np.nan, function=_selection))
+    try:
+        rng = np.random.default_rng(3)
+        data = pd.DataFrame({"g": np.repeat(["a", "b"], 200), "y_pred": (rng.random(400) < 0.3).astype(int)})
+        result = fa.audit(None, data, sensitive="g", y_pred="y_pred", n_boot=2000, random_state=0)
+    finally:
+        unregister_metric(metric.name)
+    table = result.by_group
+    np.testing.assert_array_equal(table[metric.name], table["selection_rate"])
+    low, high = table[f"{metric.name}_ci_low"], table[f"{metric.name}_ci_high"]
+    assert ((low < table[metric.name]) & (table[metric.name] < high)).all()
+    np.testing.assert_allclose(low, table["selection_rate_ci_low"], atol=0.015)
+    np.testing.assert_allclose(high, table["selection_rate_ci_high"], atol=0.015)
 
 
 def coverage(rates, sizes, seed=2024, replications=400):

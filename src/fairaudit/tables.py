@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,16 +26,16 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.inputs import UndefinedMetricWarning
-from fairaudit.metrics import Metric, applicable_metrics, safe_divide
+from fairaudit.metrics import Bootstrap, Metric, applicable_metrics, safe_divide
 from fairaudit.stats import JOIN, MISSING_GROUP, GroupStats
 from fairaudit.uncertainty import (
     Contrasts,
     Replicates,
     bootstrap_cells,
+    bootstrap_margins,
     estimate,
     holm,
     homogeneity,
-    needs_replicates,
     percentile_interval,
     range_critical,
     range_p_value,
@@ -119,6 +120,8 @@ class _View:
     contrasts: dict[str, Contrasts]
     compared: np.ndarray
     reference: np.ndarray
+    member: np.ndarray
+    """Per finest group, the index of its group in this view."""
 
     def groups(self, metric: str) -> np.ndarray:
         """Indices of the groups compared on ``metric``: shown, and with a defined value and variance."""
@@ -164,13 +167,20 @@ def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n
     bootstrap ``replicates`` per group."""
     metrics = applicable_metrics(stats.has_target, stats.has_score) if decisions else []
     left_out = dict(left_out or {})
-    replicates = bootstrap_cells(stats, n_boot, rng) if needs_replicates(metrics) else None
-    evaluated = [
-        _overridden(_evaluate(stats, attrs, metrics, replicates, confidence, left_out, dict(reference or {})),
-                    (overrides or {}).get(attrs))
-        for attrs in views(stats.attributes, intersections)
-    ]
-    overall = _evaluate(stats, (), metrics, replicates, confidence, {}, {})
+    reference = dict(reference or {})
+    bootstrapped = [m for m in metrics if isinstance(m.interval, Bootstrap)]
+    margins = bootstrap_margins(bootstrapped)
+    every = views(stats.attributes, intersections)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the multinomial draw releases the GIL: it runs while the other metrics are estimated
+        drawn = pool.submit(bootstrap_cells, stats, n_boot, rng, margins) if margins else None
+        evaluated = [_evaluate(stats, attrs, [m for m in metrics if m not in bootstrapped], None, confidence,
+                               left_out, reference) for attrs in [*every, ()]]
+        replicates = None if drawn is None else drawn.result()
+    for view in evaluated:
+        _estimate(view, bootstrapped, replicates, confidence)
+    *evaluated, overall = evaluated
+    evaluated = [_overridden(view, (overrides or {}).get(attrs)) for view, attrs in zip(evaluated, every, strict=True)]
     _warn_undefined(evaluated, metrics)
     checks = _checks(evaluated, metrics, stats.has_target)
     return Tables(
@@ -196,26 +206,32 @@ def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n
 
 
 def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric], replicates: Replicates | None,
-              confidence: float, left_out: dict[tuple[str, tuple[str, ...]], str],
-              reference: dict[str, str]) -> _View:
+              confidence: float, left_out: dict[tuple[str, tuple[str, ...]], str], reference: dict[str, str]) -> _View:
+    """The view ``attrs`` of the finest statistics, with the ``metrics`` estimated (``replicates``: of the finest
+    groups, needed by bootstrapped metrics)."""
     keys, member = finest.membership(attrs)
     in_order = attrs == finest.attributes and np.array_equal(member, np.arange(len(member)))
     stats = finest if in_order else finest.collapse(attrs)  # collapse also puts the groups in the keys' order
     name = JOIN.join(attrs)
-    margins = None if replicates is None else replicates.collapse(member, len(keys)).cells(stats.has_target)
-    values, low, high, variance, contrasts = {}, {}, {}, {}, {}
-    for metric in metrics:
-        found = estimate(metric, stats, margins, confidence)
-        values[metric.name], low[metric.name], high[metric.name] = found.value, found.low, found.high
-        variance[metric.name], contrasts[metric.name] = found.variance, found.contrasts
     compared = np.array([(name, k) not in left_out for k in keys], dtype=bool)
     chosen = tuple(reference.get(a) for a in attrs)
     if attrs and all(c is not None for c in chosen) and chosen in keys and compared[keys.index(chosen)]:
         ref = np.array([k == chosen for k in keys])
     else:
         ref = compared & np.array([MISSING_GROUP not in k for k in keys], dtype=bool)
-    return _View(name, [JOIN.join(k) for k in keys], stats, values, low, high, variance, contrasts,
-                 compared, ref)
+    view = _View(name, [JOIN.join(k) for k in keys], stats, {}, {}, {}, {}, {}, compared, ref, member)
+    _estimate(view, metrics, replicates, confidence)
+    return view
+
+
+def _estimate(view: _View, metrics: list[Metric], replicates: Replicates | None, confidence: float) -> None:
+    """Add the ``metrics`` of the view's groups (``replicates``: of the finest groups, for bootstrapped ones)."""
+    margins = None if replicates is None else replicates.collapse(view.member, len(view.labels)).cells(
+        view.stats.has_target)
+    for metric in metrics:
+        found = estimate(metric, view.stats, margins, confidence)
+        view.values[metric.name], view.low[metric.name], view.high[metric.name] = found.value, found.low, found.high
+        view.variance[metric.name], view.contrasts[metric.name] = found.variance, found.contrasts
 
 
 def _overridden(view: _View, overrides: Mapping[str, Any] | None) -> _View:

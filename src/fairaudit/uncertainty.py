@@ -141,31 +141,44 @@ def rate_effective_size(metric: Metric, stats: GroupStats) -> np.ndarray:
 # ---------------------------------------------------------------------------- bootstrap
 @dataclass(frozen=True)
 class Replicates:
-    """Bootstrap replicates of the finest groups' cells, reduced to what the metrics read:
-    ``confusion`` ``(n_boot, groups, y, p)``, and for calibration ``by_bin`` ``(n_boot, groups, y, c)``
-    and ``score_by_bin`` ``(n_boot, groups, c)``."""
+    """Bootstrap replicates of groups' cells, reduced to the margins the metrics read, group-major (summing
+    finest groups into coarser ones adds whole contiguous blocks): ``confusion`` ``(groups, n_boot, y, p)``,
+    and for calibration ``by_bin`` ``(groups, n_boot, y, c)`` and ``score_by_bin`` ``(groups, n_boot, c)``.
+    A margin no bootstrapped metric reads (see :func:`bootstrap_margins`) is None."""
 
-    confusion: np.ndarray
-    by_bin: np.ndarray
-    score_by_bin: np.ndarray
+    confusion: np.ndarray | None
+    by_bin: np.ndarray | None
+    score_by_bin: np.ndarray | None
 
     def collapse(self, member: np.ndarray, n_groups: int) -> Replicates:
         """Replicates of coarser groups, by summing finest groups."""
         if n_groups == len(member) and np.array_equal(member, np.arange(n_groups)):
             return self
-        return Replicates(*(sum_groups(a, member, n_groups, axis=1)
+        return Replicates(*(None if a is None else sum_groups(a, member, n_groups, axis=0)
                             for a in (self.confusion, self.by_bin, self.score_by_bin)))
 
     def cells(self, has_target: bool) -> dict[str, Cells]:
-        """The replicate cells by margin (:data:`fairaudit.metrics.BOOTSTRAP_CELLS`): label x decision, and
-        label x calibration bin with the score sums."""
-        decisions = Cells(self.confusion[..., None], None, None, has_target)
-        score_bins = Cells(self.by_bin[..., :, None, :], self.score_by_bin[..., None, None, :], None, has_target)
-        return dict(zip(BOOTSTRAP_CELLS, (decisions, score_bins), strict=True))
+        """The replicate cells by margin (:data:`fairaudit.metrics.BOOTSTRAP_CELLS`), with leading dimensions
+        ``(n_boot, groups)``: label x decision, and label x calibration bin with the score sums."""
+        out = {}
+        if self.confusion is not None:
+            out["decisions"] = Cells(np.moveaxis(self.confusion, 0, 1)[..., None], None, None, has_target)
+        if self.by_bin is not None:
+            out["score_bins"] = Cells(np.moveaxis(self.by_bin, 0, 1)[..., :, None, :],
+                                      np.moveaxis(self.score_by_bin, 0, 1)[..., None, None, :], None, has_target)
+        return out
 
 
-def bootstrap_cells(stats: GroupStats, n_boot: int, rng: np.random.Generator) -> Replicates:
-    """Replicates of the finest groups' cells.
+def bootstrap_margins(metrics: list[Metric]) -> tuple[str, ...]:
+    """The margins of the replicate cells (:data:`fairaudit.metrics.BOOTSTRAP_CELLS`) that the bootstrapped
+    metrics among ``metrics`` read; empty when none is bootstrapped (the bootstrap then does not run)."""
+    read = {m.interval.cells for m in metrics if isinstance(m.interval, Bootstrap)}
+    return tuple(margin for margin in BOOTSTRAP_CELLS if margin in read)
+
+
+def bootstrap_cells(stats: GroupStats, n_boot: int, rng: np.random.Generator,
+                    margins: tuple[str, ...] = BOOTSTRAP_CELLS) -> Replicates:
+    """Replicates of the finest groups' cells, summed to ``margins``.
 
     Each finest group's row count is redrawn over its cells from a multinomial with the group's own
     size and observed cell shares; a drawn row carries its cell's mean weight and mean score.
@@ -177,14 +190,19 @@ def bootstrap_cells(stats: GroupStats, n_boot: int, rng: np.random.Generator) ->
     pooled = counts[:, used].sum(axis=0) / counts.sum()
     shares = (counts[:, used] + pooled) / (sizes[:, None] + 1)  # one pseudo-row spread as the pooled shares
     draws = rng.multinomial(np.rint(sizes).astype(np.int64), shares, size=(n_boot, shape[0]))
-    mean_weight = np.nan_to_num(safe_divide(stats.weight.reshape(counts.shape), counts))[:, used]
-    mean_score = np.nan_to_num(safe_divide(stats.score_sum.reshape(counts.shape), counts))[:, used]
-    weight = np.zeros((n_boot,) + counts.shape)
-    score = np.zeros((n_boot,) + counts.shape)
-    weight[..., used] = draws * mean_weight
-    score[..., used] = draws * mean_score
-    weight, score = weight.reshape((n_boot,) + shape), score.reshape((n_boot,) + shape)
-    return Replicates(weight.sum(axis=-1), weight.sum(axis=-2), score.sum(axis=(-3, -2)))
+    draws = np.ascontiguousarray(np.moveaxis(draws, 1, 0))  # (groups, n_boot, used)
+
+    def drawn(sums: np.ndarray) -> np.ndarray:
+        """Per group, replicate and cell: draws x the cell's mean of ``sums`` per row, ``(groups, n_boot, y, p, c)``."""
+        out = np.zeros(draws.shape[:2] + counts.shape[1:])
+        out[..., used] = draws * np.nan_to_num(safe_divide(sums.reshape(counts.shape), counts))[:, None, used]
+        return out.reshape(draws.shape[:2] + shape[1:])
+
+    weight = drawn(stats.weight)
+    calibrated = "score_bins" in margins
+    return Replicates(weight.sum(axis=-1) if "decisions" in margins else None,
+                      weight.sum(axis=-2) if calibrated else None,
+                      drawn(stats.score_sum).sum(axis=(-3, -2)) if calibrated else None)
 
 
 # ---------------------------------------------------------------------------- tests
@@ -314,11 +332,6 @@ class Estimate:
     high: np.ndarray
     variance: np.ndarray
     contrasts: Contrasts
-
-
-def needs_replicates(metrics: list[Metric]) -> bool:
-    """Whether any of the metrics is bootstrapped (the bootstrap runs only then)."""
-    return any(isinstance(m.interval, Bootstrap) for m in metrics)
 
 
 def estimate(metric: Metric, stats: GroupStats, replicates: Mapping[str, Cells] | None,
