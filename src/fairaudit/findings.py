@@ -136,31 +136,70 @@ def evaluate(by_group: pd.DataFrame, disparities: pd.DataFrame, measures: pd.Dat
     a measure it does not know (segmentation and score measures), a check fails when its interval lies
     beyond the threshold."""
     attributes = [a for a in dict.fromkeys(by_group.index.get_level_values("attribute")) if _in_scope(a, policy)]
-    counts = by_group["count"]
+    tables = _Tables.of(by_group, disparities, measures)
     findings: list[Finding] = []
     pending: list[tuple[int, str, float]] = []
     for attribute in attributes:
         required = JOIN not in attribute or policy.require_crossings
         checks = []
         for name, threshold in policy.thresholds.items():
-            finding, what = _threshold_check(attribute, name, threshold, counts, disparities, measures, policy,
-                                             confidence)
+            finding, what = _threshold_check(attribute, name, threshold, tables, policy, confidence)
             p = np.nan
             if p_values is not None and finding.severity != "inconclusive":
                 p = p_values(attribute, name, threshold.bound, threshold.value)
             if np.isfinite(p):
                 pending.append((len(findings) + len(checks), what, p))
             checks.append(finding)
-        checks += _data_checks(attribute, by_group.loc[attribute], policy)
-        checks += _auc_checks(attribute, by_group.loc[attribute])
+        checks += _data_checks(attribute, tables.groups[attribute], policy)
+        checks += _auc_checks(attribute, tables.groups[attribute])
         findings.extend(dataclasses.replace(f, required=required and (f.measure is not None or f.code == SINGLE_GROUP))
                         for f in checks)
     adjusted = _adjust(np.array([p for _, _, p in pending]), policy.multiplicity)
     for (position, what, _), p in zip(pending, adjusted, strict=True):
         findings[position] = _judged(findings[position], what, p, len(pending), policy)
-    findings.extend(_privacy_checks(by_group.loc[attributes], policy))
+    findings.extend(_privacy_checks([(a, g) for a in attributes for g in tables.groups[a].names], tables.count, policy))
     kept = [f for f in findings if f.code not in policy.ignore]
     return sorted(kept, key=lambda f: SEVERITIES.index(f.severity))
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """One attribute's rows of by_group, as plain values: group names with their count, how many metric values
+    (not interval bounds) are undefined, and the groups with an ROC AUC but no interval (None: no ROC AUC)."""
+
+    names: list[str]
+    count: list[Any]
+    undefined: int
+    auc_without_interval: list[str] | None
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """The audit's tables as dictionaries, read once: findings look rows up by key many times."""
+
+    groups: dict[str, _Groups]
+    count: dict[tuple[str, str], Any]
+    disparities: dict[tuple[str, str], dict[str, Any]]
+    measures: dict[tuple[str, str], dict[str, Any]]
+
+    @classmethod
+    def of(cls, by_group: pd.DataFrame, disparities: pd.DataFrame, measures: pd.DataFrame) -> _Tables:
+        keys = list(by_group.index)
+        values = by_group.drop(columns=[c for c in by_group.columns if c.endswith(("_ci_low", "_ci_high"))])
+        undefined = values.isna().to_numpy().sum(axis=1)
+        auc = None
+        if "roc_auc" in by_group.columns:
+            auc = (by_group["roc_auc"].notna() & by_group["roc_auc_ci_low"].isna()).to_numpy()
+        count = by_group["count"].tolist()
+        rows: dict[str, list[int]] = {}
+        for position, (attribute, _) in enumerate(keys):
+            rows.setdefault(attribute, []).append(position)
+        groups = {attribute: _Groups([keys[i][1] for i in at], [count[i] for i in at], int(undefined[at].sum()),
+                                     None if auc is None else [keys[i][1] for i in at if auc[i]])
+                  for attribute, at in rows.items()}
+        return cls(groups, dict(zip(keys, count, strict=True)),
+                   dict(zip(disparities.index, disparities.to_dict("records"), strict=True)),
+                   dict(zip(measures.index, measures.to_dict("records"), strict=True)))
 
 
 def _adjust(p: np.ndarray, method: str) -> np.ndarray:
@@ -210,11 +249,12 @@ def _severity(threshold: Threshold, value: float, low: float, high: float) -> st
     return "fail" if np.isfinite(beyond) and threshold.breached_by(beyond) else "warn"
 
 
-def _deciding(name: str, attribute: str, disparities: pd.DataFrame) -> tuple[str | None, tuple[str, ...]]:
+def _deciding(name: str, attribute: str, disparities: dict[tuple[str, str], dict[str, Any]]
+              ) -> tuple[str | None, tuple[str, ...]]:
     """The metric and the (lowest, highest) groups behind a measure."""
     stem = name.removesuffix("_difference").removesuffix("_ratio")
     candidates = _DECIDING_METRICS.get(stem, (stem,))
-    rows = [(m, disparities.loc[(attribute, m)]) for m in candidates if (attribute, m) in disparities.index]
+    rows = [(m, disparities[(attribute, m)]) for m in candidates if (attribute, m) in disparities]
     if not rows:
         return None, ()
     if name.endswith("_ratio"):
@@ -225,27 +265,25 @@ def _deciding(name: str, attribute: str, disparities: pd.DataFrame) -> tuple[str
     return metric, groups
 
 
-def _measure_row(name: str, attribute: str, disparities: pd.DataFrame,
-                 measures: pd.DataFrame) -> tuple[float, float, float] | None:
-    if (attribute, name) in measures.index:
-        row = measures.loc[(attribute, name)]
+def _measure_row(name: str, attribute: str, tables: _Tables) -> tuple[float, float, float] | None:
+    if (attribute, name) in tables.measures:
+        row = tables.measures[(attribute, name)]
         return row["value"], row["ci_low"], row["ci_high"]
     for suffix in ("_difference", "_ratio"):
         metric = name.removesuffix(suffix)
-        if name.endswith(suffix) and (attribute, metric) in disparities.index:
-            row = disparities.loc[(attribute, metric)]
+        if name.endswith(suffix) and (attribute, metric) in tables.disparities:
+            row = tables.disparities[(attribute, metric)]
             column = suffix[1:]
             return row[column], row[f"{column}_ci_low"], row[f"{column}_ci_high"]
     return None
 
 
-def _threshold_check(attribute: str, name: str, threshold: Threshold, counts: pd.Series,
-                     disparities: pd.DataFrame, measures: pd.DataFrame, policy: Policy,
+def _threshold_check(attribute: str, name: str, threshold: Threshold, tables: _Tables, policy: Policy,
                      confidence: float) -> tuple[Finding, str]:
     code = MEASURE_CODES.get(name, METRIC_DISPARITY_CODE)
     words = name.replace("_", " ")
-    row = _measure_row(name, attribute, disparities, measures)
-    metric, groups = _deciding(name, attribute, disparities)
+    row = _measure_row(name, attribute, tables)
+    metric, groups = _deciding(name, attribute, tables.disparities)
 
     def finding(severity: str, message: str, value=None, low=None, high=None) -> Finding:
         return Finding(code, severity, attribute, name, groups, value, low, high, str(threshold), message)
@@ -257,7 +295,7 @@ def _threshold_check(attribute: str, name: str, threshold: Threshold, counts: pd
     if not np.isfinite(value):
         return finding("inconclusive", f"The {words} of {attribute} is undefined: fewer than two groups have "
                                        "the people it compares."), ""
-    small = [g for g in groups if counts.loc[(attribute, g)] < policy.min_group_size]
+    small = [g for g in groups if tables.count[(attribute, g)] < policy.min_group_size]
     if small:
         return finding("inconclusive", f"The {words} of {attribute} is decided by group "
                                        f"{' and '.join(repr(g) for g in small)}, with fewer than "
@@ -280,10 +318,10 @@ def _threshold_check(attribute: str, name: str, threshold: Threshold, counts: pd
     return finding(severity, f"In {attribute}, the {what}: {verdict}.", value, low, high), what
 
 
-def _data_checks(attribute: str, table: pd.DataFrame, policy: Policy) -> list[Finding]:
+def _data_checks(attribute: str, table: _Groups, policy: Policy) -> list[Finding]:
     out = []
-    groups = list(table.index)
-    small = [g for g in groups if table.loc[g, "count"] < policy.min_group_size]
+    groups = table.names
+    small = [g for g, count in zip(groups, table.count, strict=True) if count < policy.min_group_size]
     if small:
         out.append(Finding(
             SMALL_GROUPS, "inconclusive", attribute, None, tuple(small), None, None, None,
@@ -302,22 +340,18 @@ def _data_checks(attribute: str, table: pd.DataFrame, policy: Policy) -> list[Fi
             SINGLE_GROUP, "inconclusive", attribute, None, tuple(groups), None, None, None, None,
             f"Everyone in the data has the same {attribute}, so no comparison between groups is possible.",
         ))
-    undefined = table.drop(columns=[c for c in table.columns if c.endswith(("_ci_low", "_ci_high"))])
-    missing = int(undefined.isna().sum().sum())
-    if missing:
+    if table.undefined:
         out.append(Finding(
-            UNDEFINED_METRICS, "inconclusive", attribute, None, (), float(missing), None, None, None,
-            f"In {attribute}, {missing} metric value(s) are undefined because a group has no people of the "
+            UNDEFINED_METRICS, "inconclusive", attribute, None, (), float(table.undefined), None, None, None,
+            f"In {attribute}, {table.undefined} metric value(s) are undefined because a group has no people of the "
             "kind the metric counts (for example no actual positives).",
         ))
     return out
 
 
-def _auc_checks(attribute: str, table: pd.DataFrame) -> list[Finding]:
-    if "roc_auc" not in table.columns:
-        return []
-    few = table.index[table["roc_auc"].notna() & table["roc_auc_ci_low"].isna()]
-    if few.empty:
+def _auc_checks(attribute: str, table: _Groups) -> list[Finding]:
+    few = table.auc_without_interval
+    if not few:
         return []
     return [Finding(
         UNCERTAIN_AUC, "inconclusive", attribute, None, tuple(few), None, None, None,
@@ -328,13 +362,13 @@ def _auc_checks(attribute: str, table: pd.DataFrame) -> list[Finding]:
     )]
 
 
-def _privacy_checks(by_group: pd.DataFrame, policy: Policy) -> list[Finding]:
-    hidden = by_group[by_group["count"] < policy.suppress_below]
-    if hidden.empty:
+def _privacy_checks(keys: list[tuple[str, str]], count: dict[tuple[str, str], Any], policy: Policy) -> list[Finding]:
+    hidden = [key for key in keys if count[key] < policy.suppress_below]
+    if not hidden:
         return []
     return [Finding(
         SUPPRESSED_GROUPS, "inconclusive", None, None,
-        tuple(f"{a}: {g}" for a, g in hidden.index), float(len(hidden)), None, None,
+        tuple(f"{a}: {g}" for a, g in hidden), float(len(hidden)), None, None,
         f"count >= {policy.suppress_below}",
         f"{len(hidden)} group(s) have fewer than {policy.suppress_below} people; their numbers are withheld "
         "from reports to protect privacy, and they are left out of every comparison between groups (the "
