@@ -173,3 +173,27 @@ def test_boolean_sensitive_column():
     data = pd.DataFrame({"flag": [True, False] * 20, "p": [0, 1, 1, 0] * 10})
     result = fa.audit(None, data, sensitive="flag", y_pred="p", n_boot=0)
     assert result.by_group.loc["flag", "count"].to_dict() == {"0": 20, "1": 20}
+
+
+@pytest.mark.parametrize(("dtype", "values", "pos_label"), [
+    ("int8", [0, 1, 1, 0], None), ("bool", [True, False, True], None), ("bool", [True, False], False),
+    ("uint8", [1, 1, 1], None), ("int64", [-1, 1, -1], -1), ("int8", [127, -128, 127], 127),
+    ("int64", [0, 10**12, 0], 10**12), ("Int64", [1, 0, 1], None),
+])
+def test_integer_labels_are_read_as_pandas_reads_them(dtype, values, pos_label):
+    """Integer and boolean labels (counted, not hashed) give the 0/1 labels of pandas' own ``isin`` on the
+    favourable value, whatever the width and sign of their type."""
+    from fairaudit.inputs import binarize_labels
+
+    series = pd.Series(np.array(values), dtype=dtype)
+    favourable = 1 if pos_label is None else pos_label
+    expected = series.isin([favourable]).to_numpy().astype(np.int8)
+    got = binarize_labels("target", series, pos_label, "y")
+    assert got.dtype == np.int8 and np.array_equal(got, expected)
+
+
+def test_integer_labels_with_more_than_two_values_are_refused():
+    from fairaudit.inputs import binarize_labels
+
+    with pytest.raises(fa.AuditInputError, match=r"3 distinct values \(2, 5, 7\)"):
+        binarize_labels("target", pd.Series(np.array([7, 2, 5, 2], dtype=np.int16)), None, "y")

@@ -149,6 +149,16 @@ def _check_no_missing(argument: str, series: pd.Series, name: str | None = None)
 def binarize_labels(argument: str, series: pd.Series, pos_label: Any, name: str | None = None) -> np.ndarray:
     """Labels as 0/1 with ``pos_label`` as 1 (see :func:`positive_labels`)."""
     _check_no_missing(argument, series, name)
+    values = series.to_numpy() if series.dtype.kind in "iub" else None
+    if values is not None and np.can_cast(values.dtype, np.intp) and values.size:
+        codes = values.astype(np.intp)  # integer labels: their distinct values by counting, not hashing
+        low = int(codes.min())
+        if int(codes.max()) - low < 1 << 16:
+            present = np.flatnonzero(np.bincount(codes - low if low else codes)) + low
+            hits = np.zeros(values.shape, dtype=bool)
+            for label in positive_labels(argument, present.astype(values.dtype), pos_label, name):
+                hits |= values == label
+            return hits.astype(np.int8)
     positive = positive_labels(argument, pd.unique(series), pos_label, name)
     return np.asarray(series.isin(positive).to_numpy(), dtype=np.int8)
 

@@ -95,11 +95,11 @@ class GroupStats:
         n_y = 1 if y_true is None else 2
         n_c = 1 if y_score is None else N_CALIBRATION_BINS
         shape = (n_groups, n_y, 2, n_c)
-        cell = group_code.astype(np.int64) * n_y
+        labelled = np.asarray(group_code, dtype=np.intp)  # group x label, then x decision x calibration bin
         if y_true is not None:
-            cell += y_true
-        cell = cell * 2 + y_pred
-        cell = cell * n_c
+            labelled = labelled * 2 + y_true
+        cell = labelled * (2 * n_c)
+        cell += y_pred if n_c == 1 else y_pred * np.int8(n_c)
         if y_score is not None:
             cell += calibration_bin(y_score)
         size = int(np.prod(shape))
@@ -119,7 +119,8 @@ class GroupStats:
             if score_edges is None:
                 score_edges = default_score_edges(y_score)
             n_bins = len(score_edges) - 1
-            hcell = (group_code.astype(np.int64) * 2 + y_true) * n_bins + score_bin(y_score, score_edges)
+            hcell = labelled * n_bins
+            hcell += score_bin(y_score, score_edges)
             hist = np.bincount(hcell, weights=w, minlength=n_groups * 2 * n_bins).reshape(n_groups, 2, n_bins)
         else:
             score_edges = None

@@ -48,6 +48,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 from scipy import stats as scipy_stats
 
 from fairaudit.metrics import (
@@ -217,7 +218,7 @@ def chi2_homogeneity(successes: np.ndarray, trials: np.ndarray) -> float:
         return 1.0
     expected = np.outer(table.sum(axis=1), columns) / table.sum()
     statistic = ((table - expected) ** 2 / expected).sum()
-    return float(scipy_stats.chi2.sf(statistic, keep.sum() - 1))
+    return float(special.chdtrc(keep.sum() - 1, statistic))  # scipy.stats.chi2.sf, without its overhead
 
 
 def wald_homogeneity(estimates: np.ndarray, variances: np.ndarray) -> float:
@@ -229,7 +230,7 @@ def wald_homogeneity(estimates: np.ndarray, variances: np.ndarray) -> float:
     w = 1 / variance
     pooled = (w * value).sum() / w.sum()
     statistic = (w * (value - pooled) ** 2).sum()
-    return float(scipy_stats.chi2.sf(statistic, keep.sum() - 1))
+    return float(special.chdtrc(keep.sum() - 1, statistic))  # scipy.stats.chi2.sf, without its overhead
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
