@@ -15,11 +15,12 @@ the most favoured compared group, never ``"(missing)"``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,11 +64,15 @@ class Check:
     bounds: Callable[[float], tuple[float, float]]
     n_groups: int
     families: int = 1
+    _intervals: dict[float, tuple[float, float]] = field(default_factory=dict, compare=False, repr=False)
 
     def interval(self, confidence: float) -> tuple[float, float]:
+        """The simultaneous interval at level ``confidence`` (computed once: tables and findings read it again)."""
         if self.n_groups < 2 or not np.isfinite(self.value):
             return np.nan, np.nan
-        return self.bounds(range_critical(self.n_groups, confidence, self.families))
+        if confidence not in self._intervals:
+            self._intervals[confidence] = self.bounds(range_critical(self.n_groups, confidence, self.families))
+        return self._intervals[confidence]
 
     def p_value(self, bound: str, limit: float) -> float:
         """Evidence that the measure lies beyond ``limit`` (``bound`` "max": above; "min": below): the
@@ -270,8 +275,9 @@ def _warn_undefined(evaluated: list[_View], metrics: list[Metric]) -> None:
 # ---------------------------------------------------------------------------- checks
 def _pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ordered pairs ``(i, j)`` with ``i`` in ``first``, ``j`` in ``second`` and ``i != j``."""
-    i, j = (a.ravel() for a in np.meshgrid(first, second, indexing="ij"))
-    return i[i != j], j[i != j]
+    i, j = np.repeat(first, len(second)), np.tile(second, len(first))
+    different = i != j
+    return i[different], j[different]
 
 
 def _undefined(n_groups: int) -> Check:
@@ -356,24 +362,26 @@ def _checks(evaluated: list[_View], metrics: list[Metric], has_target: bool) -> 
 # ---------------------------------------------------------------------------- tables
 def _by_group(evaluated: list[_View], metrics: list[Metric], total_weight: float,
               confidence: float) -> pd.DataFrame:
-    frames = []
+    columns: dict[str, list[np.ndarray]] = {}
     for view in evaluated:
-        columns = {
+        part = {
             "count": view.stats.group_count.astype(np.int64),
             "share": view.stats.group_weight / total_weight,
         }
         for metric in metrics:
-            columns[metric.name] = view.values[metric.name]
-            columns[f"{metric.name}_ci_low"] = view.low[metric.name]
-            columns[f"{metric.name}_ci_high"] = view.high[metric.name]
+            part[metric.name] = view.values[metric.name]
+            part[f"{metric.name}_ci_low"] = view.low[metric.name]
+            part[f"{metric.name}_ci_high"] = view.high[metric.name]
         if "selection_rate" in view.values:
             ratio, low, high = _impact_ratio(view, confidence)
-            columns.update(disparate_impact_ratio=ratio, disparate_impact_ratio_ci_low=low,
-                           disparate_impact_ratio_ci_high=high)
-        index = pd.MultiIndex.from_arrays([[view.name] * len(view.labels), view.labels],
-                                          names=["attribute", "group"])
-        frames.append(pd.DataFrame(columns, index=index))
-    return pd.concat(frames)
+            part.update(disparate_impact_ratio=ratio, disparate_impact_ratio_ci_low=low,
+                        disparate_impact_ratio_ci_high=high)
+        for column, values in part.items():
+            columns.setdefault(column, []).append(values)
+    index = pd.MultiIndex.from_arrays([[view.name for view in evaluated for _ in view.labels],
+                                       [label for view in evaluated for label in view.labels]],
+                                      names=["attribute", "group"])
+    return pd.DataFrame({column: np.concatenate(parts) for column, parts in columns.items()}, index=index)
 
 
 def _impact_ratio(view: _View, confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -419,6 +427,8 @@ def _intervals(rep_difference: np.ndarray, rep_ratio: np.ndarray, confidence: fl
 
 def _disparities(evaluated: list[_View], metrics: list[Metric], checks: dict[tuple[str, str], Check],
                  confidence: float) -> pd.DataFrame:
+    columns = ["difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high",
+               "p_value", "min_group", "max_group"]
     rows, index = [], []
     for view in evaluated:
         for metric in metrics:
@@ -426,24 +436,18 @@ def _disparities(evaluated: list[_View], metrics: list[Metric], checks: dict[tup
             idx = view.groups(metric.name)
             difference = checks[(view.name, f"{metric.name}_difference")]
             ratio = checks[(view.name, f"{metric.name}_ratio")]
-            d_low, d_high = difference.interval(confidence)
-            r_low, r_high = ratio.interval(confidence)
             decided = len(idx) >= 2
-            rows.append({
-                "difference": difference.value, "difference_ci_low": d_low, "difference_ci_high": d_high,
-                "ratio": ratio.value, "ratio_ci_low": r_low, "ratio_ci_high": r_high,
-                "p_value": homogeneity(metric, view.stats, value, view.variance[metric.name], idx)
-                if decided else np.nan,
-                "min_group": view.labels[idx[np.argmin(value[idx])]] if decided else None,
-                "max_group": view.labels[idx[np.argmax(value[idx])]] if decided else None,
-            })
+            rows.append((difference.value, *difference.interval(confidence), ratio.value, *ratio.interval(confidence),
+                         homogeneity(metric, view.stats, value, view.variance[metric.name], idx) if decided else np.nan,
+                         view.labels[idx[np.argmin(value[idx])]] if decided else None,
+                         view.labels[idx[np.argmax(value[idx])]] if decided else None))
             index.append((view.name, metric.name))
-    columns = ["difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high",
-               "p_value", "min_group", "max_group"]
-    table = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["attribute", "metric"]),
-                         columns=columns)
+    data = dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True)) if rows else {
+        c: np.array([], dtype=object) for c in columns}
+    table = pd.DataFrame({c: np.array(data[c], dtype=float) if c not in ("min_group", "max_group") else data[c]
+                          for c in columns}, index=pd.MultiIndex.from_tuples(index, names=["attribute", "metric"]))
     table.insert(table.columns.get_loc("p_value") + 1, "p_value_adjusted", holm(table["p_value"].to_numpy()))
-    return table.astype({c: float for c in table.columns if c not in ("min_group", "max_group")})
+    return table
 
 
 def _measures(evaluated: list[_View], checks: dict[tuple[str, str], Check], confidence: float) -> pd.DataFrame:
@@ -465,24 +469,36 @@ def _pairwise(evaluated: list[_View], metrics: list[Metric], confidence: float) 
     intervals that hold simultaneously over the view's pairs."""
     columns = ["attribute", "metric", "group_a", "group_b", "difference", "difference_ci_low", "difference_ci_high",
                "ratio", "ratio_ci_low", "ratio_ci_high"]
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    parts: dict[str, list[np.ndarray]] = {c: [] for c in columns[2:]}
+    names, sizes = [], []
     for view in evaluated:
         labels = np.array(view.labels, dtype=object)
         for metric in metrics:
             idx = view.groups(metric.name)
             if len(idx) < 2:
                 continue
-            i, j = (idx[a] for a in np.triu_indices(len(idx), 1))
+            first, second = _upper_pairs(len(idx))
+            i, j = idx[first], idx[second]
             z = range_critical(len(idx), confidence)
             contrast = view.contrasts[metric.name]
             d_low, d_high = contrast.difference(i, j, z)
             r_low, r_high = contrast.log_ratio(i, j, z)
             value = contrast.value
-            for column, array in zip(columns, (
-                    np.full(len(i), view.name, dtype=object), np.full(len(i), metric.name, dtype=object), labels[i],
-                    labels[j], value[i] - value[j], d_low, d_high, safe_divide(value[i], value[j]), np.exp(r_low),
-                    np.exp(r_high)), strict=True):
+            for column, array in zip(columns[2:], (labels[i], labels[j], value[i] - value[j], d_low, d_high,
+                                                   safe_divide(value[i], value[j]), np.exp(r_low), np.exp(r_high)),
+                                     strict=True):
                 parts[column].append(array)
-    table = pd.DataFrame({c: np.concatenate(a) if a else np.array([], dtype=object if k < 4 else float)
-                          for k, (c, a) in enumerate(parts.items())})
+            names.append((view.name, metric.name))
+            sizes.append(len(i))
+    keys = np.array(names, dtype=object).reshape(-1, 2)
+    table = pd.DataFrame({
+        "attribute": np.repeat(keys[:, 0], sizes), "metric": np.repeat(keys[:, 1], sizes),
+        **{c: np.concatenate(a) if a else np.array([], dtype=object if k < 2 else float)
+           for k, (c, a) in enumerate(parts.items())}})
     return table.set_index(columns[:4])
+
+
+@functools.lru_cache(maxsize=64)
+def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``(a, b)``, ``a < b``, of every unordered pair of ``n`` items (``np.triu_indices``)."""
+    return np.triu_indices(n, 1)
