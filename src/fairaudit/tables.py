@@ -179,8 +179,9 @@ def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n
     with ThreadPoolExecutor(max_workers=1) as pool:
         # the multinomial draw releases the GIL: it runs while the other metrics are estimated
         drawn = pool.submit(bootstrap_cells, stats, n_boot, rng, margins) if margins else None
+        summed = _view_stats(stats, [*every, ()])
         evaluated = [_evaluate(stats, attrs, [m for m in metrics if m not in bootstrapped], None, confidence,
-                               left_out, reference) for attrs in [*every, ()]]
+                               left_out, reference, summed[attrs]) for attrs in [*every, ()]]
         replicates = None if drawn is None else drawn.result()
     for view in evaluated:
         _estimate(view, bootstrapped, replicates, confidence)
@@ -210,13 +211,30 @@ def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n
     )
 
 
+def _view_stats(finest: GroupStats, every: list[tuple[str, ...]]) -> dict[tuple[str, ...], GroupStats]:
+    """The statistics of each view, summed from the view with the fewest groups already summed that holds its
+    attributes (the finest one at first): crossings before their parts."""
+    done: dict[tuple[str, ...], GroupStats] = {}
+    for attrs in sorted(every, key=len, reverse=True):
+        parent = min((s for a, s in done.items() if set(attrs) <= set(a)), key=lambda s: s.n_groups, default=finest)
+        done[attrs] = _summed(parent, attrs)
+    return done
+
+
+def _summed(stats: GroupStats, attrs: tuple[str, ...]) -> GroupStats:
+    """``stats`` summed to the attributes ``attrs``, its groups in their natural order."""
+    _, member = stats.membership(attrs)
+    in_order = attrs == stats.attributes and np.array_equal(member, np.arange(len(member)))
+    return stats if in_order else stats.collapse(attrs)  # collapse also puts the groups in the keys' order
+
+
 def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric], replicates: Replicates | None,
-              confidence: float, left_out: dict[tuple[str, tuple[str, ...]], str], reference: dict[str, str]) -> _View:
-    """The view ``attrs`` of the finest statistics, with the ``metrics`` estimated (``replicates``: of the finest
-    groups, needed by bootstrapped metrics)."""
+              confidence: float, left_out: dict[tuple[str, tuple[str, ...]], str], reference: dict[str, str],
+              stats: GroupStats | None = None) -> _View:
+    """The view ``attrs`` of the finest statistics (``stats``: the view's, if already summed), with the ``metrics``
+    estimated (``replicates``: of the finest groups, needed by bootstrapped metrics)."""
     keys, member = finest.membership(attrs)
-    in_order = attrs == finest.attributes and np.array_equal(member, np.arange(len(member)))
-    stats = finest if in_order else finest.collapse(attrs)  # collapse also puts the groups in the keys' order
+    stats = _summed(finest, attrs) if stats is None else stats
     name = JOIN.join(attrs)
     compared = np.array([(name, k) not in left_out for k in keys], dtype=bool)
     chosen = tuple(reference.get(a) for a in attrs)
