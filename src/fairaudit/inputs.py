@@ -357,9 +357,10 @@ def group_name(value: Any) -> str:
 
 def _cross(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, list[tuple[int, ...]]]:
     """Combine per-attribute codes into codes of the observed crossings (mixed radix, then compacted)."""
-    combined = np.zeros(len(codes[0]), dtype=np.int64)
-    for code, size in zip(codes, sizes, strict=True):
-        combined = combined * size + code
+    combined = np.array(codes[0], dtype=np.int64)
+    for code, size in zip(codes[1:], sizes[1:], strict=True):
+        combined *= size
+        combined += code
     present, finest = compact(combined, int(np.prod(sizes, dtype=np.float64)))
     combos = []
     for value in present.tolist():

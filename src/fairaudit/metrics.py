@@ -243,10 +243,11 @@ def auc_variance(stats: GroupStats) -> np.ndarray:
     hist = stats.score_hist
     negatives, positives = hist[:, 0, :], hist[:, 1, :]
     n_pos, n_neg = positives.sum(axis=-1), negatives.sum(axis=-1)
-    auc = roc_auc_from_hist(hist)[:, None]
     neg_below = np.cumsum(negatives, axis=-1) - negatives
+    placed = neg_below + 0.5 * negatives  # as roc_auc_from_hist places the positives (not computed twice)
+    auc = safe_divide((positives * placed).sum(axis=-1), n_pos * n_neg)[:, None]
     pos_above = n_pos[:, None] - np.cumsum(positives, axis=-1)
-    v10 = safe_divide(neg_below + 0.5 * negatives, n_neg[:, None])
+    v10 = safe_divide(placed, n_neg[:, None])
     v01 = safe_divide(pos_above + 0.5 * positives, n_pos[:, None])
     s10 = safe_divide((positives * (v10 - auc) ** 2).sum(axis=-1), n_pos)
     s01 = safe_divide((negatives * (v01 - auc) ** 2).sum(axis=-1), n_neg)

@@ -227,6 +227,8 @@ def compact(values: np.ndarray, space: int | None = None) -> tuple[np.ndarray, n
     if space > 1 << 22:
         return np.unique(values, return_inverse=True)
     present = np.flatnonzero(np.bincount(values, minlength=space))
+    if present.size == space:  # every value occurs: positions are the values
+        return present, values
     remap = np.zeros(space, dtype=np.int64)
     remap[present] = np.arange(present.size)
     return present, remap[values]
