@@ -128,10 +128,15 @@ class _View:
     member: np.ndarray
     """Per finest group, the index of its group in this view."""
 
+    _compared_groups: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
     def groups(self, metric: str) -> np.ndarray:
-        """Indices of the groups compared on ``metric``: shown, and with a defined value and variance."""
-        ok = self.compared & np.isfinite(self.values[metric]) & np.isfinite(self.variance[metric])
-        return np.flatnonzero(ok)
+        """Indices of the groups compared on ``metric``: shown, and with a defined value and variance (read once
+        the view's estimates are final)."""
+        if metric not in self._compared_groups:
+            ok = self.compared & np.isfinite(self.values[metric]) & np.isfinite(self.variance[metric])
+            self._compared_groups[metric] = np.flatnonzero(ok)
+        return self._compared_groups[metric]
 
 
 def views(attributes: tuple[str, ...], intersections: bool) -> list[tuple[str, ...]]:
@@ -293,7 +298,12 @@ def _warn_undefined(evaluated: list[_View], metrics: list[Metric]) -> None:
 # ---------------------------------------------------------------------------- checks
 def _pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ordered pairs ``(i, j)`` with ``i`` in ``first``, ``j`` in ``second`` and ``i != j``."""
-    i, j = np.repeat(first, len(second)), np.tile(second, len(first))
+    return _ordered_pairs(tuple(first.tolist()), tuple(second.tolist()))
+
+
+@functools.lru_cache(maxsize=256)
+def _ordered_pairs(first: tuple[int, ...], second: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    i, j = np.repeat(np.array(first, dtype=np.intp), len(second)), np.tile(np.array(second, dtype=np.intp), len(first))
     different = i != j
     return i[different], j[different]
 
