@@ -191,19 +191,22 @@ def bootstrap_cells(stats: GroupStats, n_boot: int, rng: np.random.Generator,
     pooled = counts[:, used].sum(axis=0) / counts.sum()
     shares = (counts[:, used] + pooled) / (sizes[:, None] + 1)  # one pseudo-row spread as the pooled shares
     draws = rng.multinomial(np.rint(sizes).astype(np.int64), shares, size=(n_boot, shape[0]))
-    draws = np.ascontiguousarray(np.moveaxis(draws, 1, 0))  # (groups, n_boot, used)
+    cell_of = np.unravel_index(used, shape[1:])  # (y, p, c) of each drawn cell
 
-    def drawn(sums: np.ndarray) -> np.ndarray:
-        """Per group, replicate and cell: draws x the cell's mean of ``sums`` per row, ``(groups, n_boot, y, p, c)``."""
-        out = np.zeros(draws.shape[:2] + counts.shape[1:])
-        out[..., used] = draws * np.nan_to_num(safe_divide(sums.reshape(counts.shape), counts))[:, None, used]
-        return out.reshape(draws.shape[:2] + shape[1:])
+    def summed(sums: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        """Draws x the cell's mean of ``sums`` per row, summed over the cell ``axes`` (of y, p, c), cell by cell:
+        ``(groups, n_boot, ...)``."""
+        mean = np.nan_to_num(safe_divide(sums.reshape(counts.shape), counts))[:, used]
+        kept = [a for a in range(3) if a not in axes]
+        out = np.zeros((shape[0], n_boot) + tuple(shape[1 + a] for a in kept))
+        for k in range(used.size):
+            out[(slice(None), slice(None), *(cell_of[a][k] for a in kept))] += draws[:, :, k].T * mean[:, k, None]
+        return out
 
-    weight = drawn(stats.weight)
     calibrated = "score_bins" in margins
-    return Replicates(weight.sum(axis=-1) if "decisions" in margins else None,
-                      weight.sum(axis=-2) if calibrated else None,
-                      drawn(stats.score_sum).sum(axis=(-3, -2)) if calibrated else None)
+    return Replicates(summed(stats.weight, (2,)) if "decisions" in margins else None,
+                      summed(stats.weight, (1,)) if calibrated else None,
+                      summed(stats.score_sum, (0, 1)) if calibrated else None)
 
 
 # ---------------------------------------------------------------------------- tests
