@@ -541,6 +541,10 @@ def check_scores(argument: str, values: Any, threshold: float, probabilities: bo
         raise AuditTypeError(
             f"{what} must hold numeric scores; got values of type {series.dtype}."
         ) from None
+    if scores.size:  # the usual case in two passes: the extremes are finite (no NaN) and, for probabilities, in [0, 1]
+        low, high = scores.min(), scores.max()
+        if np.isfinite(low) and np.isfinite(high) and (not probabilities or (low >= 0 and high <= 1)):
+            return scores
     missing = int(np.isnan(scores).sum())
     if missing:
         raise AuditInputError(
