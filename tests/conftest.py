@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -60,11 +64,55 @@ def scored() -> dict[str, pd.DataFrame]:
     return out
 
 
+GROUPS = {"spark": "spark", "demo_run": "demo"}
+"""Session fixtures too expensive to build twice -> the xdist group of the tests that use them (one worker each)."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that uses Spark runs on one xdist worker, so the suite starts one Spark session."""
+    """Every test that uses Spark runs on one xdist worker, so the suite starts one Spark session; likewise
+    every test that reads the demo's outputs, so the demo runs once."""
     for item in items:
-        if "spark" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("spark"))
+        for fixture, group in GROUPS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
+class DemoRun(NamedTuple):
+    """What ``fairaudit demo`` returned, printed and wrote, and the audit result it wrote."""
+
+    result: fa.AuditResult
+    folder: Path
+    exit_code: int
+    stdout: str
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    """``fairaudit demo --out <folder>`` run once, in this process (the installed command is run by
+    ``test_cli.test_version``), keeping the result that ``run_demo`` returned to the command."""
+    import fairaudit.demo
+    from fairaudit.cli import main
+
+    folder = tmp_path_factory.mktemp("demo") / "demo"
+    returned = []
+    run_demo = fairaudit.demo.run_demo
+
+    def recorded(*args, **kwargs):
+        returned.append(run_demo(*args, **kwargs))
+        return returned[-1]
+
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out:
+        patch.setattr(fairaudit.demo, "run_demo", recorded)
+        code = main(["demo", "--out", str(folder)])
+    assert returned, f"fairaudit demo exited with {code} before auditing (its traceback is in the captured stderr)"
+    (result, path), = returned
+    assert path == folder / "audit.json"
+    return DemoRun(result, folder, code, out.getvalue())
+
+
+@pytest.fixture(scope="session")
+def demo(demo_run) -> fa.AuditResult:
+    return demo_run.result
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The installed command line: version and the demo audit."""
+"""The installed command line: version and the demo audit (``fairaudit demo``, run once: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,12 @@ def test_version():
     assert out.stdout.strip() == f"fairaudit {fa.__version__}"
 
 
-def test_demo_writes_the_audit(tmp_path):
-    out = subprocess.run(fairaudit_command() + ["demo", "--out", str(tmp_path / "demo")],
-                         capture_output=True, text=True, check=True)
-    assert "wrote" in out.stdout and "age_group" in out.stdout
-    result = fa.load(tmp_path / "demo" / "audit.json")
+def test_demo_writes_the_audit(demo_run):
+    assert demo_run.exit_code == 0
+    assert "wrote" in demo_run.stdout and "age_group" in demo_run.stdout
+    result = fa.load(demo_run.folder / "audit.json")
     assert result.metadata["sensitive"] == ["age_group", "marital"]
     assert "age_group & marital" in result.by_group.index.get_level_values("attribute")
     assert result.metadata["n_boot"] == 1000
-    payload = json.loads((tmp_path / "demo" / "audit.json").read_text())
+    payload = json.loads((demo_run.folder / "audit.json").read_text())
     assert payload["measures"]["records"]

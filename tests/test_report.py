@@ -1,4 +1,5 @@
-"""The HTML and PDF reports of the demo audit, read as a reviewer reads them."""
+"""The HTML and PDF reports of the demo audit (``fairaudit demo``, run once: tests/conftest.py), read as a reviewer
+reads them."""
 
 from __future__ import annotations
 
@@ -12,33 +13,19 @@ from matplotlib.figure import Figure
 from pypdf import PdfReader
 
 import fairaudit as fa
-from fairaudit.demo import run_demo
 from fairaudit.recommendations import Recommendation
 from fairaudit.report import ChartUnavailable
 from tests.test_privacy import pdf_text, visible_text
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """The demo as ``fairaudit demo`` runs it (fewer bootstrap replicates): the result and its folder."""
-    folder = tmp_path_factory.mktemp("demo")
-    result, path = run_demo(folder, n_boot=200)
-    return result, path.parent
-
-
-@pytest.fixture(scope="module")
-def demo(demo_run):
-    return demo_run[0]
-
-
-@pytest.fixture(scope="module")
 def html(demo_run):
-    return (demo_run[1] / "audit.html").read_text(encoding="utf-8")
+    return (demo_run.folder / "audit.html").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def pdf(demo_run):
-    return (demo_run[1] / "audit.pdf").read_bytes()
+    return (demo_run.folder / "audit.pdf").read_bytes()
 
 
 def squeeze(text: str) -> str:
@@ -86,9 +73,8 @@ def test_method_section_reuses_the_definitions(demo, html):
 
 
 def test_demo_writes_three_reports(demo_run):
-    result, folder = demo_run
-    assert sorted(p.name for p in folder.iterdir()) == ["audit.html", "audit.json", "audit.pdf"]
-    assert fa.load(folder / "audit.json").passed == result.passed
+    assert sorted(p.name for p in demo_run.folder.iterdir()) == ["audit.html", "audit.json", "audit.pdf"]
+    assert fa.load(demo_run.folder / "audit.json").passed == demo_run.result.passed
 
 
 def test_pdf_shows_what_the_html_shows(demo, pdf):

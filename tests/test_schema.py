@@ -12,7 +12,6 @@ import pytest
 import fairaudit as fa
 from fairaudit.schema import audit_schema
 from tests.test_privacy import result as small_group_result  # noqa: F401  (a module fixture)
-from tests.test_report import demo, demo_run  # noqa: F401  (module fixtures)
 
 VALIDATOR = jsonschema.Draft202012Validator
 
@@ -23,7 +22,7 @@ def test_schema_is_valid_and_packaged():
     assert schema["properties"]["schema_version"]["type"] == "string"
 
 
-def test_demo_json_validates_and_round_trips(demo, tmp_path):  # noqa: F811
+def test_demo_json_validates_and_round_trips(demo, tmp_path):
     path = tmp_path / "audit.json"
     demo.to_json(path)
     payload = json.loads(path.read_text())
