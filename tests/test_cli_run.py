@@ -1,4 +1,10 @@
-"""End to end: the installed ``fairaudit`` command on audit configs (exit codes, outputs, drift, models)."""
+"""End to end: the installed ``fairaudit`` command on audit configs (exit codes, outputs, drift, models).
+
+Checks of the command's logic alone (config errors, validate, baselines, comparisons, options) call
+``fairaudit.cli.main`` in this process (``command``), which the installed command calls: each start of a new
+interpreter costs some 3 s of imports. What only a process shows (exit codes through the installed script,
+warnings and progress on stderr, model files imported, signals, concurrent runs) is checked on the installed
+command (``fairaudit``)."""
 
 from __future__ import annotations
 
@@ -22,6 +28,22 @@ from sklearn.linear_model import LogisticRegression
 def fairaudit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     command = shutil.which("fairaudit", path=str(Path(sys.executable).parent))
     return subprocess.run([command, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture()
+def command(monkeypatch, capsys):
+    """``fairaudit <args>`` as ``fairaudit.cli.main`` runs it in this process, from ``cwd``: its exit code
+    and what it printed, as ``fairaudit`` returns them."""
+    from fairaudit.cli import main
+
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        code = main(list(args))
+        printed = capsys.readouterr()
+        return subprocess.CompletedProcess(["fairaudit", *args], code, printed.out, printed.err)
+
+    return run
 
 
 def table(n: int = 3000, bias: float = 0.0, seed: int = 0) -> pd.DataFrame:
@@ -96,9 +118,9 @@ def test_fail_on_warn(workdir):
      "'thresholds.disparate_impact_ratio' is 1.5, impossible"),
     (CONFIG.format(data="fair.csv").replace("sensitive: [group]", "sensitive: [grp]"), "'grp'"),
 ])
-def test_bad_config_exit_2_names_the_key(workdir, text, message):
+def test_bad_config_exit_2_names_the_key(workdir, text, message, command):
     write(workdir, "bad.yaml", text)
-    out = fairaudit("run", "bad.yaml", "--format", "json", cwd=workdir)
+    out = command("run", "bad.yaml", "--format", "json", cwd=workdir)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr
 
@@ -143,12 +165,12 @@ def test_skops_and_entry_point_models(workdir):
     assert broken.returncode == 3 and "RuntimeError: boom" in broken.stderr
 
 
-def test_baseline_regression_is_fa501_and_nothing_is_overwritten(workdir):
+def test_baseline_regression_is_fa501_and_nothing_is_overwritten(workdir, command):
     write(workdir, "drift.yaml", CONFIG.format(data="fair.csv"))
-    first = fairaudit("run", "drift.yaml", "--format", "json", cwd=workdir)
+    first = command("run", "drift.yaml", "--format", "json", cwd=workdir)
     assert first.returncode == 0, first.stderr
     table(bias=1.5, seed=1).to_csv(workdir / "fair.csv", index=False)  # the production data drifts
-    second = fairaudit("run", "drift.yaml", "--format", "json", "--baseline", "latest", "--json", cwd=workdir)
+    second = command("run", "drift.yaml", "--format", "json", "--baseline", "latest", "--json", cwd=workdir)
     assert second.returncode == 1
     payload = json.loads(second.stdout)
     assert any(f["code"] == "FA501" and f["severity"] == "fail" for f in payload["findings"])
@@ -157,34 +179,34 @@ def test_baseline_regression_is_fa501_and_nothing_is_overwritten(workdir):
     old, new = (json.loads((f / "audit.json").read_text()) for f in folders)
     assert old["passed"] is True and new["passed"] is False
     assert Path(payload["reports"]["comparison"]).exists()
-    compared = fairaudit("compare", str(folders[0] / "audit.json"), str(folders[1] / "audit.json"), cwd=workdir)
+    compared = command("compare", str(folders[0] / "audit.json"), str(folders[1] / "audit.json"), cwd=workdir)
     assert compared.returncode == 1
     assert "demographic_parity_difference" in compared.stdout and "fail" in compared.stdout
 
 
-def test_validate_and_datasets(workdir):
+def test_validate_and_datasets(workdir, command):
     write(workdir, "fair.yaml", CONFIG.format(data="fair.csv"))
-    ok = fairaudit("validate", "fair.yaml", cwd=workdir)
+    ok = command("validate", "fair.yaml", cwd=workdir)
     assert ok.returncode == 0 and "valid audit config 'churn'" in ok.stdout
     write(workdir, "bad.yaml", CONFIG.format(data="fair.csv") + "explain: yes please\n")
-    assert fairaudit("validate", "bad.yaml", cwd=workdir).returncode == 2
-    listing = fairaudit("datasets", cwd=workdir)
+    assert command("validate", "bad.yaml", cwd=workdir).returncode == 2
+    listing = command("datasets", cwd=workdir)
     assert listing.returncode == 0 and "telco_churn" in listing.stdout and "CC BY 4.0" in listing.stdout
 
 
-def test_example_config_for_the_bank_demo(tmp_path):
+def test_example_config_for_the_bank_demo(tmp_path, command):
     example = Path(__file__).resolve().parents[1] / "examples" / "bank_marketing.yaml"
-    assert fairaudit("validate", str(example), cwd=tmp_path).returncode == 0
-    out = fairaudit("run", str(example), "--out", str(tmp_path), "--format", "json", cwd=tmp_path)
+    assert command("validate", str(example), cwd=tmp_path).returncode == 0
+    out = command("run", str(example), "--out", str(tmp_path), "--format", "json", cwd=tmp_path)
     assert out.returncode == 1, out.stderr  # the demo model fails the four-fifths rule by age group
     assert "FA103" in out.stdout and "age_group" in out.stdout
 
 
-def test_the_report_shows_the_comparison(workdir):
+def test_the_report_shows_the_comparison(workdir, command):
     write(workdir, "drift.yaml", CONFIG.format(data="fair.csv"))
-    assert fairaudit("run", "drift.yaml", "--format", "json", cwd=workdir).returncode == 0
+    assert command("run", "drift.yaml", "--format", "json", cwd=workdir).returncode == 0
     table(bias=1.5, seed=1).to_csv(workdir / "fair.csv", index=False)
-    out = fairaudit("run", "drift.yaml", "--format", "html,json", "--baseline", "latest", "--json", cwd=workdir)
+    out = command("run", "drift.yaml", "--format", "html,json", "--baseline", "latest", "--json", cwd=workdir)
     payload = json.loads(out.stdout)
     html = Path(payload["reports"]["html"]).read_text()
     assert "Comparison with the baseline audit" in html and "demographic parity difference" in html
@@ -210,9 +232,9 @@ def test_parquet_glob_is_audited_by_duckdb(workdir):
     assert "with DuckDB" in out.stderr
 
 
-def test_config_with_top_k_and_segments(workdir):
+def test_config_with_top_k_and_segments(workdir, command):
     write(workdir, "topk.yaml", CONFIG.format(data="fair.csv") + "top_k: 0.1\n")
-    out = fairaudit("run", "topk.yaml", "--format", "json", "--json", cwd=workdir)
+    out = command("run", "topk.yaml", "--format", "json", "--json", cwd=workdir)
     saved = json.loads(Path(json.loads(out.stdout)["reports"]["json"]).read_text())
     assert saved["metadata"]["targeted"] == 300
     data = pd.read_csv(workdir / "fair.csv")
@@ -220,7 +242,7 @@ def test_config_with_top_k_and_segments(workdir):
     data.to_csv(workdir / "tiers.csv", index=False)
     write(workdir, "tiers.yaml", "name: tiers\ndata: tiers.csv\nsensitive: group\ny_pred: tier\ntask: segmentation\n"
           "favorable: [premium]\nn_boot: 100\n")
-    out = fairaudit("run", "tiers.yaml", "--format", "json", "--json", cwd=workdir)
+    out = command("run", "tiers.yaml", "--format", "json", "--json", cwd=workdir)
     assert out.returncode in (0, 1, 4), out.stderr
     assert json.loads(out.stdout)["exit_code"] == {"passed": 0, "failed": 1, "not_determined": 4}[
         json.loads(out.stdout)["verdict"]]
@@ -377,11 +399,11 @@ def test_quiet_silences_warnings(workdir):
     assert quiet.stdout == "" and quiet.stderr == "", quiet.stderr
 
 
-def test_name_outside_the_output_folder_is_refused_and_latest_untouched(workdir):
+def test_name_outside_the_output_folder_is_refused_and_latest_untouched(workdir, command):
     (workdir / "latest").mkdir()
     write(workdir / "latest", "keep.txt", "mine")
     write(workdir, "dots.yaml", CONFIG.format(data="fair.csv").replace("name: churn", 'name: ".."'))
-    for command in ("validate", "run"):
-        out = fairaudit(command, "dots.yaml", cwd=workdir)
+    for verb in ("validate", "run"):
+        out = command(verb, "dots.yaml", cwd=workdir)
         assert out.returncode == 2 and "Config key 'name' is '..'" in out.stderr
     assert (workdir / "latest" / "keep.txt").read_text() == "mine"
