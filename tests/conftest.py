@@ -74,13 +74,29 @@ GROUPS = {"spark": "spark", "demo_run": "demo"}
 """Session fixtures too expensive to build twice -> the xdist group of the tests that use them (one worker each)."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test that uses Spark runs on one xdist worker, so the suite starts one Spark session; likewise
-    every test that reads the demo's outputs, so the demo runs once."""
+    every test that reads the demo's outputs, so the demo runs once.
+
+    pytest-xdist's ``--dist loadgroup`` sends the tests whose node id ends with ``@<group>`` to one worker;
+    it renames them through ``item._nodeid``, which pytest 9 no longer reads (its ids live in ``item._id``), so
+    the groups were ignored and each worker started its own Spark. The ids are renamed here, after xdist's hook.
+    """
     for item in items:
         for fixture, group in GROUPS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(group))
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers under --dist loadgroup
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):  # pytest < 9 reads xdist's _nodeid: nothing to do
+            from _pytest.nodeid import NodeId
+
+            item._id = NodeId.parse(item.nodeid + suffix)
 
 
 class DemoRun(NamedTuple):
