@@ -17,8 +17,6 @@ from sklearn.linear_model import LogisticRegression
 import fairaudit as fa
 from tests.test_backends_common import CASES, assert_same_stats, quiet_group_stats, synthetic
 
-pytest.importorskip("pyspark", reason="pyspark is not installed: pip install 'fairaudit[spark-connect]'")
-pytest.importorskip("grpc", reason="Spark Connect's client is not installed: pip install 'fairaudit[spark-connect]'")
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
 TASKS = {
@@ -30,6 +28,10 @@ TASKS = {
 
 @pytest.fixture(scope="module")
 def connect():
+    """A local Spark Connect server and its client (skipped without ``fairaudit[spark-connect]``)."""
+    install = "pip install 'fairaudit[spark-connect]'"
+    pytest.importorskip("pyspark", reason=f"pyspark is not installed: {install}")
+    pytest.importorskip("grpc", reason=f"Spark Connect's client is not installed: {install}")
     from pyspark.sql import SparkSession
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
