@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import fairaudit as fa
+from fairaudit.inputs import AuditInputError, encode_sensitive
 
 
 @pytest.fixture()
@@ -197,3 +198,16 @@ def test_integer_labels_with_more_than_two_values_are_refused():
 
     with pytest.raises(fa.AuditInputError, match=r"3 distinct values \(2, 5, 7\)"):
         binarize_labels("target", pd.Series(np.array([7, 2, 5, 2], dtype=np.int16)), None, "y")
+
+
+def test_sensitive_columns_are_checked_in_turn_while_coded_side_by_side():
+    """The columns are factorised in threads; the first problem in the order given is still the one named."""
+    data = pd.DataFrame({"a": ["x", "(missing)"] * 50, "b": ["u", "v"] * 50, "y": [0, 1] * 50})
+    with pytest.raises(AuditInputError, match="Sensitive column 'a' has the value '\\(missing\\)'"):
+        encode_sensitive(data, ["a", "nope"])
+    with pytest.raises(AuditInputError, match="names column 'nope'"):
+        encode_sensitive(data, ["b", "nope", "a"])
+    with pytest.raises(AuditInputError, match="names column 'b' twice"):
+        encode_sensitive(data, ["b", "b", "a"])
+    coded = encode_sensitive(data, ["b", "y"])
+    assert coded.attributes == ("b", "y") and len(coded.groups) == 2

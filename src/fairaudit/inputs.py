@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import os
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,49 +233,65 @@ def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence | None, requi
             return SensitiveGroups((), ((),), np.zeros(len(data), dtype=np.int64))
         raise AuditInputError("The 'sensitive' argument is empty: name at least one sensitive column (or give "
                               "estimated attributes with sensitive_proba=).")
-    names, codes, labels = [], [], []
+    resolved, unresolved = [], None
     for position, item in enumerate(items):
-        series, name = column(data, "sensitive", item)
-        name = name or f"sensitive_{position}"
-        if name in names:
-            raise AuditInputError(f"The 'sensitive' argument names column {name!r} twice.")
-        code, uniques = factorize(series, name=name)
-        if MISSING_GROUP in uniques:
-            raise AuditInputError(
-                f"Sensitive column {name!r} has the value {MISSING_GROUP!r}, the name fairaudit gives to missing "
-                "values: the report could not tell them apart. Rename that value (e.g. "
-                f"data[{name!r}].replace({MISSING_GROUP!r}, 'not stated')), or make it a real missing value (NaN)."
-            )
-        if len(uniques) > MAX_GROUPS_PER_ATTRIBUTE:
-            raise AuditInputError(
-                f"Sensitive column {name!r} has {len(uniques)} distinct values, more than the limit of "
-                f"{MAX_GROUPS_PER_ATTRIBUTE}: groups that small cannot be audited. Bin it first, e.g. "
-                f"data['{name}_group'] = pd.cut(data['{name}'], bins=[0, 25, 45, 65, 120])."
-            )
-        missing = code < 0
-        if missing.any():
-            warnings.warn(
-                f"Sensitive column {name!r} has {int(missing.sum())} missing value(s); they are audited "
-                f"as the group {MISSING_GROUP!r}.",
-                MissingSensitiveValueWarning,
-                stacklevel=3,
-            )
-            code = np.where(missing, len(uniques), code)
-            uniques = uniques + [MISSING_GROUP]
-        if len(uniques) < 2:
-            warnings.warn(
-                f"Sensitive column {name!r} has one group only ({uniques[0]!r}); its disparities are "
-                "undefined (NaN).",
-                SingleGroupWarning,
-                stacklevel=3,
-            )
-        names.append(name)
-        codes.append(code)
-        labels.append(uniques)
+        try:
+            series, name = column(data, "sensitive", item)
+        except (AuditInputError, AuditTypeError) as error:  # raised after the checks of the columns before it
+            unresolved = error
+            break
+        resolved.append((series, name or f"sensitive_{position}"))
+    names, codes, labels = [], [], []
+    with ThreadPoolExecutor(max_workers=max(1, min(len(resolved), os.cpu_count() or 1))) as pool:
+        # factorising releases the GIL (arrow strings): the columns are coded side by side, checked in turn
+        coded = [pool.submit(factorize, series, name=name) for series, name in resolved]
+        for (_, name), job in zip(resolved, coded, strict=True):
+            if name in names:
+                raise AuditInputError(f"The 'sensitive' argument names column {name!r} twice.")
+            code, uniques = job.result()
+            _check_group_values(name, uniques)
+            missing = code < 0
+            if missing.any():
+                warnings.warn(
+                    f"Sensitive column {name!r} has {int(missing.sum())} missing value(s); they are audited "
+                    f"as the group {MISSING_GROUP!r}.",
+                    MissingSensitiveValueWarning,
+                    stacklevel=3,
+                )
+                code = np.where(missing, len(uniques), code)
+                uniques = uniques + [MISSING_GROUP]
+            if len(uniques) < 2:
+                warnings.warn(
+                    f"Sensitive column {name!r} has one group only ({uniques[0]!r}); its disparities are "
+                    "undefined (NaN).",
+                    SingleGroupWarning,
+                    stacklevel=3,
+                )
+            names.append(name)
+            codes.append(code)
+            labels.append(uniques)
+    if unresolved is not None:
+        raise unresolved
     finest, combos = _cross(codes, [len(u) for u in labels])
     groups = tuple(tuple(labels[a][c] for a, c in enumerate(combo)) for combo in combos)
     _check_crossings(names, groups)
     return SensitiveGroups(tuple(names), groups, finest)
+
+
+def _check_group_values(name: str, uniques: list[str]) -> None:
+    """Refuse a sensitive column with a value named like the missing group, or with too many values."""
+    if MISSING_GROUP in uniques:
+        raise AuditInputError(
+            f"Sensitive column {name!r} has the value {MISSING_GROUP!r}, the name fairaudit gives to missing "
+            "values: the report could not tell them apart. Rename that value (e.g. "
+            f"data[{name!r}].replace({MISSING_GROUP!r}, 'not stated')), or make it a real missing value (NaN)."
+        )
+    if len(uniques) > MAX_GROUPS_PER_ATTRIBUTE:
+        raise AuditInputError(
+            f"Sensitive column {name!r} has {len(uniques)} distinct values, more than the limit of "
+            f"{MAX_GROUPS_PER_ATTRIBUTE}: groups that small cannot be audited. Bin it first, e.g. "
+            f"data['{name}_group'] = pd.cut(data['{name}'], bins=[0, 25, 45, 65, 120])."
+        )
 
 
 def _check_crossings(names: list[str], groups: tuple[tuple[str, ...], ...]) -> None:
