@@ -198,24 +198,26 @@ class Estimation:
         return out, crossed
 
     # ------------------------------------------------------------------ mixing moments
-    def moments(self, key: Any, coder: GroupCoder, binary_target: bool) -> EngineEstimates:
-        """Each attribute's :class:`~fairaudit.estimated.MixingMoments` per group x label x decision ``key``."""
-        nw, rows, name = self.nw, self.rows, self.rows.name
+    def moment_sums(self) -> dict[str, Any]:
+        """Per row, the sums of each attribute's :class:`~fairaudit.estimated.MixingMoments` (``m{a}f{j}``:
+        features, ``m{a}q{j}``: their products), summed with the cells (:meth:`moments`)."""
+        rows = self.rows
         w = rows.col("w") if self.weighted else None
-        columns: dict[str, Any] = {name("mkey"): key}
-        layout = []
+        out: dict[str, Any] = {}
         for a, attribute in enumerate(self.attributes):
             features = mixing_features(len(attribute.groups), self.scored)
             monomials, _ = feature_products(features)
             for kind, terms, factor in (("f", features, w), ("q", monomials, None if w is None else w * w)):
                 for j, (groups, power) in enumerate(terms):
                     parts = ([] if factor is None else [factor]) + [self.shares[a][g] for g in groups]
-                    columns[name(f"m{a}{kind}{j}")] = _product(parts + [rows.col("s")] * power)
-            layout.append((len(features), len(monomials)))
-        aggs = [nw.col(column).sum() for column in columns if column != name("mkey")]
-        grouped = rows.frame.with_columns(**columns).group_by(name("mkey")).agg(*aggs)
-        table = grouped.collect(backend="pyarrow").to_native()
-        keys = table.column(name("mkey")).to_numpy().astype(np.int64)
+                    out[f"m{a}{kind}{j}"] = _product(parts + [rows.col("s")] * power)
+        return out
+
+    def moments(self, cells: dict[str, np.ndarray], coder: GroupCoder, binary_target: bool,
+                calibration_bins: int) -> EngineEstimates:
+        """Each attribute's :class:`~fairaudit.estimated.MixingMoments` per group x label x decision, from the
+        cells (their ``key``: group, label, decision, then ``calibration_bins`` bins) with :meth:`moment_sums`."""
+        keys = cells["key"] // calibration_bins
         rest, p = np.divmod(keys, 2)
         y = np.zeros_like(p)
         if binary_target:
@@ -223,11 +225,11 @@ class Estimation:
         g = finest_of_mixed(coder, rest)
         shape = (len(coder.groups), 2 if binary_target else 1, 2)
         moments = {}
-        for a, (attribute, (n_features, n_monomials)) in enumerate(zip(self.attributes, layout, strict=True)):
+        for a, attribute in enumerate(self.attributes):
+            features = mixing_features(len(attribute.groups), self.scored)
             arrays = []
-            for kind, width in (("f", n_features), ("q", n_monomials)):
-                values = np.column_stack([table.column(name(f"m{a}{kind}{j}")).to_numpy().astype(float)
-                                          for j in range(width)])
+            for kind, width in (("f", len(features)), ("q", len(feature_products(features)[0]))):
+                values = np.column_stack([cells[f"sum_m{a}{kind}{j}"] for j in range(width)])
                 out = np.zeros(shape + (width,))
                 np.add.at(out, (g, y, p), values)
                 arrays.append(out)

@@ -290,20 +290,6 @@ class Rows:
             key = key * 2 + self.matches(self.col("y"), positives["target"])
         return key
 
-    def decision_key(self, *, coder: GroupCoder, segments: GroupCoder | None, positives: dict[str, list[Any]],
-                     cut: float | None) -> Any:
-        """Group x label x decision (or segment) of each row, packed in one integer."""
-        nw = self.nw
-        task = self.task.name
-        key = self.group_key(coder, positives)
-        if task == "segmentation":
-            key = key * len(segments.values[0]) + self.code(self.col("p"), segments, 0)
-        elif self.has("y_pred"):
-            key = key * 2 + self.matches(self.col("p"), positives["y_pred"])
-        elif task == "binary":
-            key = key * 2 + (self.col("s") >= (self.request.threshold if cut is None else cut)).cast(nw.Int64)
-        return key
-
     def cell_keys(self, cells: CellPass) -> dict[str, Any]:
         """What splits a profile row into cells besides the key and label columns: the decision taken from the
         scores (``d``: at the threshold or the top-k cut) and the calibration bin (``c``: the first interior
@@ -339,7 +325,7 @@ class Rows:
     def cells_of(self, profile: dict[str, list[Any]], *, coder: GroupCoder, segments: GroupCoder | None,
                  positives: dict[str, list[Any]]) -> dict[str, np.ndarray]:
         """The cells of a profile taken with :class:`CellPass`: each row's key columns coded and packed in one
-        integer ``key`` as :meth:`decision_key` packs them in the engine (group, label, decision or segment,
+        integer ``key`` (group as :meth:`group_key` packs it in the engine, label, decision or segment,
         calibration bin), with the row count (``sum_count``) and the weighted sums."""
         n = self.name
         key = np.zeros(len(profile[n("n")]), dtype=np.int64)
@@ -524,7 +510,7 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
         estimation = Estimation(rows, request)
     if not at_once or overflow:  # the cells need the cut, the shares, or more rows than a profile brings back
         profile = rows.profile(rows.keys + rows.label_keys(), cap=None, cells=CellPass(
-            cut, with_score, None if estimation is None else estimation.cell_sums()))
+            cut, with_score, None if estimation is None else {**estimation.cell_sums(), **estimation.moment_sums()}))
     cells = rows.cells_of(profile, coder=coder, segments=segments_coder, positives=positives)
     hist = pooled = None
     exact = False
@@ -543,8 +529,7 @@ def compute(frame: Any, request: Request, task: Task, columns: list[str]) -> Com
     estimates = None
     if estimation is not None:
         binary_target = rows.has("target") and task.name != "score"
-        key = rows.decision_key(coder=coder, segments=segments_coder, positives=positives, cut=cut)
-        estimates = estimation.moments(key, coder, binary_target)
+        estimates = estimation.moments(cells, coder, binary_target, N_CALIBRATION_BINS if with_score else 1)
         tail = (2 if binary_target else 1) * 2 * (N_CALIBRATION_BINS if with_score else 1)
         cells, crossed = estimation.expand(cells, coder, tail)
         if hist is not None:
@@ -563,10 +548,11 @@ def pooled_grid(hist: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Rows per grid cell ``b`` of the scores, with the cell's smallest and largest score, from the grid
     histogram (:meth:`Rows.histogram`): the histogram edges' exact quantiles come from this small table."""
     cells, inverse = np.unique(hist["b"], return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    starts = np.searchsorted(inverse[order], np.arange(cells.size))
+    lows, highs = np.full(cells.size, np.inf), np.full(cells.size, -np.inf)
+    np.minimum.at(lows, inverse, hist["lo"])
+    np.maximum.at(highs, inverse, hist["hi"])
     return {"b": cells, "sum_count": np.bincount(inverse, weights=hist["sum_count"], minlength=cells.size),
-            "lo": np.minimum.reduceat(hist["lo"][order], starts), "hi": np.maximum.reduceat(hist["hi"][order], starts)}
+            "lo": lows, "hi": highs}
 
 
 def assemble(cells: dict[str, Any], hist: dict[str, Any] | None, pooled: dict[str, Any] | None, *,
