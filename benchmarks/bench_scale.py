@@ -24,12 +24,19 @@ disparities and measures from them (n_boot=1000): it does not depend on the numb
 ``--aequitas-python`` Aequitas' crosstabs + disparity on the same rows, in an interpreter where Aequitas
 is installed (it pins pandas < 3, so it cannot share fairaudit's environment).
 
+``--baseline SRC`` runs the engine rows (duckdb, spark) a second time with the package found in SRC (the
+``src`` folder of another checkout, e.g. ``git worktree add /tmp/before <commit>``), as "duckdb@baseline"
+and "spark@baseline", each against the current engine of the same run ("x current"): the "no slower than
+before" check.
+
 The generated files are deleted at the end unless --keep is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -133,8 +140,9 @@ def measure(engine: str, path: str) -> dict:
         import narwhals  # noqa: F401
         import pyarrow  # noqa: F401
 
-        import fairaudit.backends._narwhals  # noqa: F401
-        import fairaudit.backends._native  # noqa: F401
+        for module in ("_narwhals", "_native", "duckdb"):  # the engine's modules (a --baseline has others)
+            if importlib.util.find_spec(f"fairaudit.backends.{module}") is not None:
+                importlib.import_module(f"fairaudit.backends.{module}")
 
         out["import_seconds"] = time.perf_counter() - started
         data = path
@@ -244,12 +252,16 @@ def aequitas(python: str, rows: int, repeat: int = 3) -> float:
 
 
 # ---------------------------------------------------------------------------- the parent
-def run_child(engine: str, path: str) -> dict:
-    """Run one measurement in a fresh process, sampling the peak resident memory of its process tree."""
+def run_child(engine: str, path: str, source: Path | None = None) -> dict:
+    """Run one measurement in a fresh process, sampling the peak resident memory of its process tree
+    (``source``: import fairaudit from that folder instead of the installed package)."""
     import psutil
 
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source.resolve()), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     child = subprocess.Popen([sys.executable, __file__, "--measure", engine, "--path", path],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = 0
     done = threading.Event()
 
@@ -291,6 +303,8 @@ def main() -> None:
     parser.add_argument("--aequitas-python", default=None, metavar="PYTHON",
                         help="with --in-memory: an interpreter with aequitas installed, timed on the same rows")
     parser.add_argument("--keep", type=Path, default=None, help="write the files here and keep them")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="SRC",
+                        help="also time the engine rows with the fairaudit package in SRC (another checkout's src)")
     parser.add_argument("--measure", choices=["floor", "duckdb", "spark_floor", "spark", "pandas"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -309,13 +323,15 @@ def main() -> None:
         return
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="fairaudit-bench-"))
-    lines = ["| engine | rows | Parquet on disk | session s | imports s | stats s | x floor | tables s | peak RSS "
-             "| Spark jobs | fingerprint | load average |",
+    lines = ["| engine | rows | Parquet on disk | session s | imports s | stats s | x floor (x current) | tables s "
+             "| peak RSS | Spark jobs | fingerprint | load average |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     try:
         for rows in args.rows:
             started = time.perf_counter()
-            path = generate(root / f"rows_{rows}", rows)
+            folder = root / f"rows_{rows}"
+            existing = sorted(folder.glob("*.parquet"))
+            path = str(folder / "*.parquet") if len(existing) == -(-rows // CHUNK) else generate(folder, rows)
             size = sum(f.stat().st_size for f in (root / f"rows_{rows}").glob("*.parquet")) / 2**20
             print(f"generated {rows:,} rows ({size:,.0f} MiB) in {time.perf_counter() - started:.1f} s",
                   file=sys.stderr, flush=True)
@@ -323,12 +339,15 @@ def main() -> None:
             if rows <= 10_000_000:
                 engines += [] if args.skip_spark else ["spark_floor", "spark"]
                 engines += [] if args.skip_pandas else ["pandas"]
+            if args.baseline is not None:
+                engines += [f"{e}@baseline" for e in ("duckdb", "spark") if e in engines]
             floors: dict[str, float] = {}
             for engine in engines:
-                r = run_child(engine, path)
+                r = run_child(engine.removesuffix("@baseline"), path,
+                              args.baseline if engine.endswith("@baseline") else None)
                 floors[engine] = r["stats_seconds"]
-                base = {"duckdb": "floor", "spark": "spark_floor"}.get(engine)
-                ratio = f"{r['stats_seconds'] / floors[base]:.2f}" if base in floors else "-"
+                base = {"duckdb": "floor", "spark": "spark_floor"}.get(engine, engine.removesuffix("@baseline"))
+                ratio = f"{r['stats_seconds'] / floors[base]:.2f}" if base in floors and base != engine else "-"
                 load = f"{r['load_seconds']:.1f}" if "load_seconds" in r else "-"
                 imports = f"{r['import_seconds']:.1f}" if "import_seconds" in r else "-"
                 line = (f"| {engine} | {rows:,} | {size:,.0f} MiB | {load} | {imports} | {r['stats_seconds']:.1f} "
