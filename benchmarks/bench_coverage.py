@@ -25,13 +25,12 @@ from scipy import stats as scipy_stats
 
 from fairaudit.metrics import METRICS
 from fairaudit.stats import GroupStats
-from fairaudit.tables import _checks, _evaluate
+from fairaudit.tables import build_tables
 from fairaudit.uncertainty import estimate, wilson_interval
 
 CONFIDENCE = 0.95
 SIZES, RATES, GROUPS = (30, 200, 2000), (0.05, 0.5), (2, 4, 8)
 AUC_SHIFT = 1.0  # positives' scores shifted by one standard deviation: true AUC = Phi(1 / sqrt 2) = 0.760
-SELECTION = [METRICS["selection_rate"]]
 
 
 def decisions(selected: np.ndarray, sizes: np.ndarray) -> GroupStats:
@@ -47,8 +46,8 @@ def contrast_coverage(rates: np.ndarray, sizes: np.ndarray, reps: int, rng: np.r
     truth_d, truth_r = rates.max() - rates.min(), rates.min() / rates.max()
     hits_d = hits_r = 0
     for _ in range(reps):
-        view = _evaluate(decisions(rng.binomial(sizes, rates), sizes), ("g",), SELECTION, None, CONFIDENCE, {}, {})
-        checks = _checks([view], SELECTION, False)
+        checks = build_tables(decisions(rng.binomial(sizes, rates), sizes), intersections=False,
+                              confidence=CONFIDENCE, n_boot=0, rng=rng).checks
         low, high = checks[("g", "selection_rate_difference")].interval(CONFIDENCE)
         hits_d += low <= truth_d + 1e-12 and truth_d - 1e-12 <= high
         low, high = checks[("g", "selection_rate_ratio")].interval(CONFIDENCE)

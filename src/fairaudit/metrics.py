@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -228,29 +229,42 @@ def _calibration_error(cells: Cells) -> np.ndarray:
 
 def roc_auc_from_hist(hist: np.ndarray) -> np.ndarray:
     """Weighted Mann-Whitney AUC from per-label score histograms ``(..., 2, bins)``; ties count 1/2."""
-    negatives, positives = hist[..., 0, :], hist[..., 1, :]
-    below = np.cumsum(negatives, axis=-1) - negatives
-    wins = (positives * (below + 0.5 * negatives)).sum(axis=-1)
-    return safe_divide(wins, positives.sum(axis=-1) * negatives.sum(axis=-1))
+    return _auc_parts(hist)[0]
 
 
 def _roc_auc(cells: Cells) -> np.ndarray:
     return roc_auc_from_hist(cells.score_hist)
 
 
+_last_auc: list[tuple[weakref.ref, tuple[np.ndarray, ...]]] = []
+
+
+def _auc_parts(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The AUC of each histogram ``(..., 2, bins)`` and DeLong's placement sums ``s10``, ``s01`` (the
+    variances of the positives' and negatives' placements). The last histogram's parts are kept: the AUC's
+    value and its variance read the same histogram, one after the other."""
+    if _last_auc and _last_auc[0][0]() is hist:
+        return _last_auc[0][1]
+    negatives, positives = hist[..., 0, :], hist[..., 1, :]
+    n_neg, n_pos = negatives.sum(axis=-1), positives.sum(axis=-1)
+    placed = np.cumsum(negatives, axis=-1, dtype=float)  # negatives below each bin, ties counting half
+    placed -= 0.5 * negatives
+    auc = safe_divide(np.einsum("...b,...b->...", positives, placed), n_pos * n_neg)
+    placed -= (auc * n_neg)[..., None]
+    placed *= placed
+    s10 = safe_divide(np.einsum("...b,...b->...", positives, placed), n_pos * n_neg**2)
+    above = np.cumsum(positives, axis=-1, dtype=float)  # positives above each bin: n_pos minus this, ties counting half
+    above -= 0.5 * positives
+    above -= (n_pos * (1 - auc))[..., None]
+    above *= above
+    s01 = safe_divide(np.einsum("...b,...b->...", negatives, above), n_neg * n_pos**2)
+    _last_auc[:] = [(weakref.ref(hist), (auc, s10, s01))]
+    return auc, s10, s01
+
+
 def auc_variance(stats: GroupStats) -> np.ndarray:
     """DeLong's variance of the ROC AUC of each group, from the binned scores."""
-    hist = stats.score_hist
-    negatives, positives = hist[:, 0, :], hist[:, 1, :]
-    n_pos, n_neg = positives.sum(axis=-1), negatives.sum(axis=-1)
-    neg_below = np.cumsum(negatives, axis=-1) - negatives
-    placed = neg_below + 0.5 * negatives  # as roc_auc_from_hist places the positives (not computed twice)
-    auc = safe_divide((positives * placed).sum(axis=-1), n_pos * n_neg)[:, None]
-    pos_above = n_pos[:, None] - np.cumsum(positives, axis=-1)
-    v10 = safe_divide(placed, n_neg[:, None])
-    v01 = safe_divide(pos_above + 0.5 * positives, n_pos[:, None])
-    s10 = safe_divide((positives * (v10 - auc) ** 2).sum(axis=-1), n_pos)
-    s01 = safe_divide((negatives * (v01 - auc) ** 2).sum(axis=-1), n_neg)
+    _, s10, s01 = _auc_parts(stats.score_hist)
     eff_neg, eff_pos = label_effective_sizes(stats)
     return safe_divide(s10, eff_pos - 1) + safe_divide(s01, eff_neg - 1)
 

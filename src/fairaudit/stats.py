@@ -234,10 +234,13 @@ def compact(values: np.ndarray, space: int | None = None) -> tuple[np.ndarray, n
     return present, remap[values]
 
 
-def sum_groups(array: np.ndarray, member: np.ndarray, n_groups: int, axis: int) -> np.ndarray:
-    """Sum the entries of ``array`` along ``axis`` into ``n_groups`` groups (``member`` per entry)."""
+def sum_groups(array: np.ndarray, member: np.ndarray, n_groups: int, axis: int,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """Sum the entries of ``array`` along ``axis`` into ``n_groups`` groups (``member`` per entry); with
+    ``axis=0``, into ``out`` (zeros) if given."""
     if axis == 0:  # whole contiguous slices: one addition per entry beats a strided reduction
-        out = np.zeros((n_groups,) + array.shape[1:], dtype=np.result_type(array.dtype, float))
+        if out is None:
+            out = np.zeros((n_groups,) + array.shape[1:], dtype=np.result_type(array.dtype, float))
         for entry, group in enumerate(member.tolist()):
             out[group] += array[entry]
         return out

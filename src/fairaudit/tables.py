@@ -20,7 +20,7 @@ import itertools
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,9 +28,10 @@ import pandas as pd
 
 from fairaudit.inputs import UndefinedMetricWarning
 from fairaudit.metrics import Bootstrap, Metric, applicable_metrics, safe_divide
-from fairaudit.stats import JOIN, MISSING_GROUP, GroupStats
+from fairaudit.stats import JOIN, MISSING_GROUP, SUM_FIELDS, GroupStats, sum_groups
 from fairaudit.uncertainty import (
     Contrasts,
+    Estimate,
     Replicates,
     bootstrap_cells,
     bootstrap_margins,
@@ -179,21 +180,26 @@ def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n
     left_out = dict(left_out or {})
     reference = dict(reference or {})
     bootstrapped = [m for m in metrics if isinstance(m.interval, Bootstrap)]
+    plain = [m for m in metrics if m not in bootstrapped]
     margins = bootstrap_margins(bootstrapped)
-    every = views(stats.attributes, intersections)
+    every = [*views(stats.attributes, intersections), ()]
+    compared = _Compared({}, {}, {})
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # the multinomial draw releases the GIL: it runs while the other metrics are estimated
+        # the multinomial draw releases the GIL: it runs while the other metrics are estimated and compared
         drawn = pool.submit(bootstrap_cells, stats, n_boot, rng, margins) if margins else None
-        summed = _view_stats(stats, [*every, ()])
-        evaluated = [_evaluate(stats, attrs, [m for m in metrics if m not in bootstrapped], None, confidence,
-                               left_out, reference, summed[attrs]) for attrs in [*every, ()]]
+        stacked, summed = _view_stats(stats, every)
+        every_view = [_view(stats, attrs, summed[attrs][0], left_out, reference) for attrs in every]
+        spans = [(attrs, summed[attrs][1]) for attrs in every]
+        found = {m.name: estimate(m, stacked, None, confidence) for m in plain}
+        _compare(every_view, spans, plain, found, overrides or {}, stats.has_target, confidence, compared)
         replicates = None if drawn is None else drawn.result()
-    for view in evaluated:
-        _estimate(view, bootstrapped, replicates, confidence)
-    *evaluated, overall = evaluated
-    evaluated = [_overridden(view, (overrides or {}).get(attrs)) for view, attrs in zip(evaluated, every, strict=True)]
+    if replicates is not None:
+        cells = _stacked_replicates(replicates, [view.member for view in every_view],
+                                    [len(view.labels) for view in every_view]).cells(stats.has_target)
+        found = {m.name: estimate(m, stacked, cells, confidence) for m in bootstrapped}
+        _compare(every_view, spans, bootstrapped, found, overrides or {}, stats.has_target, confidence, compared)
+    *evaluated, overall = every_view
     _warn_undefined(evaluated, metrics)
-    checks = _checks(evaluated, metrics, stats.has_target)
     return Tables(
         by_group=_by_group(evaluated, metrics, stats.group_weight.sum(), confidence),
         overall=pd.DataFrame(
@@ -204,42 +210,93 @@ def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n
             },
             index=pd.Index([m.name for m in metrics], name="metric"),
         ),
-        disparities=_disparities(evaluated, metrics, checks, confidence),
-        measures=_measures(evaluated, checks, confidence),
-        pairwise=_pairwise(evaluated, metrics, confidence),
+        disparities=_disparities(evaluated, metrics, compared.disparities),
+        measures=_measures(evaluated, compared.checks, confidence),
+        pairwise=_pairwise(evaluated, metrics, compared.pairwise),
         left_out=pd.DataFrame(
             {"reason": list(left_out.values())},
             index=pd.MultiIndex.from_tuples([(v, JOIN.join(k)) for v, k in left_out] or [("", "")][:0],
                                             names=["attribute", "group"]),
         ),
-        checks=checks,
+        checks=compared.checks,
     )
 
 
-def _view_stats(finest: GroupStats, every: list[tuple[str, ...]]) -> dict[tuple[str, ...], GroupStats]:
-    """The statistics of each view, summed from the view with the fewest groups already summed that holds its
-    attributes (the finest one at first): crossings before their parts."""
-    done: dict[tuple[str, ...], GroupStats] = {}
+@dataclass(frozen=True)
+class _Compared:
+    """The comparisons of every view and metric, keyed by (view, metric or measure), filled a set of
+    metrics at a time: checks, disparity rows and pairwise columns."""
+
+    checks: dict[tuple[str, str], Check]
+    disparities: dict[tuple[str, str], tuple]
+    pairwise: dict[tuple[str, str], tuple[np.ndarray, ...]]
+
+
+def _compare(every_view: list[_View], spans: list[tuple[tuple[str, ...], slice]], metrics: list[Metric],
+             found: dict[str, Estimate], overrides: Mapping[tuple[str, ...], Mapping[str, Any]], has_target: bool,
+             confidence: float, compared: _Compared) -> None:
+    """Add the ``metrics``' stacked estimates ``found`` to every view (the overall one last; ``spans``: each
+    view's attributes and rows in the stack; ``overrides`` replacing some), then their comparisons between the
+    groups of each view to ``compared``."""
+    names = {m.name for m in metrics}
+    for view, (attrs, span) in zip(every_view, spans, strict=True):
+        _add_estimates(view, span, found)
+        if attrs:
+            _overridden(view, {k: v for k, v in overrides.get(attrs, {}).items() if k in names})
+    evaluated = every_view[:-1]
+    compared.checks.update(_checks(evaluated, metrics, has_target, named="selection_rate" in names))
+    compared.disparities.update(_disparity_rows(evaluated, metrics, compared.checks, confidence))
+    compared.pairwise.update(_pairwise_parts(evaluated, metrics, confidence))
+
+
+def _view_stats(finest: GroupStats, every: list[tuple[str, ...]]
+                ) -> tuple[GroupStats, dict[tuple[str, ...], tuple[GroupStats, slice]]]:
+    """Every view's statistics, written one after the other into one stack of groups (so that each metric is
+    estimated once for all views): the stack, and per view its statistics (a slice of the stack) and slice.
+    A view is summed from the view with the fewest groups already summed that holds its attributes (the finest
+    one at first): crossings before their parts. Groups are in their keys' natural order."""
+    keys = {attrs: finest.membership(attrs)[0] for attrs in every}
+    starts = np.cumsum([0] + [len(keys[attrs]) for attrs in every])
+    spans = {attrs: slice(int(start), int(start) + len(keys[attrs])) for attrs, start in zip(every, starts[:-1],
+                                                                                          strict=True)}
+    names = [*SUM_FIELDS, *(["score_hist"] if finest.score_hist is not None else [])]
+    stack = {name: np.zeros((int(starts[-1]),) + getattr(finest, name).shape[1:]) for name in names}
+    done: dict[tuple[str, ...], tuple[GroupStats, slice]] = {}
     for attrs in sorted(every, key=len, reverse=True):
-        parent = min((s for a, s in done.items() if set(attrs) <= set(a)), key=lambda s: s.n_groups, default=finest)
-        done[attrs] = _summed(parent, attrs)
-    return done
+        parent = min((s for a, (s, _) in done.items() if set(attrs) <= set(a)), key=lambda s: s.n_groups,
+                     default=finest)
+        _, member = parent.membership(attrs)
+        span = spans[attrs]
+        for name in names:
+            sum_groups(getattr(parent, name), member, len(keys[attrs]), axis=0, out=stack[name][span])
+        done[attrs] = (replace(finest, attributes=attrs, groups=keys[attrs],
+                               **{name: stack[name][span] for name in names}), span)
+    stacked = replace(finest, attributes=("view", "group"),
+                      groups=tuple((JOIN.join(attrs), JOIN.join(key)) for attrs in every for key in keys[attrs]),
+                      **stack)
+    return stacked, done
 
 
-def _summed(stats: GroupStats, attrs: tuple[str, ...]) -> GroupStats:
-    """``stats`` summed to the attributes ``attrs``, its groups in their natural order."""
-    _, member = stats.membership(attrs)
-    in_order = attrs == stats.attributes and np.array_equal(member, np.arange(len(member)))
-    return stats if in_order else stats.collapse(attrs)  # collapse also puts the groups in the keys' order
+def _stacked_replicates(replicates: Replicates, members: list[np.ndarray], sizes: list[int]) -> Replicates:
+    """The finest groups' replicates summed to every view's groups, stacked as :func:`_view_stats` stacks them."""
+    def stacked(array: np.ndarray | None) -> np.ndarray | None:
+        if array is None:
+            return None
+        out = np.zeros((sum(sizes),) + array.shape[1:])
+        start = 0
+        for member, size in zip(members, sizes, strict=True):
+            sum_groups(array, member, size, axis=0, out=out[start:start + size])
+            start += size
+        return out
+
+    return Replicates(*(stacked(a) for a in (replicates.confusion, replicates.by_bin, replicates.score_by_bin)))
 
 
-def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric], replicates: Replicates | None,
-              confidence: float, left_out: dict[tuple[str, tuple[str, ...]], str], reference: dict[str, str],
-              stats: GroupStats | None = None) -> _View:
-    """The view ``attrs`` of the finest statistics (``stats``: the view's, if already summed), with the ``metrics``
-    estimated (``replicates``: of the finest groups, needed by bootstrapped metrics)."""
+def _view(finest: GroupStats, attrs: tuple[str, ...], stats: GroupStats,
+          left_out: dict[tuple[str, tuple[str, ...]], str], reference: dict[str, str]) -> _View:
+    """The view ``attrs`` (its statistics ``stats``), no metric estimated yet, and which of its groups are
+    compared and can be the reference."""
     keys, member = finest.membership(attrs)
-    stats = _summed(finest, attrs) if stats is None else stats
     name = JOIN.join(attrs)
     compared = np.array([(name, k) not in left_out for k in keys], dtype=bool)
     chosen = tuple(reference.get(a) for a in attrs)
@@ -247,19 +304,18 @@ def _evaluate(finest: GroupStats, attrs: tuple[str, ...], metrics: list[Metric],
         ref = np.array([k == chosen for k in keys])
     else:
         ref = compared & np.array([MISSING_GROUP not in k for k in keys], dtype=bool)
-    view = _View(name, [JOIN.join(k) for k in keys], stats, {}, {}, {}, {}, {}, compared, ref, member)
-    _estimate(view, metrics, replicates, confidence)
-    return view
+    return _View(name, [JOIN.join(k) for k in keys], stats, {}, {}, {}, {}, {}, compared, ref, member)
 
 
-def _estimate(view: _View, metrics: list[Metric], replicates: Replicates | None, confidence: float) -> None:
-    """Add the ``metrics`` of the view's groups (``replicates``: of the finest groups, for bootstrapped ones)."""
-    margins = None if replicates is None else replicates.collapse(view.member, len(view.labels)).cells(
-        view.stats.has_target)
-    for metric in metrics:
-        found = estimate(metric, view.stats, margins, confidence)
-        view.values[metric.name], view.low[metric.name], view.high[metric.name] = found.value, found.low, found.high
-        view.variance[metric.name], view.contrasts[metric.name] = found.variance, found.contrasts
+def _add_estimates(view: _View, span: slice, found: dict[str, Estimate]) -> None:
+    """Add the metrics ``found`` for all views stacked (see :func:`_view_stats`), rows ``span`` being the view's."""
+    for metric, estimated in found.items():
+        trials = estimated.contrasts.trials
+        view.values[metric], view.low[metric], view.high[metric] = (
+            estimated.value[span], estimated.low[span], estimated.high[span])
+        view.variance[metric] = estimated.variance[span]
+        view.contrasts[metric] = Contrasts(estimated.contrasts.value[span], estimated.contrasts.variance[span],
+                                           None if trials is None else trials[span])
 
 
 def _overridden(view: _View, overrides: Mapping[str, Any] | None) -> _View:
@@ -360,8 +416,9 @@ def _references(view: _View, idx: np.ndarray) -> np.ndarray:
     return idx[view.reference[idx]]
 
 
-def _checks(evaluated: list[_View], metrics: list[Metric], has_target: bool) -> dict[tuple[str, str], Check]:
-    """Every disparity and named measure of every view, as a :class:`Check`."""
+def _checks(evaluated: list[_View], metrics: list[Metric], has_target: bool,
+            named: bool = True) -> dict[tuple[str, str], Check]:
+    """Every disparity of the ``metrics`` in every view, and (``named``) the named measures, as a :class:`Check`."""
     out: dict[tuple[str, str], Check] = {}
     for view in evaluated:
         for metric in metrics:
@@ -369,21 +426,22 @@ def _checks(evaluated: list[_View], metrics: list[Metric], has_target: bool) -> 
             contrast = view.contrasts[metric.name]
             out[(view.name, f"{metric.name}_difference")] = _difference_check(contrast, idx)
             out[(view.name, f"{metric.name}_ratio")] = _ratio_check(contrast, idx, idx)
-        if "selection_rate" not in view.values:
+        if not named or "selection_rate" not in view.values:
             continue
-        named = {
+        measures = {
             "demographic_parity_difference": out[(view.name, "selection_rate_difference")],
             "demographic_parity_ratio": out[(view.name, "selection_rate_ratio")],
         }
         if has_target:
             tpr_d, tpr_r = (out[(view.name, f"true_positive_rate_{kind}")] for kind in ("difference", "ratio"))
             fpr_d, fpr_r = (out[(view.name, f"false_positive_rate_{kind}")] for kind in ("difference", "ratio"))
-            named.update(equalized_odds_difference=_either(tpr_d, fpr_d, max),
+            measures.update(equalized_odds_difference=_either(tpr_d, fpr_d, max),
                          equalized_odds_ratio=_either(tpr_r, fpr_r, min),
                          equal_opportunity_difference=tpr_d, equal_opportunity_ratio=tpr_r)
         idx = view.groups("selection_rate")
-        named["disparate_impact_ratio"] = _ratio_check(view.contrasts["selection_rate"], idx, _references(view, idx))
-        out.update({(view.name, name): check for name, check in named.items()})
+        measures["disparate_impact_ratio"] = _ratio_check(view.contrasts["selection_rate"], idx,
+                                                          _references(view, idx))
+        out.update({(view.name, name): check for name, check in measures.items()})
     return out
 
 
@@ -453,11 +511,14 @@ def _intervals(rep_difference: np.ndarray, rep_ratio: np.ndarray, confidence: fl
     return max(d_low, 0.0), max(d_high, 0.0), min(r_low, 1.0), min(r_high, 1.0)
 
 
-def _disparities(evaluated: list[_View], metrics: list[Metric], checks: dict[tuple[str, str], Check],
-                 confidence: float) -> pd.DataFrame:
-    columns = ["difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high",
-               "p_value", "min_group", "max_group"]
-    rows, index = [], []
+_DISPARITY_COLUMNS = ["difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low",
+                      "ratio_ci_high", "p_value", "min_group", "max_group"]
+
+
+def _disparity_rows(evaluated: list[_View], metrics: list[Metric], checks: dict[tuple[str, str], Check],
+                    confidence: float) -> dict[tuple[str, str], tuple]:
+    """The disparities table's row (:data:`_DISPARITY_COLUMNS`) of each view and metric."""
+    rows = {}
     for view in evaluated:
         for metric in metrics:
             value = view.values[metric.name]
@@ -465,12 +526,20 @@ def _disparities(evaluated: list[_View], metrics: list[Metric], checks: dict[tup
             difference = checks[(view.name, f"{metric.name}_difference")]
             ratio = checks[(view.name, f"{metric.name}_ratio")]
             decided = len(idx) >= 2
-            rows.append((difference.value, *difference.interval(confidence), ratio.value, *ratio.interval(confidence),
-                         homogeneity(metric, view.stats, value, view.variance[metric.name], idx) if decided else np.nan,
-                         view.labels[idx[np.argmin(value[idx])]] if decided else None,
-                         view.labels[idx[np.argmax(value[idx])]] if decided else None))
-            index.append((view.name, metric.name))
-    data = dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True)) if rows else {
+            rows[(view.name, metric.name)] = (
+                difference.value, *difference.interval(confidence), ratio.value, *ratio.interval(confidence),
+                homogeneity(metric, view.stats, value, view.variance[metric.name], idx) if decided else np.nan,
+                view.labels[idx[np.argmin(value[idx])]] if decided else None,
+                view.labels[idx[np.argmax(value[idx])]] if decided else None)
+    return rows
+
+
+def _disparities(evaluated: list[_View], metrics: list[Metric], rows: dict[tuple[str, str], tuple]) -> pd.DataFrame:
+    """The disparities table from the rows of :func:`_disparity_rows`, views in order, metrics in order."""
+    columns = _DISPARITY_COLUMNS
+    index = [(view.name, metric.name) for view in evaluated for metric in metrics]
+    ordered = [rows[key] for key in index]
+    data = dict(zip(columns, map(list, zip(*ordered, strict=True)), strict=True)) if ordered else {
         c: np.array([], dtype=object) for c in columns}
     table = pd.DataFrame({c: np.array(data[c], dtype=float) if c not in ("min_group", "max_group") else data[c]
                           for c in columns}, index=pd.MultiIndex.from_tuples(index, names=["attribute", "metric"]))
@@ -492,13 +561,15 @@ def _measures(evaluated: list[_View], checks: dict[tuple[str, str], Check], conf
                         columns=["value", "ci_low", "ci_high"])
 
 
-def _pairwise(evaluated: list[_View], metrics: list[Metric], confidence: float) -> pd.DataFrame:
+_PAIRWISE_COLUMNS = ["attribute", "metric", "group_a", "group_b", "difference", "difference_ci_low",
+                     "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high"]
+
+
+def _pairwise_parts(evaluated: list[_View], metrics: list[Metric],
+                    confidence: float) -> dict[tuple[str, str], tuple[np.ndarray, ...]]:
     """Every pair of compared groups per view and metric: difference and ratio (first over second) with
-    intervals that hold simultaneously over the view's pairs."""
-    columns = ["attribute", "metric", "group_a", "group_b", "difference", "difference_ci_low", "difference_ci_high",
-               "ratio", "ratio_ci_low", "ratio_ci_high"]
-    parts: dict[str, list[np.ndarray]] = {c: [] for c in columns[2:]}
-    names, sizes = [], []
+    intervals that hold simultaneously over the view's pairs; the columns ``group_a`` to ``ratio_ci_high``."""
+    parts = {}
     for view in evaluated:
         labels = np.array(view.labels, dtype=object)
         for metric in metrics:
@@ -512,17 +583,22 @@ def _pairwise(evaluated: list[_View], metrics: list[Metric], confidence: float) 
             d_low, d_high = contrast.difference(i, j, z)
             r_low, r_high = contrast.log_ratio(i, j, z)
             value = contrast.value
-            for column, array in zip(columns[2:], (labels[i], labels[j], value[i] - value[j], d_low, d_high,
-                                                   safe_divide(value[i], value[j]), np.exp(r_low), np.exp(r_high)),
-                                     strict=True):
-                parts[column].append(array)
-            names.append((view.name, metric.name))
-            sizes.append(len(i))
-    keys = np.array(names, dtype=object).reshape(-1, 2)
+            parts[(view.name, metric.name)] = (labels[i], labels[j], value[i] - value[j], d_low, d_high,
+                                               safe_divide(value[i], value[j]), np.exp(r_low), np.exp(r_high))
+    return parts
+
+
+def _pairwise(evaluated: list[_View], metrics: list[Metric],
+              parts: dict[tuple[str, str], tuple[np.ndarray, ...]]) -> pd.DataFrame:
+    """The pairwise table from :func:`_pairwise_parts`, views in order, metrics in order."""
+    keys = [(view.name, metric.name) for view in evaluated for metric in metrics if (view.name, metric.name) in parts]
+    sizes = [len(parts[key][0]) for key in keys]
+    names = np.array(keys, dtype=object).reshape(-1, 2)
+    columns = _PAIRWISE_COLUMNS
     table = pd.DataFrame({
-        "attribute": np.repeat(keys[:, 0], sizes), "metric": np.repeat(keys[:, 1], sizes),
-        **{c: np.concatenate(a) if a else np.array([], dtype=object if k < 2 else float)
-           for k, (c, a) in enumerate(parts.items())}})
+        "attribute": np.repeat(names[:, 0], sizes), "metric": np.repeat(names[:, 1], sizes),
+        **{c: np.concatenate([parts[key][k] for key in keys]) if keys else
+           np.array([], dtype=object if k < 2 else float) for k, c in enumerate(columns[2:])}})
     return table.set_index(columns[:4])
 
 

@@ -43,7 +43,6 @@ interval.
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -97,16 +96,19 @@ def logit_interval(centre: np.ndarray, se: np.ndarray, confidence: float) -> tup
 
 
 def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap interval over axis 0, ignoring replicates where the value is undefined."""
+    """Percentile bootstrap interval over axis 0, ignoring replicates where the value is undefined (NaN where
+    none is defined). Raises no warning and sets no warning filter, so it can run in a worker thread."""
     alpha = 1 - confidence
-    if replicates.shape[0] == 0:
-        nan = np.full(replicates.shape[1:], np.nan)
-        return nan, nan.copy()
-    if not np.isnan(replicates).any():
-        return tuple(np.quantile(replicates, [alpha / 2, 1 - alpha / 2], axis=0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        low, high = np.nanquantile(replicates, [alpha / 2, 1 - alpha / 2], axis=0)
+    levels = [alpha / 2, 1 - alpha / 2]
+    undefined = np.isnan(replicates)
+    with np.errstate(invalid="ignore"):  # infinite replicates
+        if replicates.shape[0] and not undefined.any():
+            return tuple(np.quantile(replicates, levels, axis=0))
+        low = np.full(replicates.shape[1:], np.nan)
+        high = low.copy()
+        some = ~undefined.all(axis=0) if replicates.shape[0] else np.zeros(low.shape, dtype=bool)
+        if some.any():
+            low[some], high[some] = np.nanquantile(replicates[:, some], levels, axis=0)
     return low, high
 
 
@@ -123,12 +125,14 @@ def upward_biased_interval(value: np.ndarray, replicates: np.ndarray, confidence
 
 
 def replicate_variance(replicates: np.ndarray) -> np.ndarray:
-    """Variance of bootstrap replicates over axis 0, ignoring undefined ones (NaN with fewer than two)."""
-    if replicates.shape[0] < 2:
-        return np.full(replicates.shape[1:], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanvar(replicates, axis=0, ddof=1)
+    """Variance of bootstrap replicates over axis 0, ignoring undefined ones (NaN with fewer than two); raises
+    no warning and sets no warning filter."""
+    out = np.full(replicates.shape[1:], np.nan)
+    enough = np.sum(~np.isnan(replicates), axis=0) >= 2
+    if enough.any():
+        with np.errstate(invalid="ignore", over="ignore"):
+            out[enough] = np.nanvar(replicates[:, enough], axis=0, ddof=1)
+    return out
 
 
 # ---------------------------------------------------------------------------- per group
