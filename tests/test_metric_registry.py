@@ -135,12 +135,12 @@ def test_calibration_error_interval_corrects_the_upward_bias(samples):
     (y, pred, score), stats, replicates = samples
     metric = METRICS["calibration_error"]
     found = estimate(metric, stats, replicates, 0.95)
-    reps = metric.value(replicates["score_bins"])
-    upper = np.quantile(reps, 0.975, axis=0)
+    reps = metric.value(replicates["score_bins"])  # (groups, replicates)
+    upper = np.quantile(reps, 0.975, axis=1)
     np.testing.assert_allclose(found.low, np.clip(np.minimum(2 * found.value - upper, found.value), 0, 1))
     np.testing.assert_allclose(found.high, np.maximum(upper, found.value))
     truth = reference(metric, y, pred, score, None)
-    assert np.mean(np.quantile(reps, 0.025, axis=0) <= truth) < 0.8
+    assert np.mean(np.quantile(reps, 0.025, axis=1) <= truth) < 0.8
 
 
 def test_calibration_error_interval_in_small_samples():

@@ -105,7 +105,7 @@ def test_bootstrap_sums_only_the_margins_its_metrics_read():
     np.testing.assert_allclose(full.confusion.sum(axis=-1), full.by_bin.sum(axis=-1))
     assert np.array_equal(full.confusion.sum(axis=(-2, -1)), np.full((3, 40), stats.group_count[:, None]))
     cells = full.cells(True)
-    assert cells["decisions"].weight.shape == (40, 3, 2, 2, 1) and cells["score_bins"].weight.shape == (40, 3, 2, 1, 10)
+    assert cells["decisions"].weight.shape == (3, 40, 2, 2, 1) and cells["score_bins"].weight.shape == (3, 40, 2, 1, 10)
 
 
 def test_a_registered_bootstrap_metric_on_decisions_gets_its_replicates():

@@ -220,11 +220,20 @@ def _mean_score_variance(stats: GroupStats) -> np.ndarray:
 
 def _calibration_error(cells: Cells) -> np.ndarray:
     """Expected calibration error: sum over bins of |observed positives - predicted| / n."""
-    by_bin = cells.weight.sum(axis=-2)  # (..., y, c)
+    by_bin = _summed(cells.weight, (-2,))  # (..., y, c)
     positives = by_bin[..., 1, :]
-    predicted = cells.score_sum.sum(axis=(-3, -2))
+    predicted = _summed(cells.score_sum, (-3, -2))
     n = by_bin.sum(axis=(-2, -1))
     return safe_divide(np.abs(positives - predicted).sum(axis=-1), n)
+
+
+def _summed(array: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """``array`` summed over ``axes``; an axis of length one is dropped without a pass over the array (the
+    bootstrap replicates carry one decision and one label axis for the score sums)."""
+    if all(array.shape[axis] == 1 for axis in axes):
+        dropped = {axis % array.ndim for axis in axes}
+        return array.reshape([n for axis, n in enumerate(array.shape) if axis not in dropped])
+    return array.sum(axis=axes)
 
 
 def roc_auc_from_hist(hist: np.ndarray) -> np.ndarray:

@@ -278,16 +278,16 @@ def _view_stats(finest: GroupStats, every: list[tuple[str, ...]]
 
 
 def _stacked_replicates(replicates: Replicates, members: list[np.ndarray], sizes: list[int]) -> Replicates:
-    """The finest groups' replicates summed to every view's groups, stacked as :func:`_view_stats` stacks them."""
+    """The finest groups' replicates summed to every view's groups (``members``: per view, each finest group's
+    group in it), stacked as :func:`_view_stats` stacks them: one product with the 0/1 membership matrix."""
+    membership = np.zeros((sum(sizes), len(members[0])))
+    starts = np.cumsum([0, *sizes[:-1]])
+    for member, start in zip(members, starts, strict=True):
+        membership[start + member, np.arange(len(member))] = 1.0
+
     def stacked(array: np.ndarray | None) -> np.ndarray | None:
-        if array is None:
-            return None
-        out = np.zeros((sum(sizes),) + array.shape[1:])
-        start = 0
-        for member, size in zip(members, sizes, strict=True):
-            sum_groups(array, member, size, axis=0, out=out[start:start + size])
-            start += size
-        return out
+        return None if array is None else (membership @ array.reshape(len(array), -1)).reshape(
+            (len(membership),) + array.shape[1:])
 
     return Replicates(*(stacked(a) for a in (replicates.confusion, replicates.by_bin, replicates.score_by_bin)))
 

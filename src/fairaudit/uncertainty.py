@@ -61,7 +61,7 @@ from fairaudit.metrics import (
     effective_size,
     safe_divide,
 )
-from fairaudit.stats import GroupStats, sum_groups
+from fairaudit.stats import GroupStats
 
 
 @functools.lru_cache(maxsize=8)
@@ -155,22 +155,15 @@ class Replicates:
     by_bin: np.ndarray | None
     score_by_bin: np.ndarray | None
 
-    def collapse(self, member: np.ndarray, n_groups: int) -> Replicates:
-        """Replicates of coarser groups, by summing finest groups."""
-        if n_groups == len(member) and np.array_equal(member, np.arange(n_groups)):
-            return self
-        return Replicates(*(None if a is None else sum_groups(a, member, n_groups, axis=0)
-                            for a in (self.confusion, self.by_bin, self.score_by_bin)))
-
     def cells(self, has_target: bool) -> dict[str, Cells]:
         """The replicate cells by margin (:data:`fairaudit.metrics.BOOTSTRAP_CELLS`), with leading dimensions
-        ``(n_boot, groups)``: label x decision, and label x calibration bin with the score sums."""
+        ``(groups, n_boot)``: label x decision, and label x calibration bin with the score sums."""
         out = {}
         if self.confusion is not None:
-            out["decisions"] = Cells(np.moveaxis(self.confusion, 0, 1)[..., None], None, None, has_target)
+            out["decisions"] = Cells(self.confusion[..., None], None, None, has_target)
         if self.by_bin is not None:
-            out["score_bins"] = Cells(np.moveaxis(self.by_bin, 0, 1)[..., :, None, :],
-                                      np.moveaxis(self.score_by_bin, 0, 1)[..., None, None, :], None, has_target)
+            out["score_bins"] = Cells(self.by_bin[..., :, None, :], self.score_by_bin[..., None, None, :], None,
+                                      has_target)
         return out
 
 
@@ -375,7 +368,7 @@ def _normal(metric: Metric, stats: GroupStats, value: np.ndarray, replicates: Ma
 def _bootstrap(metric: Metric, stats: GroupStats, value: np.ndarray, replicates: Mapping[str, Cells] | None,
                confidence: float) -> Estimate:
     with np.errstate(all="ignore"):
-        reps = metric.value(replicates[metric.interval.cells])
+        reps = metric.value(replicates[metric.interval.cells]).T  # (n_boot, groups)
     rule = metric.interval
     if rule.biased_upward:
         low, high = upward_biased_interval(value, reps, confidence, rule.bounds)
