@@ -568,10 +568,10 @@ _PAIRWISE_COLUMNS = ["attribute", "metric", "group_a", "group_b", "difference", 
 def _pairwise_parts(evaluated: list[_View], metrics: list[Metric],
                     confidence: float) -> dict[tuple[str, str], tuple[np.ndarray, ...]]:
     """Every pair of compared groups per view and metric: difference and ratio (first over second) with
-    intervals that hold simultaneously over the view's pairs; the columns ``group_a`` to ``ratio_ci_high``."""
+    intervals that hold simultaneously over the view's pairs: the two groups' positions in the view, then the
+    columns ``difference`` to ``ratio_ci_high``."""
     parts = {}
     for view in evaluated:
-        labels = np.array(view.labels, dtype=object)
         for metric in metrics:
             idx = view.groups(metric.name)
             if len(idx) < 2:
@@ -583,23 +583,37 @@ def _pairwise_parts(evaluated: list[_View], metrics: list[Metric],
             d_low, d_high = contrast.difference(i, j, z)
             r_low, r_high = contrast.log_ratio(i, j, z)
             value = contrast.value
-            parts[(view.name, metric.name)] = (labels[i], labels[j], value[i] - value[j], d_low, d_high,
+            parts[(view.name, metric.name)] = (i, j, value[i] - value[j], d_low, d_high,
                                                safe_divide(value[i], value[j]), np.exp(r_low), np.exp(r_high))
     return parts
 
 
 def _pairwise(evaluated: list[_View], metrics: list[Metric],
               parts: dict[tuple[str, str], tuple[np.ndarray, ...]]) -> pd.DataFrame:
-    """The pairwise table from :func:`_pairwise_parts`, views in order, metrics in order."""
+    """The pairwise table from :func:`_pairwise_parts`, views in order, metrics in order; its index is built
+    from the groups' positions (no text is hashed again)."""
     keys = [(view.name, metric.name) for view in evaluated for metric in metrics if (view.name, metric.name) in parts]
-    sizes = [len(parts[key][0]) for key in keys]
-    names = np.array(keys, dtype=object).reshape(-1, 2)
     columns = _PAIRWISE_COLUMNS
-    table = pd.DataFrame({
-        "attribute": np.repeat(names[:, 0], sizes), "metric": np.repeat(names[:, 1], sizes),
-        **{c: np.concatenate([parts[key][k] for key in keys]) if keys else
-           np.array([], dtype=object if k < 2 else float) for k, c in enumerate(columns[2:])}})
-    return table.set_index(columns[:4])
+    if not keys:
+        return pd.DataFrame({c: np.array([], dtype=object if k < 4 else float) for k, c in enumerate(columns)}
+                            ).set_index(columns[:4])
+    sizes = [len(parts[key][0]) for key in keys]
+    labels = sorted({label for view in evaluated for label in view.labels})
+    position = {label: code for code, label in enumerate(labels)}
+    coded = {view.name: np.array([position[label] for label in view.labels], dtype=np.intp) for view in evaluated}
+    attributes = sorted({view for view, _ in keys})
+    names = sorted({metric for _, metric in keys})
+    codes = [np.repeat([attributes.index(view) for view, _ in keys], sizes),
+             np.repeat([names.index(metric) for _, metric in keys], sizes),
+             *(np.concatenate([coded[view][parts[(view, metric)][side]] for view, metric in keys]) for side in (0, 1))]
+    used = [np.unique(c) for c in codes]  # each level holds the values it uses, sorted (as set_index makes it)
+    index = pd.MultiIndex(
+        levels=[pd.Index(np.array(values, dtype=object)[u]) for values, u in zip(
+            (attributes, names, labels, labels), used, strict=True)],
+        codes=[np.searchsorted(u, c) for u, c in zip(used, codes, strict=True)], names=columns[:4],
+        verify_integrity=False)
+    return pd.DataFrame({c: np.concatenate([parts[key][k] for key in keys]) for k, c in enumerate(columns[4:], 2)},
+                        index=index)
 
 
 @functools.lru_cache(maxsize=64)
