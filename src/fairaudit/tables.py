@@ -528,7 +528,8 @@ def _disparity_rows(evaluated: list[_View], metrics: list[Metric], checks: dict[
             decided = len(idx) >= 2
             rows[(view.name, metric.name)] = (
                 difference.value, *difference.interval(confidence), ratio.value, *ratio.interval(confidence),
-                homogeneity(metric, view.stats, value, view.variance[metric.name], idx) if decided else np.nan,
+                homogeneity(metric, view.stats, value, view.variance[metric.name], idx,
+                            view.contrasts[metric.name].trials) if decided else np.nan,
                 view.labels[idx[np.argmin(value[idx])]] if decided else None,
                 view.labels[idx[np.argmax(value[idx])]] if decided else None)
     return rows

@@ -189,16 +189,17 @@ def bootstrap_cells(stats: GroupStats, n_boot: int, rng: np.random.Generator,
     shares = (counts[:, used] + pooled) / (sizes[:, None] + 1)  # one pseudo-row spread as the pooled shares
     draws = rng.multinomial(np.rint(sizes).astype(np.int64), shares, size=(n_boot, shape[0]))
     cell_of = np.unravel_index(used, shape[1:])  # (y, p, c) of each drawn cell
+    by_group = np.moveaxis(draws, 0, 1)  # (groups, n_boot, drawn cell)
 
     def summed(sums: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-        """Draws x the cell's mean of ``sums`` per row, summed over the cell ``axes`` (of y, p, c), cell by cell:
-        ``(groups, n_boot, ...)``."""
+        """Draws x the cell's mean of ``sums`` per row, summed over the cell ``axes`` (of y, p, c): one product
+        with the 0/1 matrix from drawn cells to kept cells; ``(groups, n_boot, ...)``."""
         mean = np.nan_to_num(safe_divide(sums.reshape(counts.shape), counts))[:, used]
         kept = [a for a in range(3) if a not in axes]
-        out = np.zeros((shape[0], n_boot) + tuple(shape[1 + a] for a in kept))
-        for k in range(used.size):
-            out[(slice(None), slice(None), *(cell_of[a][k] for a in kept))] += draws[:, :, k].T * mean[:, k, None]
-        return out
+        kept_shape = tuple(shape[1 + a] for a in kept)
+        onto = np.zeros((used.size, int(np.prod(kept_shape))))
+        onto[np.arange(used.size), np.ravel_multi_index([cell_of[a] for a in kept], kept_shape)] = 1.0
+        return ((by_group * mean[:, None, :]) @ onto).reshape((shape[0], n_boot) + kept_shape)
 
     calibrated = "score_bins" in margins
     return Replicates(summed(stats.weight, (2,)) if "decisions" in margins else None,
@@ -382,12 +383,16 @@ _RULES: dict[type, Callable[..., Estimate]] = {Proportion: _proportion, Normal: 
 
 
 def homogeneity(metric: Metric, stats: GroupStats, value: np.ndarray, variance: np.ndarray,
-                idx: np.ndarray) -> float:
+                idx: np.ndarray, trials: np.ndarray | None = None) -> float:
     """p-value that the metric is equal across the groups ``idx``: chi-squared on the effective counts for a
-    rate, Wald on ``value`` and ``variance`` otherwise."""
+    rate, Wald on ``value`` and ``variance`` otherwise. ``trials``: the rate's effective sizes, if known (its
+    :class:`Contrasts`' ``trials``); then the effective successes are ``value * trials``."""
     if metric.is_rate:
-        numerator, denominator = metric.parts(Cells.of(stats))
-        n_eff = rate_effective_size(metric, stats)
-        scale = safe_divide(n_eff, denominator)
-        return chi2_homogeneity(np.nan_to_num(numerator * scale)[idx], np.nan_to_num(n_eff)[idx])
+        if trials is None:
+            numerator, denominator = metric.parts(Cells.of(stats))
+            trials = rate_effective_size(metric, stats)
+            successes = numerator * safe_divide(trials, denominator)
+        else:
+            successes = value * trials
+        return chi2_homogeneity(np.nan_to_num(successes)[idx], np.nan_to_num(trials)[idx])
     return wald_homogeneity(value[idx], variance[idx])
