@@ -25,7 +25,7 @@ disparities and measures from them (n_boot=1000): it does not depend on the numb
 is installed (it pins pandas < 3, so it cannot share fairaudit's environment).
 
 ``--baseline SRC`` runs the engine rows (duckdb, spark) a second time with the package found in SRC (the
-``src`` folder of another checkout, e.g. ``git worktree add /tmp/before <commit>``), as "duckdb@baseline"
+``src`` folder of another checkout, e.g. ``git worktree add ../before <commit>``), as "duckdb@baseline"
 and "spark@baseline", each against the current engine of the same run ("x current"): the "no slower than
 before" check.
 
