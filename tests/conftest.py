@@ -70,8 +70,9 @@ def scored() -> Scored:
     return Scored()
 
 
-GROUPS = {"spark": "spark", "demo_run": "demo"}
-"""Session fixtures too expensive to build twice -> the xdist group of the tests that use them (one worker each)."""
+GROUPS = {"spark": "spark", "spark_connect": "spark_connect", "demo_run": "demo"}
+"""Fixtures too expensive (or, for the Spark Connect server and its fixed port, impossible) to build twice -> the
+xdist group of the tests that use them (one worker each)."""
 
 
 @pytest.hookimpl(trylast=True)

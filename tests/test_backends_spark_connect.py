@@ -27,7 +27,7 @@ TASKS = {
 
 
 @pytest.fixture(scope="module")
-def connect():
+def spark_connect():
     """A local Spark Connect server and its client (skipped without ``fairaudit[spark-connect]``)."""
     install = "pip install 'fairaudit[spark-connect]'"
     pytest.importorskip("pyspark", reason=f"pyspark is not installed: {install}")
@@ -51,30 +51,31 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.parametrize("task", list(TASKS))
 @pytest.mark.parametrize("case", [c for c in CASES if c != "adult"])
-def test_connect_gives_the_in_memory_statistics(connect, case, task):
+def test_connect_gives_the_in_memory_statistics(spark_connect, case, task):
     frame, kwargs = CASES[case]
     data = frame()
     options = {name: value for name, value in {**kwargs, **TASKS[task]}.items() if value is not None}
-    remote = connect.createDataFrame(_plain(data))
+    remote = spark_connect.createDataFrame(_plain(data))
     assert type(remote).__module__.startswith("pyspark.sql.connect")
     assert_same_stats(quiet_group_stats(data, **options), quiet_group_stats(remote, **options))
 
 
-def test_connect_applies_a_model_where_the_rows_live(connect):
+def test_connect_applies_a_model_where_the_rows_live(spark_connect):
     data = synthetic()
     model = LogisticRegression().fit(data[["x1", "x2"]], data["outcome"])
     options = dict(sensitive=["region", "tier"], target="outcome", pos_label="approved", model=model,
                    features=["x1", "x2"])
-    assert_same_stats(quiet_group_stats(data, **options), quiet_group_stats(connect.createDataFrame(data), **options))
+    remote = spark_connect.createDataFrame(data)
+    assert_same_stats(quiet_group_stats(data, **options), quiet_group_stats(remote, **options))
 
 
-def test_connect_audit_is_the_pandas_audit(connect):
+def test_connect_audit_is_the_pandas_audit(spark_connect):
     data = synthetic()
     options = dict(sensitive=["region", "tier"], target="outcome", pos_label="approved", y_score="score",
                    random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        local, remote = fa.audit(None, data, **options), fa.audit(None, connect.createDataFrame(data), **options)
+        local, remote = fa.audit(None, data, **options), fa.audit(None, spark_connect.createDataFrame(data), **options)
     assert remote.verdict == local.verdict
     np.testing.assert_allclose(remote.by_group["selection_rate"], local.by_group["selection_rate"], rtol=0, atol=1e-12)
     assert [f.code for f in remote.findings] == [f.code for f in local.findings]
