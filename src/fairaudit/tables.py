@@ -194,8 +194,8 @@ def build_tables(stats: GroupStats, *, intersections: bool, confidence: float, n
         _compare(every_view, spans, plain, found, overrides or {}, stats.has_target, confidence, compared)
         replicates = None if drawn is None else drawn.result()
     if replicates is not None:
-        cells = _stacked_replicates(replicates, [view.member for view in every_view],
-                                    [len(view.labels) for view in every_view]).cells(stats.has_target)
+        parts = [(view.member, span) for view, (_, span) in zip(every_view, spans, strict=True)]
+        cells = _stacked_replicates(replicates, parts).cells(stats.has_target)
         found = {m.name: estimate(m, stacked, cells, confidence) for m in bootstrapped}
         _compare(every_view, spans, bootstrapped, found, overrides or {}, stats.has_target, confidence, compared)
     *evaluated, overall = every_view
@@ -277,13 +277,13 @@ def _view_stats(finest: GroupStats, every: list[tuple[str, ...]]
     return stacked, done
 
 
-def _stacked_replicates(replicates: Replicates, members: list[np.ndarray], sizes: list[int]) -> Replicates:
-    """The finest groups' replicates summed to every view's groups (``members``: per view, each finest group's
-    group in it), stacked as :func:`_view_stats` stacks them: one product with the 0/1 membership matrix."""
-    membership = np.zeros((sum(sizes), len(members[0])))
-    starts = np.cumsum([0, *sizes[:-1]])
-    for member, start in zip(members, starts, strict=True):
-        membership[start + member, np.arange(len(member))] = 1.0
+def _stacked_replicates(replicates: Replicates, parts: list[tuple[np.ndarray, slice]]) -> Replicates:
+    """The finest groups' replicates summed to every view's groups, stacked as :func:`_view_stats` stacks them
+    (``parts``: per view, each finest group's group in it and the view's rows in the stack): one product with
+    the 0/1 membership matrix."""
+    membership = np.zeros((parts[-1][1].stop, len(parts[0][0])))
+    for member, span in parts:
+        membership[span.start + member, np.arange(len(member))] = 1.0
 
     def stacked(array: np.ndarray | None) -> np.ndarray | None:
         return None if array is None else (membership @ array.reshape(len(array), -1)).reshape(
