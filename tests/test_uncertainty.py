@@ -11,7 +11,15 @@ from scipy import stats as scipy_stats
 from sklearn.metrics import roc_auc_score
 
 import fairaudit as fa
-from fairaudit.metrics import METRICS, Bootstrap, Metric, auc_variance, register_metric, unregister_metric
+from fairaudit.metrics import (
+    METRICS,
+    Bootstrap,
+    Metric,
+    auc_variance,
+    register_metric,
+    roc_auc_from_hist,
+    unregister_metric,
+)
 from fairaudit.stats import GroupStats
 from fairaudit.uncertainty import bootstrap_cells, bootstrap_margins, chi2_homogeneity, holm, wilson_interval
 
@@ -54,6 +62,31 @@ def test_delong_variance_matches_placement_values():
     expected = v10.var(ddof=1) / len(pos) + v01.var(ddof=1) / len(neg)
     assert auc_variance(stats)[0] == pytest.approx(expected, rel=1e-9)
     assert psi.mean() == pytest.approx(roc_auc_score(y, s))
+
+
+def test_delong_parts_of_many_groups_match_placements_for_counts_and_weights():
+    # 19 groups (more than one block of the AUC's working rows), some with one label only: each group's AUC and
+    # DeLong variance from its placement values, whether the histogram holds integer counts or weights
+    rng = np.random.default_rng(11)
+    n, groups = 4000, 19
+    code = rng.integers(0, groups, n)
+    y = rng.integers(0, 2, n).astype(np.int8)
+    y[code == 4] = 1
+    s = np.round(rng.beta(2, 3, n) + 0.1 * y, 3).clip(0, 1)
+    keys = tuple((str(g),) for g in range(groups))
+    counted = GroupStats.from_codes(("g",), keys, code, y, (s > 0.5).astype(np.int8), s, None)
+    weighted = GroupStats.from_codes(("g",), keys, code, y, (s > 0.5).astype(np.int8), s, np.ones(n))
+    assert counted.score_hist.dtype.kind == "i" and weighted.score_hist.dtype.kind == "f"
+    for g in range(groups):
+        pos, neg = s[(code == g) & (y == 1)], s[(code == g) & (y == 0)]
+        if len(neg) == 0:
+            assert np.isnan(roc_auc_from_hist(counted.score_hist)[g])
+            continue
+        psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        expected = psi.mean(axis=1).var(ddof=1) / len(pos) + psi.mean(axis=0).var(ddof=1) / len(neg)
+        for stats in (counted, weighted):
+            assert roc_auc_from_hist(stats.score_hist)[g] == pytest.approx(psi.mean(), rel=1e-12)
+            assert auc_variance(stats)[g] == pytest.approx(expected, rel=1e-9)
 
 
 def test_interval_contains_estimate_and_bootstrap_is_reproducible():

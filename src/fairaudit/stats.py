@@ -76,6 +76,8 @@ class GroupStats:
     has_score: bool
     score_edges: np.ndarray | None = None
     score_hist: np.ndarray | None = field(default=None)
+    _memberships: dict[tuple[str, ...], tuple[tuple[tuple[str, ...], ...], np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -200,12 +202,18 @@ class GroupStats:
         )
 
     def membership(self, attributes: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], ...], np.ndarray]:
-        """Groups of the given attribute subset and, per finest group, the index of its coarse group."""
-        positions = [self.attributes.index(a) for a in attributes]
-        coarse = [tuple(g[p] for p in positions) for g in self.groups]
-        keys = natural_order(set(coarse))
-        index = {k: i for i, k in enumerate(keys)}
-        return tuple(keys), np.array([index[k] for k in coarse], dtype=np.intp)
+        """Groups of the given attribute subset and, per finest group, the index of its coarse group (read-only;
+        computed once per subset)."""
+        attributes = tuple(attributes)
+        if attributes not in self._memberships:
+            positions = [self.attributes.index(a) for a in attributes]
+            coarse = [tuple(g[p] for p in positions) for g in self.groups]
+            keys = natural_order(set(coarse))
+            index = {k: i for i, k in enumerate(keys)}
+            member = np.array([index[k] for k in coarse], dtype=np.intp)
+            member.flags.writeable = False
+            self._memberships[attributes] = (tuple(keys), member)
+        return self._memberships[attributes]
 
     def collapse(self, attributes: tuple[str, ...]) -> GroupStats:
         """Statistics of a subset of the attributes (``()`` gives one group: all rows), by summing."""

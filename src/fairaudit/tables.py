@@ -260,7 +260,8 @@ def _view_stats(finest: GroupStats, every: list[tuple[str, ...]]
     spans = {attrs: slice(int(start), int(start) + len(keys[attrs])) for attrs, start in zip(every, starts[:-1],
                                                                                           strict=True)}
     names = [*SUM_FIELDS, *(["score_hist"] if finest.score_hist is not None else [])]
-    stack = {name: np.zeros((int(starts[-1]),) + getattr(finest, name).shape[1:]) for name in names}
+    stack = {name: np.zeros((int(starts[-1]),) + getattr(finest, name).shape[1:],  # counted histograms stay integers
+                            dtype=np.result_type(getattr(finest, name).dtype, np.int64)) for name in names}
     done: dict[tuple[str, ...], tuple[GroupStats, slice]] = {}
     for attrs in sorted(every, key=len, reverse=True):
         parent = min((s for a, (s, _) in done.items() if set(attrs) <= set(a)), key=lambda s: s.n_groups,
