@@ -97,3 +97,33 @@ def test_reference_in_a_config(tmp_path):
                                          "reference: {sex: female}\n")
     options = load_config(tmp_path / "audit.yaml").audit_options()
     assert options["reference"] == {"sex": "female"}
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_disparity_intervals_from_the_pairwise_bounds_equal_the_checks_own(weighted):
+    # a metric's difference and ratio intervals are read from the pairwise table's bounds (reversed pairs by
+    # symmetry); they must be the ones the check computes over every ordered pair, zero rates and one-label
+    # groups included
+    from fairaudit.stats import GroupStats
+    from fairaudit.tables import build_tables
+    from fairaudit.uncertainty import range_critical
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    a, b = rng.integers(0, 4, n), rng.integers(0, 2, n)
+    y = rng.integers(0, 2, n).astype(np.int8)
+    y[a == 3] = 1  # a group without negatives
+    score = np.clip(rng.beta(2, 3, n) + 0.1 * y, 0, 1)
+    decision = (score > 0.5).astype(np.int8)
+    decision[(a == 2) & (b == 0)] = 0  # a zero selection rate
+    code = a * 2 + b
+    groups = tuple((str(g // 2), str(g % 2)) for g in range(8))
+    stats = GroupStats.from_codes(("a", "b"), groups, code, y, decision, score,
+                                  rng.random(n) + 0.5 if weighted else None)
+    checks = build_tables(stats, intersections=True, confidence=0.9, n_boot=50, rng=rng).checks
+    seeded = [check for name, check in checks.items() if name[1].endswith(("_difference", "_ratio"))
+              and 0.9 in check._intervals and check.families == 1]
+    assert len(seeded) > 40
+    for check in seeded:
+        np.testing.assert_allclose(check.interval(0.9), check.bounds(range_critical(check.n_groups, 0.9)),
+                                   rtol=1e-12, atol=1e-15)

@@ -245,8 +245,8 @@ def _compare(every_view: list[_View], spans: list[tuple[tuple[str, ...], slice]]
             _overridden(view, {k: v for k, v in overrides.get(attrs, {}).items() if k in names})
     evaluated = every_view[:-1]
     compared.checks.update(_checks(evaluated, metrics, has_target, named="selection_rate" in names))
+    compared.pairwise.update(_pairwise_parts(evaluated, metrics, confidence, compared.checks))
     compared.disparities.update(_disparity_rows(evaluated, metrics, compared.checks, confidence))
-    compared.pairwise.update(_pairwise_parts(evaluated, metrics, confidence))
 
 
 def _view_stats(finest: GroupStats, every: list[tuple[str, ...]]
@@ -567,11 +567,12 @@ _PAIRWISE_COLUMNS = ["attribute", "metric", "group_a", "group_b", "difference", 
                      "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high"]
 
 
-def _pairwise_parts(evaluated: list[_View], metrics: list[Metric],
-                    confidence: float) -> dict[tuple[str, str], tuple[np.ndarray, ...]]:
+def _pairwise_parts(evaluated: list[_View], metrics: list[Metric], confidence: float,
+                    checks: dict[tuple[str, str], Check]) -> dict[tuple[str, str], tuple[np.ndarray, ...]]:
     """Every pair of compared groups per view and metric: difference and ratio (first over second) with
     intervals that hold simultaneously over the view's pairs: the two groups' positions in the view, then the
-    columns ``difference`` to ``ratio_ci_high``."""
+    columns ``difference`` to ``ratio_ci_high``. The same bounds give the metric's difference and ratio
+    :class:`Check` their interval at ``confidence`` (:func:`_seed`)."""
     parts = {}
     for view in evaluated:
         for metric in metrics:
@@ -584,10 +585,26 @@ def _pairwise_parts(evaluated: list[_View], metrics: list[Metric],
             contrast = view.contrasts[metric.name]
             d_low, d_high = contrast.difference(i, j, z)
             r_low, r_high = contrast.log_ratio(i, j, z)
+            _seed(checks[(view.name, f"{metric.name}_difference")], checks[(view.name, f"{metric.name}_ratio")],
+                  confidence, d_low, d_high, r_low, r_high)
             value = contrast.value
             parts[(view.name, metric.name)] = (i, j, value[i] - value[j], d_low, d_high,
                                                safe_divide(value[i], value[j]), np.exp(r_low), np.exp(r_high))
     return parts
+
+
+def _seed(difference: Check, ratio: Check, confidence: float, d_low: np.ndarray, d_high: np.ndarray,
+          r_low: np.ndarray, r_high: np.ndarray) -> None:
+    """Give a metric's difference and ratio checks their interval at ``confidence`` from the bounds of every
+    unordered pair (the pairwise table's): a reversed pair's difference bounds are ``(-high, -low)``, and so are
+    its log ratio's, so the ordered pairs' extremes are those of both (the same numbers :meth:`Check.bounds`
+    would compute again)."""
+    if difference.n_groups >= 2 and np.isfinite(difference.value):
+        difference._intervals[confidence] = (max(float(np.maximum(np.max(d_low), -np.min(d_high))), 0.0),
+                                             float(np.maximum(np.max(d_high), -np.min(d_low))))
+    if ratio.n_groups >= 2 and np.isfinite(ratio.value):  # every compared group can be the reference: capped at 1
+        ratio._intervals[confidence] = (min(float(np.exp(np.minimum(np.min(r_low), -np.max(r_high)))), 1.0),
+                                        min(float(np.exp(np.minimum(np.min(r_high), -np.max(r_low)))), 1.0))
 
 
 def _pairwise(evaluated: list[_View], metrics: list[Metric],
