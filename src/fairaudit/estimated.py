@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -323,10 +323,10 @@ def weighted_stats(expansion: Expansion, y_true: np.ndarray | None, y_pred: np.n
     stats = GroupStats.from_codes(expansion.attributes, expansion.groups, expansion.codes, take(y_true),
                                   y_pred[rows], take(y_score), weight, score_edges=edges)
     if sample_weight is None:
-        return GroupStats(**{**stats.__dict__, "count": stats.weight.copy()})
+        return replace(stats, count=stats.weight.copy())
     shares = GroupStats.from_codes(expansion.attributes, expansion.groups, expansion.codes, take(y_true),
                                    y_pred[rows], take(y_score), expansion.share, score_edges=stats.score_edges)
-    return GroupStats(**{**stats.__dict__, "count": shares.weight})
+    return replace(stats, count=shares.weight)
 
 
 # ---------------------------------------------------------------------------- correction

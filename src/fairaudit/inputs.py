@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairaudit.stats import JOIN, MISSING_GROUP, compact
+from fairaudit.stats import JOIN, MISSING_GROUP, bin_scores, compact
 
 MAX_GROUPS_PER_ATTRIBUTE = 50
 """A sensitive column with more distinct values than this is refused: bin it first."""
@@ -426,7 +426,12 @@ def resolve_inputs(
     check_options(threshold=threshold, confidence=confidence, n_boot=n_boot)
     check_decision_source(y_pred, top_k)
 
-    groups = encode_sensitive(data, sensitive, required=sensitive_required)
+    probabilities = top_k is None and task != "score"
+    scored = _early_scores(data, y_score, threshold, probabilities)
+    with ThreadPoolExecutor(max_workers=1) as binning:
+        if isinstance(scored, tuple) and probabilities:  # binned while the sensitive columns are coded
+            binning.submit(bin_scores, scored[1], histogram=target is not None)
+        groups = encode_sensitive(data, sensitive, required=sensitive_required)
     used = set(groups.attributes)
     y_true, target_name = None, None
     if target is not None:
@@ -452,10 +457,10 @@ def resolve_inputs(
         else:
             pred = binarize_labels("y_pred", series, pos_label, name)
         used.add(name)
-    if y_score is not None:
-        series, name = column(data, "y_score", y_score)
-        score = check_scores("y_score", series, threshold, probabilities=top_k is None and task != "score",
-                             name=name)
+    if isinstance(scored, Exception):  # reported after the columns checked before it
+        raise scored
+    if scored is not None:
+        name, score = scored
         used.add(name)
     if model is None and pred is None and score is None and segments is None:
         raise AuditInputError(
@@ -477,6 +482,18 @@ def resolve_inputs(
         confidence=float(confidence),
         n_boot=int(n_boot),
     )
+
+
+def _early_scores(data: pd.DataFrame, y_score: Any, threshold: float,
+                  probabilities: bool) -> tuple[str | None, np.ndarray] | AuditInputError | AuditTypeError | None:
+    """The ``y_score`` column's name and checked scores (None without one), or the error it raises."""
+    if y_score is None:
+        return None
+    try:
+        series, name = column(data, "y_score", y_score)
+        return name, check_scores("y_score", series, threshold, probabilities=probabilities, name=name)
+    except (AuditInputError, AuditTypeError) as error:
+        return error
 
 
 def check_decision_source(y_pred: Any, top_k: Any) -> None:

@@ -20,6 +20,7 @@ histogram of scores per label on ``score_edges`` (for ROC AUC).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -45,16 +46,53 @@ bin is a table look-up of ``floor(score * SCORE_GRID)`` instead of a binary sear
 histogram per group and label has at most SCORE_GRID cells (a bin is never narrower than one cell)."""
 
 
-def score_bin(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def score_bin(scores: np.ndarray, edges: np.ndarray, cells: np.ndarray | None = None) -> np.ndarray:
     """Histogram bin of each score: bin ``b`` holds ``edges[b] <= s < edges[b + 1]``; scores below
-    the first edge fall in the first bin, at or above the last in the last."""
+    the first edge fall in the first bin, at or above the last in the last. ``cells``: the scores' grid cells
+    (:func:`grid_cells`), if known."""
     interior = edges[1:-1]
     on_grid = interior * SCORE_GRID
     if (interior.size and np.array_equal(on_grid, np.floor(on_grid)) and interior[0] >= 0
-            and interior[-1] <= 1 and scores.min() >= 0 and scores.max() <= 1):
+            and interior[-1] <= 1 and (cells is not None or (scores.min() >= 0 and scores.max() <= 1))):
         table = np.searchsorted(interior, np.arange(SCORE_GRID + 1) / SCORE_GRID, side="right")
-        return table.astype(np.int32)[(scores * SCORE_GRID).astype(np.int64)]
+        return table.astype(np.int32)[grid_cells(scores) if cells is None else cells]
     return np.searchsorted(interior, scores, side="right")
+
+
+def grid_cells(scores: np.ndarray) -> np.ndarray | None:
+    """Each probability's cell ``floor(score * SCORE_GRID)`` on the grid; None unless every score is in [0, 1]."""
+    if not scores.size or scores.min() < 0 or scores.max() > 1:
+        return None
+    return (scores * SCORE_GRID).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ScoreBins:
+    """Each score's calibration bin and, if asked for, its histogram bin (for ROC AUC) with the histogram's edges."""
+
+    calibration: np.ndarray
+    edges: np.ndarray | None = None
+    histogram: np.ndarray | None = None
+
+
+_last_bins: list[tuple[weakref.ref, ScoreBins]] = []
+
+
+def bin_scores(scores: np.ndarray, edges: np.ndarray | None = None, *, histogram: bool = True) -> ScoreBins:
+    """The scores' calibration bins and (``histogram``) histogram bins on ``edges``, default
+    :func:`default_score_edges`. Default bins are kept for the last array binned: the audit bins a score column
+    while the sensitive columns are coded, and the statistics read those bins."""
+    if edges is None and _last_bins and _last_bins[0][0]() is scores and (
+            _last_bins[0][1].histogram is not None or not histogram):
+        return _last_bins[0][1]
+    if not histogram:
+        return ScoreBins(calibration_bin(scores))
+    cells = grid_cells(scores)
+    chosen = default_score_edges(scores, cells=cells) if edges is None else edges
+    binned = ScoreBins(calibration_bin(scores), chosen, score_bin(scores, chosen, cells))
+    if edges is None:
+        _last_bins[:] = [(weakref.ref(scores), binned)]
+    return binned
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,8 +140,9 @@ class GroupStats:
             labelled = labelled * 2 + y_true
         cell = labelled * (2 * n_c)
         cell += y_pred if n_c == 1 else y_pred * np.int8(n_c)
-        if y_score is not None:
-            cell += calibration_bin(y_score)
+        binned = None if y_score is None else bin_scores(y_score, score_edges, histogram=y_true is not None)
+        if binned is not None:
+            cell += binned.calibration
         size = int(np.prod(shape))
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         count = np.bincount(cell, minlength=size).astype(float)
@@ -117,12 +156,11 @@ class GroupStats:
             score_sum = np.bincount(cell, weights=ws, minlength=size)
             score_sq_sum = np.bincount(cell, weights=ws * y_score, minlength=size)
         hist = None
-        if y_true is not None and y_score is not None:
-            if score_edges is None:
-                score_edges = default_score_edges(y_score)
+        if y_true is not None and binned is not None:
+            score_edges = binned.edges
             n_bins = len(score_edges) - 1
             hcell = labelled * n_bins
-            hcell += score_bin(y_score, score_edges)
+            hcell += binned.histogram
             hist = np.bincount(hcell, weights=w, minlength=n_groups * 2 * n_bins).reshape(n_groups, 2, n_bins)
         else:
             score_edges = None
@@ -295,7 +333,8 @@ def sample_and_distinct(scores: np.ndarray, max_bins: int,
     return sample, None
 
 
-def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> np.ndarray:
+def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS,
+                        cells: np.ndarray | None = None) -> np.ndarray:
     """Histogram edges for ROC AUC.
 
     When the scores take at most ``max_bins`` distinct values, every value gets its own bin and the
@@ -303,11 +342,11 @@ def default_score_edges(scores: np.ndarray, max_bins: int = MAX_SCORE_BINS) -> n
     holds about ``1 / max_bins`` of the rows; probabilities' edges snapped down to a grid of
     ``1 / SCORE_GRID``), and the AUC counts pairs inside one bin as ties. Probabilities' edges come from
     their grid histogram (:func:`edges_from_grid`, exact, one pass; an engine computes the same), so
-    they do not depend on the order of the rows.
+    they do not depend on the order of the rows. ``cells``: the scores' :func:`grid_cells`, if known.
     """
     scores = np.asarray(scores, dtype=float)
-    if scores.size and scores.min() >= 0 and scores.max() <= 1:
-        cells = (scores * SCORE_GRID).astype(np.int64)
+    cells = grid_cells(scores) if cells is None else cells
+    if cells is not None:
         counts = np.bincount(cells, minlength=SCORE_GRID + 1)
         occupied = np.flatnonzero(counts)
         lows, highs = np.full(counts.size, np.inf), np.full(counts.size, -np.inf)

@@ -573,38 +573,63 @@ def _pairwise_parts(evaluated: list[_View], metrics: list[Metric], confidence: f
     intervals that hold simultaneously over the view's pairs: the two groups' positions in the view, then the
     columns ``difference`` to ``ratio_ci_high``. The same bounds give the metric's difference and ratio
     :class:`Check` their interval at ``confidence`` (:func:`_seed`)."""
-    parts = {}
-    for view in evaluated:
-        for metric in metrics:
-            idx = view.groups(metric.name)
-            if len(idx) < 2:
-                continue
-            first, second = _upper_pairs(len(idx))
-            i, j = idx[first], idx[second]
-            z = range_critical(len(idx), confidence)
-            contrast = view.contrasts[metric.name]
-            d_low, d_high = contrast.difference(i, j, z)
-            r_low, r_high = contrast.log_ratio(i, j, z)
-            _seed(checks[(view.name, f"{metric.name}_difference")], checks[(view.name, f"{metric.name}_ratio")],
-                  confidence, d_low, d_high, r_low, r_high)
-            value = contrast.value
-            parts[(view.name, metric.name)] = (i, j, value[i] - value[j], d_low, d_high,
-                                               safe_divide(value[i], value[j]), np.exp(r_low), np.exp(r_high))
+    parts: dict[tuple[str, str], tuple[np.ndarray, ...]] = {}
+    for metric in metrics:
+        shown = [(view, view.groups(metric.name)) for view in evaluated]
+        shown = [(view, idx) for view, idx in shown if len(idx) >= 2]
+        for counted in (True, False):  # rates' contrasts and other (or overridden) ones are bounded apart
+            alike = [(view, idx) for view, idx in shown if (view.contrasts[metric.name].trials is not None) == counted]
+            if alike:
+                _bound_pairs(alike, metric.name, confidence, checks, parts)
     return parts
 
 
-def _seed(difference: Check, ratio: Check, confidence: float, d_low: np.ndarray, d_high: np.ndarray,
-          r_low: np.ndarray, r_high: np.ndarray) -> None:
-    """Give a metric's difference and ratio checks their interval at ``confidence`` from the bounds of every
-    unordered pair (the pairwise table's): a reversed pair's difference bounds are ``(-high, -low)``, and so are
-    its log ratio's, so the ordered pairs' extremes are those of both (the same numbers :meth:`Check.bounds`
-    would compute again)."""
+def _bound_pairs(shown: list[tuple[_View, np.ndarray]], metric: str, confidence: float,
+                 checks: dict[tuple[str, str], Check], parts: dict[tuple[str, str], tuple[np.ndarray, ...]]) -> None:
+    """:func:`_pairwise_parts` of one metric in the views ``shown`` (with their compared groups), bounded at once:
+    the views' groups one after the other, each group with its view's critical value."""
+    contrasts = [view.contrasts[metric] for view, _ in shown]
+    offsets = np.cumsum([0] + [len(c.value) for c in contrasts])
+    counted = contrasts[0].trials is not None
+    stacked = Contrasts(np.concatenate([c.value for c in contrasts]), np.concatenate([c.variance for c in contrasts]),
+                        np.concatenate([c.trials for c in contrasts]) if counted else None)
+    z = np.empty(offsets[-1])
+    local, pairs = [], []
+    for (_, idx), start, end in zip(shown, offsets[:-1], offsets[1:], strict=True):
+        z[start:end] = range_critical(len(idx), confidence)
+        first, second = _upper_pairs(len(idx))
+        local.append((idx[first], idx[second]))
+        pairs.append((start + idx[first], start + idx[second]))
+    i, j = (np.concatenate(side) for side in zip(*pairs, strict=True))
+    d_low, d_high = stacked.difference(i, j, z)
+    r_low, r_high = stacked.log_ratio(i, j, z)
+    value = stacked.value
+    columns = (value[i] - value[j], d_low, d_high, safe_divide(value[i], value[j]), np.exp(r_low), np.exp(r_high))
+    ends = np.cumsum([len(first) for first, _ in local])
+    starts = np.concatenate([[0], ends[:-1]])
+    extremes = [np.maximum.reduceat(d_low, starts), np.minimum.reduceat(d_high, starts),
+                np.maximum.reduceat(d_high, starts), np.minimum.reduceat(d_low, starts),
+                np.minimum.reduceat(r_low, starts), np.maximum.reduceat(r_high, starts),
+                np.minimum.reduceat(r_high, starts), np.maximum.reduceat(r_low, starts)]
+    for k, ((view, _), (first, second), begin, end) in enumerate(zip(shown, local, starts, ends, strict=True)):
+        parts[(view.name, metric)] = (first, second, *(column[begin:end] for column in columns))
+        _seed(checks[(view.name, f"{metric}_difference")], checks[(view.name, f"{metric}_ratio")], confidence,
+              *(extreme[k] for extreme in extremes))
+
+
+def _seed(difference: Check, ratio: Check, confidence: float, max_d_low: float, min_d_high: float,
+          max_d_high: float, min_d_low: float, min_r_low: float, max_r_high: float, min_r_high: float,
+          max_r_low: float) -> None:
+    """Give a metric's difference and ratio checks their interval at ``confidence`` from the extreme bounds of
+    every unordered pair (the pairwise table's): a reversed pair's difference bounds are ``(-high, -low)``, and
+    so are its log ratio's, so the ordered pairs' extremes are those of both (the same numbers
+    :meth:`Check.bounds` would compute again; NaN if any is NaN)."""
     if difference.n_groups >= 2 and np.isfinite(difference.value):
-        difference._intervals[confidence] = (max(float(np.maximum(np.max(d_low), -np.min(d_high))), 0.0),
-                                             float(np.maximum(np.max(d_high), -np.min(d_low))))
+        difference._intervals[confidence] = (max(float(np.maximum(max_d_low, -min_d_high)), 0.0),
+                                             float(np.maximum(max_d_high, -min_d_low)))
     if ratio.n_groups >= 2 and np.isfinite(ratio.value):  # every compared group can be the reference: capped at 1
-        ratio._intervals[confidence] = (min(float(np.exp(np.minimum(np.min(r_low), -np.max(r_high)))), 1.0),
-                                        min(float(np.exp(np.minimum(np.min(r_high), -np.max(r_low)))), 1.0))
+        ratio._intervals[confidence] = (min(float(np.exp(np.minimum(min_r_low, -max_r_high))), 1.0),
+                                        min(float(np.exp(np.minimum(min_r_high, -max_r_low))), 1.0))
 
 
 def _pairwise(evaluated: list[_View], metrics: list[Metric],

@@ -296,11 +296,12 @@ class Contrasts:
     variance: np.ndarray
     trials: np.ndarray | None = None
 
-    def difference(self, i: np.ndarray, j: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-        """Bounds of ``value[i] - value[j]``."""
+    def difference(self, i: np.ndarray, j: np.ndarray, z: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of ``value[i] - value[j]`` at critical value ``z``, or ``z[i]`` (one per group: a pair's groups
+        share theirs)."""
         d = self.value[i] - self.value[j]
         if self.trials is None:
-            half = z * np.sqrt(self.variance[i] + self.variance[j])
+            half = (z if np.ndim(z) == 0 else z[i]) * np.sqrt(self.variance[i] + self.variance[j])
             return d - half, d + half
         low, high = wilson_bounds(self.value, self.trials, z)
         with np.errstate(invalid="ignore"):
@@ -308,8 +309,9 @@ class Contrasts:
             above = np.sqrt((high[i] - self.value[i]) ** 2 + (self.value[j] - low[j]) ** 2)
         return d - below, d + above
 
-    def log_ratio(self, i: np.ndarray, j: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-        """Bounds of ``log(value[i] / value[j])``."""
+    def log_ratio(self, i: np.ndarray, j: np.ndarray, z: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of ``log(value[i] / value[j])`` at critical value ``z``, or ``z[i]`` (one per group)."""
+        z = z if np.ndim(z) == 0 else z[i]
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.trials is None:
                 centre = np.log(self.value[i]) - np.log(self.value[j])
