@@ -185,8 +185,8 @@ class _Tables:
     @classmethod
     def of(cls, by_group: pd.DataFrame, disparities: pd.DataFrame, measures: pd.DataFrame) -> _Tables:
         keys = list(by_group.index)
-        values = by_group.drop(columns=[c for c in by_group.columns if c.endswith(("_ci_low", "_ci_high"))])
-        undefined = values.isna().to_numpy().sum(axis=1)
+        values = [c for c in by_group.columns if not c.endswith(("_ci_low", "_ci_high"))]
+        undefined = by_group[values].isna().to_numpy().sum(axis=1)
         auc = None
         if "roc_auc" in by_group.columns:
             auc = (by_group["roc_auc"].notna() & by_group["roc_auc_ci_low"].isna()).to_numpy()
@@ -197,9 +197,15 @@ class _Tables:
         groups = {attribute: _Groups([keys[i][1] for i in at], [count[i] for i in at], int(undefined[at].sum()),
                                      None if auc is None else [keys[i][1] for i in at if auc[i]])
                   for attribute, at in rows.items()}
-        return cls(groups, dict(zip(keys, count, strict=True)),
-                   dict(zip(disparities.index, disparities.to_dict("records"), strict=True)),
-                   dict(zip(measures.index, measures.to_dict("records"), strict=True)))
+        return cls(groups, dict(zip(keys, count, strict=True)), _records(disparities), _records(measures))
+
+
+def _records(table: pd.DataFrame) -> dict[Any, dict[str, Any]]:
+    """Each row of ``table`` by its index key, as ``{column: value}`` with Python values (``to_dict("records")``,
+    from whole columns)."""
+    columns = list(table.columns)
+    return {key: dict(zip(columns, row, strict=True))
+            for key, row in zip(table.index, zip(*(table[c].tolist() for c in columns), strict=True), strict=True)}
 
 
 def _adjust(p: np.ndarray, method: str) -> np.ndarray:

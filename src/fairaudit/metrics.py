@@ -221,10 +221,10 @@ def _mean_score_variance(stats: GroupStats) -> np.ndarray:
 def _calibration_error(cells: Cells) -> np.ndarray:
     """Expected calibration error: sum over bins of |observed positives - predicted| / n."""
     by_bin = _summed(cells.weight, (-2,))  # (..., y, c)
-    positives = by_bin[..., 1, :]
-    predicted = _summed(cells.score_sum, (-3, -2))
-    n = by_bin.sum(axis=(-2, -1))
-    return safe_divide(np.abs(positives - predicted).sum(axis=-1), n)
+    gap = by_bin[..., 1, :] - _summed(cells.score_sum, (-3, -2))
+    np.abs(gap, out=gap)
+    # einsum's sums: numpy's reductions over a few trailing cells of many replicates cost several times more
+    return safe_divide(np.einsum("...c->...", gap), np.einsum("...yc->...", by_bin))
 
 
 def _summed(array: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:

@@ -389,9 +389,9 @@ def _ratio_check(contrast: Contrasts, idx: np.ndarray, references: np.ndarray) -
     i, j = _pairs(idx, references)
     if len(idx) < 2 or len(i) == 0:
         return _undefined(len(idx))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        value = float(np.nanmin(safe_divide(contrast.value[i], contrast.value[j])))
+    ratios = safe_divide(contrast.value[i], contrast.value[j])
+    defined = ratios[~np.isnan(ratios)]
+    value = float(defined.min()) if defined.size else np.nan  # np.nanmin, without its warning for no defined ratio
     cap = 1.0 if len(references) >= 2 else np.inf
 
     def bounds(z: float) -> tuple[float, float]:
