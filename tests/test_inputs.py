@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -211,3 +212,24 @@ def test_sensitive_columns_are_checked_in_turn_while_coded_side_by_side():
         encode_sensitive(data, ["b", "b", "a"])
     coded = encode_sensitive(data, ["b", "y"])
     assert coded.attributes == ("b", "y") and len(coded.groups) == 2
+
+
+def test_columns_checked_while_the_sensitive_ones_are_coded_report_their_problems_in_turn():
+    """Target and scores are checked while the sensitive columns are coded: the problem named is still the first
+    in the order sensitive, target, weights, decisions, scores."""
+    data = pd.DataFrame({"s": ["x", "(missing)"] * 50, "g": ["u", "v"] * 50, "y": ["a", "b", "c", "d"] * 25,
+                         "w": [-1.0] * 100, "score": [2.0] * 100})
+    audit = functools.partial(fa.audit, None, data, y_score="score")
+    with pytest.raises(AuditInputError, match="Sensitive column 's'"):
+        audit(sensitive="s", target="y", sample_weight="w")
+    with pytest.raises(AuditInputError, match="4 distinct values"):
+        audit(sensitive="g", target="y", sample_weight="w")
+    with pytest.raises(AuditInputError, match="negative"):
+        audit(sensitive="g", target="g", pos_label="u", sample_weight="w")
+    with pytest.raises(AuditInputError, match="outside \\[0, 1\\]"):
+        audit(sensitive="g", target="g", pos_label="u")
+    with pytest.raises(AuditInputError, match="names column 'nope'"):
+        fa.audit(None, data, sensitive="g", target="nope", y_score="also_not")
+    result = fa.audit(None, data.assign(score=np.linspace(0, 1, 100)), sensitive="g", target="g", pos_label="u",
+                      y_score="score", n_boot=0)
+    assert result.metadata["auc_score_bins"] == 100

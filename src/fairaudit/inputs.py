@@ -10,7 +10,7 @@ import difflib
 import itertools
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -223,13 +223,18 @@ def _plain(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- sensitive groups
-def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence | None, required: bool = True) -> SensitiveGroups:
+def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence | None, required: bool = True, *,
+                     meanwhile: Callable[[ThreadPoolExecutor], Any] | None = None) -> SensitiveGroups:
     """Integer codes of the finest crossing of the sensitive attributes, and the group names (with
-    ``required=False`` and no attribute: no attributes and one group holding every row)."""
+    ``required=False`` and no attribute: no attributes and one group holding every row). ``meanwhile(pool)``
+    runs while the columns are coded (it may add work to their pool, run before the results are read)."""
     single = isinstance(sensitive, (str, pd.Series)) or (isinstance(sensitive, np.ndarray) and sensitive.ndim == 1)
     items = [] if sensitive is None else [sensitive] if single else list(sensitive)
     if not items:
         if not required:
+            if meanwhile is not None:
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    meanwhile(pool)
             return SensitiveGroups((), ((),), np.zeros(len(data), dtype=np.int64))
         raise AuditInputError("The 'sensitive' argument is empty: name at least one sensitive column (or give "
                               "estimated attributes with sensitive_proba=).")
@@ -242,9 +247,11 @@ def encode_sensitive(data: pd.DataFrame, sensitive: str | Sequence | None, requi
             break
         resolved.append((series, name or f"sensitive_{position}"))
     names, codes, labels = [], [], []
-    with ThreadPoolExecutor(max_workers=max(1, min(len(resolved), os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(resolved) + 1, os.cpu_count() or 1))) as pool:
         # factorising releases the GIL (arrow strings): the columns are coded side by side, checked in turn
         coded = [pool.submit(factorize, series, name=name) for series, name in resolved]
+        if meanwhile is not None:
+            meanwhile(pool)
         for (_, name), job in zip(resolved, coded, strict=True):
             if name in names:
                 raise AuditInputError(f"The 'sensitive' argument names column {name!r} twice.")
@@ -427,19 +434,22 @@ def resolve_inputs(
     check_decision_source(y_pred, top_k)
 
     probabilities = top_k is None and task != "score"
-    scored = _early_scores(data, y_score, threshold, probabilities)
-    with ThreadPoolExecutor(max_workers=1) as binning:
-        if isinstance(scored, tuple) and probabilities:  # binned while the sensitive columns are coded
-            binning.submit(bin_scores, scored[1], histogram=target is not None)
-        groups = encode_sensitive(data, sensitive, required=sensitive_required)
+    early: dict[str, Any] = {}
+
+    def meanwhile(pool: ThreadPoolExecutor) -> None:
+        """The target and score columns, checked while the sensitive columns are coded (their errors reported
+        after the sensitive columns', in turn); a probability column's bins computed in the pool."""
+        early["target"] = _checked(_target_column, data, target, task, threshold, pos_label)
+        early["score"] = _checked(_score_column, data, y_score, threshold, probabilities)
+        if not isinstance(early["score"], Exception) and early["score"][1] is not None and probabilities:
+            pool.submit(bin_scores, early["score"][1], histogram=target is not None)
+
+    groups = encode_sensitive(data, sensitive, required=sensitive_required, meanwhile=meanwhile)
     used = set(groups.attributes)
-    y_true, target_name = None, None
+    if isinstance(early["target"], Exception):
+        raise early["target"]
+    target_name, y_true = early["target"]
     if target is not None:
-        series, target_name = column(data, "target", target)
-        if task == "score":
-            y_true = check_scores("target", series, threshold, probabilities=False, name=target_name)
-        else:
-            y_true = binarize_labels("target", series, pos_label, target_name)
         used.add(target_name)
     weight = None
     if sample_weight is not None:
@@ -457,10 +467,10 @@ def resolve_inputs(
         else:
             pred = binarize_labels("y_pred", series, pos_label, name)
         used.add(name)
-    if isinstance(scored, Exception):  # reported after the columns checked before it
-        raise scored
-    if scored is not None:
-        name, score = scored
+    if isinstance(early["score"], Exception):  # reported after the columns checked before it
+        raise early["score"]
+    if y_score is not None:
+        name, score = early["score"]
         used.add(name)
     if model is None and pred is None and score is None and segments is None:
         raise AuditInputError(
@@ -484,16 +494,32 @@ def resolve_inputs(
     )
 
 
-def _early_scores(data: pd.DataFrame, y_score: Any, threshold: float,
-                  probabilities: bool) -> tuple[str | None, np.ndarray] | AuditInputError | AuditTypeError | None:
-    """The ``y_score`` column's name and checked scores (None without one), or the error it raises."""
-    if y_score is None:
-        return None
+def _checked(check: Callable[..., Any], *args: Any) -> Any:
+    """``check(*args)``, or the input error it raises."""
     try:
-        series, name = column(data, "y_score", y_score)
-        return name, check_scores("y_score", series, threshold, probabilities=probabilities, name=name)
+        return check(*args)
     except (AuditInputError, AuditTypeError) as error:
         return error
+
+
+def _target_column(data: pd.DataFrame, target: Any, task: str, threshold: float,
+                   pos_label: Any) -> tuple[str | None, np.ndarray | None]:
+    """The target column's name and checked values (labels as 0/1; numbers for a score audit)."""
+    if target is None:
+        return None, None
+    series, name = column(data, "target", target)
+    if task == "score":
+        return name, check_scores("target", series, threshold, probabilities=False, name=name)
+    return name, binarize_labels("target", series, pos_label, name)
+
+
+def _score_column(data: pd.DataFrame, y_score: Any, threshold: float,
+                  probabilities: bool) -> tuple[str | None, np.ndarray | None]:
+    """The ``y_score`` column's name and checked scores."""
+    if y_score is None:
+        return None, None
+    series, name = column(data, "y_score", y_score)
+    return name, check_scores("y_score", series, threshold, probabilities=probabilities, name=name)
 
 
 def check_decision_source(y_pred: Any, top_k: Any) -> None:
