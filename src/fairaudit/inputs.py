@@ -349,7 +349,7 @@ def factorize(series: pd.Series, *, name: str | None = None) -> tuple[np.ndarray
     names = [group_name(v) for v in uniques]
     if len(set(names)) < len(names):
         _check_names(uniques, name)
-    return code.astype(np.int64), names
+    return code.astype(np.int64, copy=False), names
 
 
 def _check_names(values: Any, name: str | None) -> None:
@@ -382,9 +382,12 @@ def group_name(value: Any) -> str:
 
 def _cross(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, list[tuple[int, ...]]]:
     """Combine per-attribute codes into codes of the observed crossings (mixed radix, then compacted)."""
-    combined = np.array(codes[0], dtype=np.int64)
-    for code, size in zip(codes[1:], sizes[1:], strict=True):
-        combined *= size
+    combined = np.asarray(codes[0], dtype=np.int64)
+    for position, (code, size) in enumerate(zip(codes[1:], sizes[1:], strict=True)):
+        if position:
+            combined *= size
+        else:  # the first product is a new array: no copy of the first codes, and all in one integer type
+            combined = combined * size
         combined += code
     present, finest = compact(combined, int(np.prod(sizes, dtype=np.float64)))
     combos = []

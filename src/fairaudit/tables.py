@@ -335,11 +335,10 @@ def _overridden(view: _View, overrides: Mapping[str, Any] | None) -> _View:
 
 def _warn_undefined(evaluated: list[_View], metrics: list[Metric]) -> None:
     undefined = [
-        (metric.name, view.name, label)
+        (metric.name, view.name, view.labels[position])
         for view in evaluated
         for metric in metrics
-        for label, value in zip(view.labels, view.values[metric.name], strict=True)
-        if np.isnan(value)
+        for position in np.flatnonzero(np.isnan(view.values[metric.name])).tolist()
     ]
     if undefined:
         shown = "; ".join(f"{m} for {a} = {g}" for m, a, g in undefined[:5])
@@ -556,11 +555,10 @@ def _measures(evaluated: list[_View], checks: dict[tuple[str, str], Check], conf
             check = checks.get((view.name, name))
             if check is None:
                 continue
-            low, high = check.interval(confidence)
-            rows.append({"value": float(check.value), "ci_low": float(low), "ci_high": float(high)})
+            rows.append((float(check.value), *(float(bound) for bound in check.interval(confidence))))
             index.append((view.name, name))
-    return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["attribute", "measure"]),
-                        columns=["value", "ci_low", "ci_high"])
+    return pd.DataFrame(np.array(rows, dtype=float).reshape(-1, 3), columns=["value", "ci_low", "ci_high"],
+                        index=pd.MultiIndex.from_tuples(index, names=["attribute", "measure"]))
 
 
 _PAIRWISE_COLUMNS = ["attribute", "metric", "group_a", "group_b", "difference", "difference_ci_low",
