@@ -317,11 +317,11 @@ def main() -> None:
         return
     if args.in_memory:
         found = in_memory(args.in_memory)
-        line = (f"in memory, {args.in_memory:,} rows: audit {found['audit']:.2f} s, numpy floor {found['floor']:.2f} s "
-                f"({found['audit'] / found['floor']:.1f}x)")
+        line = (f"in memory, {args.in_memory:,} rows: audit {found['audit']:.3f} s, numpy floor {found['floor']:.3f} s "
+                f"({found['audit'] / found['floor']:.2f}x)")
         if args.aequitas_python:
             seconds = aequitas(args.aequitas_python, args.in_memory)
-            line += f"; Aequitas crosstabs + disparity {seconds:.2f} s ({found['audit'] / seconds:.2f}x)"
+            line += f"; Aequitas crosstabs + disparity {seconds:.3f} s ({found['audit'] / seconds:.2f}x)"
         print(f"{line}; {conditions()}")
         return
 
