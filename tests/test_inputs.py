@@ -233,3 +233,17 @@ def test_columns_checked_while_the_sensitive_ones_are_coded_report_their_problem
     result = fa.audit(None, data.assign(score=np.linspace(0, 1, 100)), sensitive="g", target="g", pos_label="u",
                       y_score="score", n_boot=0)
     assert result.metadata["auc_score_bins"] == 100
+
+
+def test_score_bins_made_while_coding_are_used_once_and_not_kept(monkeypatch):
+    """The score column is binned while the sensitive columns are coded: the statistics take those bins (the
+    default edges are computed once) and the module holds no per-row array after the audit."""
+    import fairaudit.stats as stats_module
+
+    calls = []
+    original = stats_module.default_score_edges
+    monkeypatch.setattr(stats_module, "default_score_edges", lambda *a, **k: calls.append(1) or original(*a, **k))
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"a": rng.choice(["x", "y"], 5000), "y": rng.integers(0, 2, 5000), "score": rng.random(5000)})
+    fa.audit(None, data, sensitive="a", target="y", y_score="score", n_boot=0)
+    assert len(calls) == 1 and stats_module._kept_bins == []

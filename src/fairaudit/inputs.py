@@ -445,7 +445,7 @@ def resolve_inputs(
         early["target"] = _checked(_target_column, data, target, task, threshold, pos_label)
         early["score"] = _checked(_score_column, data, y_score, threshold, probabilities)
         if not isinstance(early["score"], Exception) and early["score"][1] is not None and probabilities:
-            pool.submit(bin_scores, early["score"][1], histogram=target is not None)
+            pool.submit(bin_scores, early["score"][1], histogram=target is not None, keep=True)
 
     groups = encode_sensitive(data, sensitive, required=sensitive_required, meanwhile=meanwhile)
     used = set(groups.attributes)

@@ -75,23 +75,25 @@ class ScoreBins:
     histogram: np.ndarray | None = None
 
 
-_last_bins: list[tuple[weakref.ref, ScoreBins]] = []
+_kept_bins: list[tuple[weakref.ref, ScoreBins]] = []
 
 
-def bin_scores(scores: np.ndarray, edges: np.ndarray | None = None, *, histogram: bool = True) -> ScoreBins:
+def bin_scores(scores: np.ndarray, edges: np.ndarray | None = None, *, histogram: bool = True,
+               keep: bool = False) -> ScoreBins:
     """The scores' calibration bins and (``histogram``) histogram bins on ``edges``, default
-    :func:`default_score_edges`. Default bins are kept for the last array binned: the audit bins a score column
-    while the sensitive columns are coded, and the statistics read those bins."""
-    if edges is None and _last_bins and _last_bins[0][0]() is scores and (
-            _last_bins[0][1].histogram is not None or not histogram):
-        return _last_bins[0][1]
+    :func:`default_score_edges`. ``keep``: hold the default bins for the next call on the same array, which
+    takes them (the audit bins a score column while the sensitive columns are coded; the statistics read them)."""
+    if edges is None and _kept_bins and _kept_bins[0][0]() is scores and (
+            _kept_bins[0][1].histogram is not None or not histogram):
+        return _kept_bins.pop()[1]
     if not histogram:
-        return ScoreBins(calibration_bin(scores))
-    cells = grid_cells(scores)
-    chosen = default_score_edges(scores, cells=cells) if edges is None else edges
-    binned = ScoreBins(calibration_bin(scores), chosen, score_bin(scores, chosen, cells))
-    if edges is None:
-        _last_bins[:] = [(weakref.ref(scores), binned)]
+        binned = ScoreBins(calibration_bin(scores))
+    else:
+        cells = grid_cells(scores)
+        chosen = default_score_edges(scores, cells=cells) if edges is None else edges
+        binned = ScoreBins(calibration_bin(scores), chosen, score_bin(scores, chosen, cells))
+    if keep and edges is None:
+        _kept_bins[:] = [(weakref.ref(scores), binned)]
     return binned
 
 
